@@ -1,0 +1,1 @@
+"""The data layer: the canonical contract, readers, validation, loading and the demo company."""

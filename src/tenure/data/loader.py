@@ -1,0 +1,334 @@
+"""Load one file or frame into a canonical table: validate, report rejects, merge by key.
+
+The merge is idempotent: rows whose key is new are inserted, rows whose content changed are
+updated, identical rows are left alone, and the whole load is one transaction, so a retry after a
+failure neither loses nor double-counts anything.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import available_timezones
+
+import duckdb
+import pyarrow as pa
+
+from tenure.data import validate
+from tenure.data.contract import CONTRACTS, TableContract, contract_for
+from tenure.data.mapping import Mapping, resolve_columns
+from tenure.data.readers import STAGING, Reject, Staged, drop_staging, stage_file, stage_frame
+from tenure.data.validate import TYPED, literal, quote
+from tenure.errors import ContractError, SourceError
+
+LOADS_TABLE = "_tenure_loads"
+SETTINGS_TABLE = "_tenure_settings"
+REJECTS = "_tenure_rejects"
+GOOD = "_tenure_good"
+KEPT_REJECTS = 1000  # rejects held in memory for display; the file has them all
+
+
+@dataclass
+class LoadReport:
+    table: str
+    source: str
+    line_label: str
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0  # identical repeats of a key inside the same file, loaded once
+    rejected: int = 0  # rows (not problems): a row with two problems counts once
+    problems: int = 0
+    rejects: list[Reject] = field(default_factory=list)  # the first KEPT_REJECTS problems
+    rejects_path: Path | None = None
+    ignored_columns: list[str] = field(default_factory=list)
+    new_attributes: list[str] = field(default_factory=list)
+
+    @property
+    def loaded(self) -> int:
+        return self.inserted + self.updated
+
+    @property
+    def nothing_loaded(self) -> bool:
+        """True when the file had rows and every one of them was rejected."""
+        return self.rejected > 0 and self.loaded == 0 and self.unchanged == 0
+
+    def summary(self) -> str:
+        text = (
+            f"{self.table} from {self.source}: {self.inserted} inserted, {self.updated} updated, "
+            f"{self.unchanged} unchanged, {self.rejected} rejected"
+        )
+        if self.duplicates:
+            text += f", {self.duplicates} identical duplicate(s) merged"
+        return text
+
+
+def ensure_table(con: duckdb.DuckDBPyConnection, contract: TableContract) -> None:
+    columns = ", ".join(f"{quote(c.name)} {c.kind.sql}" for c in contract.columns)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {quote(contract.name)} ({columns})")
+
+
+def ensure_bookkeeping(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {SETTINGS_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR)"
+    )
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {LOADS_TABLE} (loaded_at TIMESTAMP, table_name VARCHAR, "
+        "source VARCHAR, rows_read BIGINT, inserted BIGINT, updated BIGINT, unchanged BIGINT, "
+        "duplicates BIGINT, rejected BIGINT)"
+    )
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    rows = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = ? AND table_schema = 'main' ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return {str(n): str(t) for n, t in rows}
+
+
+def check_timezone(timezone: str) -> str:
+    if timezone != "UTC" and timezone not in available_timezones():
+        raise ContractError(
+            f"unknown timezone {timezone!r}; use an IANA zone name such as Europe/Rome or Asia/Tokyo"
+        )
+    return timezone
+
+
+def load(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    source: Path | Any,
+    *,
+    reporting_currency: str,
+    mapping: Mapping | None = None,
+    fmt: str | None = None,
+    timezone: str | None = None,
+    rejects_path: Path | None = None,
+) -> LoadReport:
+    """Load `source` (a path or a DataFrame) into `table`; see the module docstring."""
+    contract = contract_for(table)
+    mapping = mapping or Mapping()
+    tz = check_timezone(timezone or mapping.timezone or "UTC")
+    ensure_bookkeeping(con)
+    ensure_table(con, contract)
+    staged = stage_file(con, Path(source), fmt) if isinstance(source, (str, Path)) else stage_frame(con, source)
+    try:
+        return _load_staged(con, contract, staged, mapping, tz, reporting_currency, rejects_path, source)
+    finally:
+        _drop_temporaries(con)
+
+
+def _drop_temporaries(con: duckdb.DuckDBPyConnection) -> None:
+    for name in (TYPED, REJECTS, GOOD, validate.KNOWN_CURRENCIES, "_tenure_new", "_tenure_changed"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    drop_staging(con)
+
+
+def _load_staged(
+    con: duckdb.DuckDBPyConnection,
+    contract: TableContract,
+    staged: Staged,
+    mapping: Mapping,
+    timezone: str,
+    reporting_currency: str,
+    rejects_path: Path | None,
+    source: Any,
+) -> LoadReport:
+    resolved = resolve_columns(contract, staged.source, staged.columns, mapping)
+    report = LoadReport(contract.name, staged.source, staged.line_label, rows_read=staged.rows)
+    report.ignored_columns = resolved.ignored
+    existing = table_columns(con, contract.name)
+    attribute_types = {
+        name: existing.get(name) or _infer_attribute_type(con, col, staged.types[col])
+        for name, col in resolved.attributes.items()
+    }
+    report.new_attributes = [a for a in resolved.attributes if a not in existing]
+
+    _known_currencies(con, reporting_currency)
+    sql = validate.build(
+        contract,
+        resolved,
+        staged.types,
+        attribute_types,
+        timezone,
+        None if contract.name == "fx_rates" else reporting_currency,
+    )
+    con.execute(sql.create_typed)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {REJECTS} AS "
+        "SELECT CAST(_line AS BIGINT) AS _line, column_name, value, reason FROM "
+        f"({sql.errors})"
+    )
+    if staged.rejects:
+        con.register("_tenure_reader_rejects", _rejects_arrow(staged.rejects))
+        con.execute(f"INSERT INTO {REJECTS} SELECT * FROM _tenure_reader_rejects")
+        con.unregister("_tenure_reader_rejects")
+        report.rows_read += len({r.line for r in staged.rejects})
+    _reject_conflicting_duplicates(con, contract, sql.output_columns, staged.line_label)
+
+    key = [quote(k) for k in contract.key]
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {GOOD} AS SELECT {sql.final_select} FROM {TYPED} "
+        f"WHERE _line NOT IN (SELECT _line FROM {REJECTS}) "
+        f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY _line) = 1"
+    )
+    report.rejected = _scalar(con, f"SELECT count(DISTINCT _line) FROM {REJECTS}")
+    report.problems = _scalar(con, f"SELECT count(*) FROM {REJECTS}")
+    good = _scalar(con, f"SELECT count(*) FROM {GOOD}")
+    report.duplicates = report.rows_read - report.rejected - good
+    report.rejects = [
+        Reject(int(line), str(column), None if value is None else str(value), str(reason))
+        for line, column, value, reason in con.execute(
+            f"SELECT * FROM {REJECTS} ORDER BY _line, column_name LIMIT {KEPT_REJECTS}"
+        ).fetchall()
+    ]
+
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name in report.new_attributes:
+            con.execute(
+                f"ALTER TABLE {quote(contract.name)} ADD COLUMN {quote(name)} {attribute_types[name]}"
+            )
+        _merge(con, contract, sql.output_columns, report)
+        con.execute(
+            f"INSERT INTO {LOADS_TABLE} VALUES (now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                contract.name,
+                report.source,
+                report.rows_read,
+                report.inserted,
+                report.updated,
+                report.unchanged,
+                report.duplicates,
+                report.rejected,
+            ],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    report.rejects_path = _write_rejects(con, report, rejects_path, source)
+    return report
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, query: str) -> int:
+    row = con.execute(query).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _known_currencies(con: duckdb.DuckDBPyConnection, reporting_currency: str) -> None:
+    ensure_table(con, CONTRACTS["fx_rates"])
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {validate.KNOWN_CURRENCIES} AS "
+        "SELECT DISTINCT currency FROM fx_rates UNION SELECT ? AS currency",
+        [reporting_currency],
+    )
+
+
+def _infer_attribute_type(con: duckdb.DuckDBPyConnection, column: str, source_type: str) -> str:
+    """A new attribute is BIGINT or DOUBLE when every value reads as one, else VARCHAR."""
+    if source_type in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "BOOLEAN", "DOUBLE", "DATE"):
+        return source_type
+    if source_type != "VARCHAR":
+        return "VARCHAR"
+    ref = quote(column)
+    row = con.execute(
+        f"SELECT count(*), count(TRY_CAST(v AS BIGINT)), count(TRY_CAST(v AS DOUBLE)) "
+        f"FROM (SELECT NULLIF(trim({ref}), '') AS v FROM {quote(STAGING)}) WHERE v IS NOT NULL"
+    ).fetchone()
+    values, integers, numbers = row if row else (0, 0, 0)
+    if values and integers == values:
+        return "BIGINT"
+    if values and numbers == values:
+        return "DOUBLE"
+    return "VARCHAR"
+
+
+def _reject_conflicting_duplicates(
+    con: duckdb.DuckDBPyConnection, contract: TableContract, columns: list[str], line_label: str
+) -> None:
+    """A key that appears twice in one file with different content is ambiguous: reject them all."""
+    key = ", ".join(quote(k) for k in contract.key)
+    content = ", ".join(quote(c) for c in columns)
+    key_text = " || '/' || ".join(f"CAST({quote(k)} AS VARCHAR)" for k in contract.key)
+    con.execute(
+        f"INSERT INTO {REJECTS} "
+        f"WITH valid AS (SELECT _line, {key}, hash({content}) AS h FROM {TYPED} "
+        f"  WHERE _line NOT IN (SELECT _line FROM {REJECTS})), "
+        f"conflicts AS (SELECT {key}, string_agg(CAST(_line AS VARCHAR), ', ' ORDER BY _line) AS lines "
+        f"  FROM valid GROUP BY {key} HAVING count(DISTINCT h) > 1) "
+        f"SELECT v._line, {literal(contract.key[0])}, {key_text}, "
+        f"'duplicate key with different content ({line_label}s ' || c.lines || ')' "
+        f"FROM valid v JOIN conflicts c USING ({key})"
+    )
+
+
+def _merge(
+    con: duckdb.DuckDBPyConnection, contract: TableContract, columns: list[str], report: LoadReport
+) -> None:
+    target = quote(contract.name)
+    on = " AND ".join(f"t.{quote(k)} = g.{quote(k)}" for k in contract.key)
+    differs = " OR ".join(f"t.{quote(c)} IS DISTINCT FROM g.{quote(c)}" for c in columns)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _tenure_new AS SELECT g.* FROM {GOOD} g "
+        f"ANTI JOIN {target} t ON {on}"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _tenure_changed AS SELECT g.* FROM {GOOD} g "
+        f"JOIN {target} t ON {on} WHERE {differs}"
+    )
+    report.inserted = _scalar(con, "SELECT count(*) FROM _tenure_new")
+    report.updated = _scalar(con, "SELECT count(*) FROM _tenure_changed")
+    report.unchanged = _scalar(con, f"SELECT count(*) FROM {GOOD}") - report.inserted - report.updated
+    names = ", ".join(quote(c) for c in columns)
+    if report.updated:
+        assignments = ", ".join(f"{quote(c)} = g.{quote(c)}" for c in columns if c not in contract.key)
+        on_target = " AND ".join(f"{target}.{quote(k)} = g.{quote(k)}" for k in contract.key)
+        con.execute(f"UPDATE {target} SET {assignments} FROM _tenure_changed g WHERE {on_target}")
+    if report.inserted:
+        con.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM _tenure_new")
+
+
+def _rejects_arrow(rejects: list[Reject]) -> pa.Table:
+    return pa.table(
+        {
+            "_line": pa.array([r.line for r in rejects], pa.int64()),
+            "column_name": pa.array([r.column for r in rejects], pa.string()),
+            "value": pa.array([r.value for r in rejects], pa.string()),
+            "reason": pa.array([r.reason for r in rejects], pa.string()),
+        }
+    )
+
+
+def _write_rejects(
+    con: duckdb.DuckDBPyConnection, report: LoadReport, rejects_path: Path | None, source: Any
+) -> Path | None:
+    """Write every problem to a CSV: file, line (or row), column, value, reason."""
+    if rejects_path is None and isinstance(source, (str, Path)):
+        rejects_path = _default_rejects_path(Path(source))
+    if rejects_path is None:
+        return None
+    if report.problems == 0:
+        rejects_path.unlink(missing_ok=True)  # a stale file from an earlier run would mislead
+        return None
+    rel = con.sql(
+        f"SELECT ? AS file, _line AS {report.line_label}, column_name AS column, value, reason "
+        f"FROM {REJECTS} ORDER BY _line, column_name",
+        params=[report.source],
+    )
+    try:
+        rel.write_csv(str(rejects_path), header=True)
+    except duckdb.Error as exc:
+        raise SourceError(f"{rejects_path}: cannot write the rejects file ({exc})") from None
+    return rejects_path
+
+
+def _default_rejects_path(source: Path) -> Path:
+    """Beside the input file, or in the working directory when that folder is read-only."""
+    name = source.name + ".rejects.csv"
+    return source.parent / name if os.access(source.parent, os.W_OK) else Path.cwd() / name

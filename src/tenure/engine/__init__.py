@@ -1,0 +1,1 @@
+"""The engine layer: connections, period calendars, segments and filters, all as Ibis expressions."""

@@ -1,0 +1,113 @@
+"""Period calendars: truncate timestamps to a grain, list periods, convert to a local timezone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import ibis
+import ibis.expr.datatypes as dtypes
+import ibis.expr.types as ir
+
+from tenure.errors import QueryError
+
+GRAINS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
+_IBIS_UNIT = {"day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}
+
+
+def check_grain(grain: str) -> str:
+    if grain not in GRAINS:
+        raise QueryError(f"unknown grain {grain!r}; choose one of: {', '.join(GRAINS)}")
+    return grain
+
+
+def truncate(value: ir.TimestampValue | ir.DateValue, grain: str) -> ir.DateValue:
+    """The start of the period holding `value` (weeks start on Monday, ISO 8601)."""
+    return value.truncate(_IBIS_UNIT[check_grain(grain)]).cast("date")
+
+
+def floor_date(day: dt.date, grain: str) -> dt.date:
+    check_grain(grain)
+    if grain == "day":
+        return day
+    if grain == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if grain == "month":
+        return day.replace(day=1)
+    if grain == "quarter":
+        return dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    return dt.date(day.year, 1, 1)
+
+
+def next_start(start: dt.date, grain: str) -> dt.date:
+    """The first day of the period after the one starting on `start`."""
+    check_grain(grain)
+    if grain == "day":
+        return start + dt.timedelta(days=1)
+    if grain == "week":
+        return start + dt.timedelta(days=7)
+    months = {"month": 1, "quarter": 3, "year": 12}[grain]
+    index = start.year * 12 + start.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def period_starts(first: dt.date, last: dt.date, grain: str) -> list[dt.date]:
+    """Every period that intersects [first, last], by its start date."""
+    if last < first:
+        raise QueryError(f"the range ends ({last}) before it starts ({first})")
+    starts, current = [], floor_date(first, grain)
+    while current <= last:
+        starts.append(current)
+        current = next_start(current, grain)
+    return starts
+
+
+def calendar(first: dt.date, last: dt.date, grain: str) -> ir.Table:
+    """A table of periods: period_start (inclusive), period_end (exclusive)."""
+    starts = period_starts(first, last, grain)
+    return ibis.memtable(
+        {"period_start": starts, "period_end": [next_start(s, grain) for s in starts]},
+        schema={"period_start": "date", "period_end": "date"},
+    )
+
+
+def parse_period(text: str, grain: str) -> dt.date:
+    """'2025-03' / '2025-Q1' / '2025' / '2025-03-17' -> the start of the period holding it."""
+    value = text.strip()
+    try:
+        if len(value) == 4 and value.isdigit():
+            day = dt.date(int(value), 1, 1)
+        elif len(value) == 7 and value[4] == "-" and value[5] in "Qq":
+            day = dt.date(int(value[:4]), 3 * (int(value[6]) - 1) + 1, 1)
+        elif len(value) == 7:
+            day = dt.date.fromisoformat(value + "-01")
+        else:
+            day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise QueryError(
+            f"cannot read the period {text!r}; write 2025, 2025-Q1, 2025-03 or 2025-03-17"
+        ) from None
+    return floor_date(day, grain)
+
+
+@ibis.udf.scalar.builtin(name="timezone")
+def _duckdb_timezone(zone: str, value: dtypes.Timestamp) -> dtypes.Timestamp:  # type: ignore[empty-body]
+    """DuckDB's timezone(zone, ts)."""
+
+
+@ibis.udf.scalar.builtin(name="from_utc_timestamp")
+def _spark_from_utc(value: dtypes.Timestamp, zone: str) -> dtypes.Timestamp:  # type: ignore[empty-body]
+    """Spark's from_utc_timestamp(ts, zone)."""
+
+
+def to_local(value: ir.TimestampValue, timezone: str, backend: Any) -> ir.TimestampValue:
+    """Turn a naive-UTC timestamp into the naive wall-clock time of `timezone` on `backend`."""
+    if timezone == "UTC":
+        return value
+    name = getattr(backend, "name", "")
+    if name == "duckdb":
+        utc = _duckdb_timezone("UTC", value)
+        return _duckdb_timezone(timezone, utc).cast("timestamp")
+    if name == "pyspark":
+        return _spark_from_utc(value, timezone)
+    raise QueryError(f"local timezones are not supported on the {name!r} backend; use UTC")

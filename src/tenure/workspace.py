@@ -1,0 +1,142 @@
+"""The Python API: a Workspace is one company's data on one engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import ibis.expr.types as ir
+import pandas as pd
+
+from tenure.data import loader
+from tenure.data.contract import CONTRACTS, contract_for
+from tenure.data.currencies import ISO_4217
+from tenure.data.mapping import Mapping, read_mapping
+from tenure.engine.connection import default_url, open_backend
+from tenure.errors import TenureError
+
+DEFAULT_SETTINGS = {"reporting_currency": "USD", "timezone": "UTC"}
+
+
+class Workspace:
+    """Tables, settings and loads of one company. Metrics and models are computed from it."""
+
+    def __init__(self, backend: Any, url: str = "") -> None:
+        self.backend = backend
+        self.url = url
+
+    # -- connection ---------------------------------------------------------------------------
+    @property
+    def is_embedded(self) -> bool:
+        return getattr(self.backend, "name", "") == "duckdb"
+
+    @property
+    def duckdb(self) -> Any:
+        """The raw DuckDB connection of the embedded store (loading writes through it)."""
+        if not self.is_embedded:
+            raise TenureError(
+                f"loading writes to the embedded DuckDB store; {self.url!r} is read through Ibis. "
+                "Load into duckdb:///..., then export to Parquet for the distributed engine"
+            )
+        return self.backend.con
+
+    def close(self) -> None:
+        self.backend.disconnect()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- tables -------------------------------------------------------------------------------
+    def has_table(self, name: str) -> bool:
+        return name in self.backend.list_tables()
+
+    def table(self, name: str) -> ir.Table:
+        """The Ibis table for a canonical table; an empty one of the right shape if not loaded."""
+        contract = contract_for(name)
+        if self.has_table(name):
+            return self.backend.table(name)
+        if self.is_embedded:
+            loader.ensure_table(self.duckdb, contract)
+            return self.backend.table(name)
+        raise TenureError(f"the table {name!r} is not loaded on {self.url!r}")
+
+    def row_counts(self) -> dict[str, int]:
+        present = set(self.backend.list_tables())
+        return {
+            name: int(self.backend.table(name).count().execute()) if name in present else 0
+            for name in CONTRACTS
+        }
+
+    def loads(self) -> pd.DataFrame:
+        """The load log: one row per load with its counts."""
+        loader.ensure_bookkeeping(self.duckdb)
+        result: pd.DataFrame = self.backend.table(loader.LOADS_TABLE).order_by("loaded_at").to_pandas()
+        return result
+
+    # -- settings -----------------------------------------------------------------------------
+    def setting(self, key: str) -> str:
+        if key not in DEFAULT_SETTINGS:
+            raise TenureError(f"unknown setting {key!r}; valid: {', '.join(DEFAULT_SETTINGS)}")
+        if not self.is_embedded:
+            return DEFAULT_SETTINGS[key]
+        loader.ensure_bookkeeping(self.duckdb)
+        row = self.duckdb.execute(
+            f"SELECT value FROM {loader.SETTINGS_TABLE} WHERE key = ?", [key]
+        ).fetchone()
+        return str(row[0]) if row else DEFAULT_SETTINGS[key]
+
+    def set_setting(self, key: str, value: str) -> None:
+        self.setting(key)  # validates the key
+        if key == "reporting_currency" and value.upper() not in ISO_4217:
+            raise TenureError(f"{value!r} is not an ISO 4217 currency code")
+        if key == "timezone":
+            loader.check_timezone(value)
+        value = value.upper() if key == "reporting_currency" else value
+        self.duckdb.execute(
+            f"INSERT OR REPLACE INTO {loader.SETTINGS_TABLE} VALUES (?, ?)", [key, value]
+        )
+
+    @property
+    def reporting_currency(self) -> str:
+        return self.setting("reporting_currency")
+
+    # -- loading ------------------------------------------------------------------------------
+    def load(
+        self,
+        table: str,
+        source: str | Path | Any,
+        *,
+        mapping: Mapping | str | Path | None = None,
+        fmt: str | None = None,
+        timezone: str | None = None,
+        rejects_path: str | Path | None = None,
+    ) -> loader.LoadReport:
+        """Load a CSV / JSON Lines / Parquet file or a pandas / Polars DataFrame into `table`.
+
+        Bad rows are rejected with their line, column and reason (and written to the rejects file);
+        good rows load; loading the same data again changes nothing.
+        """
+        if isinstance(mapping, (str, Path)):
+            mapping = read_mapping(Path(mapping))
+        return loader.load(
+            self.duckdb,
+            table,
+            Path(source) if isinstance(source, str) else source,
+            reporting_currency=self.reporting_currency,
+            mapping=mapping,
+            fmt=fmt,
+            timezone=timezone,
+            rejects_path=Path(rejects_path) if rejects_path is not None else None,
+        )
+
+
+def connect(url: str | None = None, *, read_only: bool = False) -> Workspace:
+    """Open a workspace: `duckdb:///tenure.duckdb` (the default, or $TENURE_DB) or any Ibis URL."""
+    url = url or default_url()
+    return Workspace(open_backend(url, read_only=read_only), url)
