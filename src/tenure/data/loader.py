@@ -238,7 +238,8 @@ def _infer_attribute_type(con: duckdb.DuckDBPyConnection, column: str, source_ty
         return "VARCHAR"
     ref = quote(column)
     row = con.execute(
-        f"SELECT count(*), count(TRY_CAST(v AS BIGINT)), count(TRY_CAST(v AS DOUBLE)) "
+        "SELECT count(*), count_if(regexp_full_match(v, '[+-]?[0-9]{1,18}')), "
+        f"count(TRY_CAST(v AS DOUBLE)) "
         f"FROM (SELECT NULLIF(trim({ref}), '') AS v FROM {quote(STAGING)}) WHERE v IS NOT NULL"
     ).fetchone()
     values, integers, numbers = row if row else (0, 0, 0)

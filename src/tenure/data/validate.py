@@ -178,8 +178,11 @@ def build(
     filled = ["_line"]
     for col in contract.columns:
         expr = quote(col.name)
-        if col.default is not None:
-            expr = f"COALESCE({expr}, {col.default})"
+        if col.default is not None and col.name in resolved.canonical:
+            # Only a missing value takes the default; an unreadable one stays NULL and is rejected.
+            expr = f"CASE WHEN {raw_name(col.name)} IS NULL THEN {col.default} ELSE {expr} END"
+        elif col.default is not None:
+            expr = col.default
         filled.append(f"{expr} AS {quote(col.name)}")
         if col.name in resolved.canonical:
             filled.append(raw_name(col.name))
