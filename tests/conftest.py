@@ -39,7 +39,9 @@ AS_OF = dt.date(2026, 11, 1)
 
 
 @pytest.fixture(scope="session")
-def demo_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, demo.DemoResult]]:
+def demo_ws(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Workspace, demo.DemoResult]]:
     """A small demo company, loaded once for the tests that read it."""
     folder = tmp_path_factory.mktemp("demo")
     with tenure.connect("duckdb://") as workspace:

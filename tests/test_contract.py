@@ -3,8 +3,15 @@ from tenure.data.contract import CONTRACTS, LOAD_ORDER, Kind
 
 def test_every_table_of_the_spec_has_a_contract() -> None:
     assert set(CONTRACTS) == {
-        "accounts", "users", "subscriptions", "orders", "events", "survey_responses", "tickets",
-        "costs", "fx_rates",
+        "accounts",
+        "users",
+        "subscriptions",
+        "orders",
+        "events",
+        "survey_responses",
+        "tickets",
+        "costs",
+        "fx_rates",
     }
 
 

@@ -54,21 +54,37 @@ def test_each_rejection_reason_is_written_line_by_line(ws: Workspace, write: Wri
     got = [(r["line"], r["column"], r["value"], r["reason"]) for r in lines]
     assert got == [
         ("3", "account_id", "", "missing required value"),
-        ("4", "started_at", "15/01/2024",
-         "cannot read as a timestamp; use ISO 8601 such as 2024-03-15 or 2024-03-15T09:30:00Z"),
+        (
+            "4",
+            "started_at",
+            "15/01/2024",
+            "cannot read as a timestamp; use ISO 8601 such as 2024-03-15 or 2024-03-15T09:30:00Z",
+        ),
         ("5", "ended_at", "2024-02-01", "ended_at is before started_at"),
         ("6", "amount", "-100", "must be >= 0"),
-        ("7", "currency", "GBP",
-         "no exchange rate to the reporting currency USD; load fx_rates for this currency first"),
+        (
+            "7",
+            "currency",
+            "GBP",
+            "no exchange rate to the reporting currency USD; load fx_rates for this currency first",
+        ),
         ("8", "currency", "US$", "not an ISO 4217 currency code"),
         ("9", "subscription_id", "S8", "duplicate key with different content (lines 9, 10)"),
         ("10", "subscription_id", "S8", "duplicate key with different content (lines 9, 10)"),
-        ("11", "amount", "1.234.5",
-         "cannot read as a decimal number (use . for decimals, no thousands separators)"),
+        (
+            "11",
+            "amount",
+            "1.234.5",
+            "cannot read as a decimal number (use . for decimals, no thousands separators)",
+        ),
         ("12", "discount", "1.5", "must be <= 1"),
-        ("13", "billing_period", "fortnightly",
-         "cannot read as a billing period: a whole number of billing units, or monthly / "
-         "quarterly / annual"),
+        (
+            "13",
+            "billing_period",
+            "fortnightly",
+            "cannot read as a billing period: a whole number of billing units, or monthly / "
+            "quarterly / annual",
+        ),
         ("14", "", "S12,A12,pro,2024-01-15,,1,10", "expected 10 fields as in the header, found 7"),
     ]
     assert all(r["file"] == str(path) for r in lines)
@@ -144,7 +160,9 @@ def test_other_tables_rules(ws: Workspace, write: Write) -> None:
     assert report.inserted == 1
 
 
-def test_refunds_are_stored_negative_and_other_negatives_rejected(ws: Workspace, write: Write) -> None:
+def test_refunds_are_stored_negative_and_other_negatives_rejected(
+    ws: Workspace, write: Write
+) -> None:
     path = write(
         "orders.csv",
         "order_id,account_id,ordered_at,amount,currency,kind\n"
@@ -161,22 +179,31 @@ def test_refunds_are_stored_negative_and_other_negatives_rejected(ws: Workspace,
 
 
 def test_reload_is_idempotent_and_corrections_update(ws: Workspace, write: Write) -> None:
-    first = write("a.csv", "account_id,name,created_at,plan\nA1,One,2024-01-01,pro\nA2,Two,2024-01-02,basic\n")
+    first = write(
+        "a.csv", "account_id,name,created_at,plan\nA1,One,2024-01-01,pro\nA2,Two,2024-01-02,basic\n"
+    )
     assert ws.load("accounts", first).inserted == 2
     again = ws.load("accounts", first)
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
-    fixed = write("b.csv", "account_id,name,created_at,plan\nA1,One,2024-01-01,enterprise\nA3,Three,2024-01-03,pro\n")
+    fixed = write(
+        "b.csv",
+        "account_id,name,created_at,plan\nA1,One,2024-01-01,enterprise\nA3,Three,2024-01-03,pro\n",
+    )
     report = ws.load("accounts", fixed)
     assert (report.inserted, report.updated, report.unchanged) == (1, 1, 0)
     assert ws.row_counts()["accounts"] == 3
     assert {r["account_id"]: r["plan"] for r in rows(ws, "accounts", "account_id")} == {
-        "A1": "enterprise", "A2": "basic", "A3": "pro",
+        "A1": "enterprise",
+        "A2": "basic",
+        "A3": "pro",
     }
     log = ws.loads()
     assert list(log["inserted"]) == [2, 0, 1] and list(log["updated"]) == [0, 0, 1]
 
 
-def test_a_failed_load_leaves_nothing_behind(ws: Workspace, write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_load_leaves_nothing_behind(
+    ws: Workspace, write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tenure.data import loader
 
     path = write("a.csv", "account_id,created_at\nA1,2024-01-01\nA2,2024-01-02\n")
@@ -205,7 +232,9 @@ def test_attributes_become_typed_segment_columns(ws: Workspace, write: Write) ->
     assert report.new_attributes == ["plan_tier", "seats", "score"]
     schema = ws.table("accounts").schema()
     assert (str(schema["plan_tier"]), str(schema["seats"]), str(schema["score"])) == (
-        "string", "int64", "float64",
+        "string",
+        "int64",
+        "float64",
     )
     bad = ws.load("accounts", write("b.csv", "account_id,created_at,seats\nA3,2024-01-01,many\n"))
     assert [(r.column, r.reason) for r in bad.rejects] == [
@@ -217,12 +246,17 @@ def test_attributes_become_typed_segment_columns(ws: Workspace, write: Write) ->
 
 
 def test_other_tables_ignore_extra_columns(ws: Workspace, write: Write) -> None:
-    report = ws.load("fx_rates", write("fx.csv", "date,currency,rate_to_reporting,source\n2024-01-01,EUR,1.1,ecb\n"))
+    report = ws.load(
+        "fx_rates",
+        write("fx.csv", "date,currency,rate_to_reporting,source\n2024-01-01,EUR,1.1,ecb\n"),
+    )
     assert report.ignored_columns == ["source"] and report.inserted == 1
 
 
 def test_mapping_file_and_timezones(ws: Workspace, write: Write) -> None:
-    mapping = write("map.yaml", "columns:\n  Customer: account_id\n  Since: created_at\ntimezone: Asia/Tokyo\n")
+    mapping = write(
+        "map.yaml", "columns:\n  Customer: account_id\n  Since: created_at\ntimezone: Asia/Tokyo\n"
+    )
     path = write("a.csv", "Customer,Since\nA1,2024-03-01 09:00:00\nA2,2024-03-01T09:00:00+01:00\n")
     report = ws.load("accounts", path, mapping=mapping)
     assert report.inserted == 2
@@ -240,7 +274,9 @@ def test_bad_mapping_and_timezone_are_clear(ws: Workspace, write: Write) -> None
         ws.load("fx_rates", write("f.csv", FX), timezone="Mars/Olympus")
 
 
-def test_whole_file_problems_are_one_line_errors(ws: Workspace, write: Write, tmp_path: Path) -> None:
+def test_whole_file_problems_are_one_line_errors(
+    ws: Workspace, write: Write, tmp_path: Path
+) -> None:
     with pytest.raises(SourceError, match="no such file"):
         ws.load("accounts", tmp_path / "missing.csv")
     with pytest.raises(ContractError, match=r"missing required column\(s\) created_at"):
@@ -249,7 +285,9 @@ def test_whole_file_problems_are_one_line_errors(ws: Workspace, write: Write, tm
         ws.load("accounts", write("e.csv", ""))
     with pytest.raises(SourceError, match="appears twice"):
         ws.load("accounts", write("d.csv", "account_id,account_id,created_at\n"))
-    (tmp_path / "latin1.csv").write_bytes("account_id,created_at\nA\xe9,2024-01-01\n".encode("latin-1"))
+    (tmp_path / "latin1.csv").write_bytes(
+        "account_id,created_at\nA\xe9,2024-01-01\n".encode("latin-1")
+    )
     with pytest.raises(SourceError, match="not UTF-8"):
         ws.load("accounts", tmp_path / "latin1.csv")
     (tmp_path / "bad.parquet").write_bytes(b"not parquet at all")
@@ -274,18 +312,34 @@ def test_stale_rejects_file_is_removed_when_a_load_is_clean(ws: Workspace, write
 
 def test_json_lines(ws: Workspace, write: Write) -> None:
     lines = [
-        json.dumps({"event_id": "E1", "occurred_at": "2024-01-01T00:00:00Z", "name": "share",
-                    "user_id": "U1", "properties": {"channel": "slack"}, "duration_s": 2}),
+        json.dumps(
+            {
+                "event_id": "E1",
+                "occurred_at": "2024-01-01T00:00:00Z",
+                "name": "share",
+                "user_id": "U1",
+                "properties": {"channel": "slack"},
+                "duration_s": 2,
+            }
+        ),
         "",
         "{not json",
         json.dumps(["a list"]),
-        json.dumps({"event_id": "E2", "occurred_at": "2024-01-01", "name": "login", "anonymous_id": "x",
-                    "extra": True}),
+        json.dumps(
+            {
+                "event_id": "E2",
+                "occurred_at": "2024-01-01",
+                "name": "login",
+                "anonymous_id": "x",
+                "extra": True,
+            }
+        ),
     ]
     report = ws.load("events", write("e.jsonl", "\n".join(lines) + "\n"))
     assert (report.inserted, report.rejected) == (2, 2)
     assert [(r.line, r.reason[:14]) for r in report.rejects] == [
-        (3, "malformed JSON"), (4, "a line must be")
+        (3, "malformed JSON"),
+        (4, "a line must be"),
     ]
     stored = rows(ws, "events", "event_id")
     assert json.loads(str(stored[0]["properties"])) == {"channel": "slack"}
@@ -293,13 +347,17 @@ def test_json_lines(ws: Workspace, write: Write) -> None:
 
 
 def test_parquet_typed_and_text_columns(ws: Workspace, tmp_path: Path) -> None:
-    table = pa.table({
-        "order_id": ["O1", "O2", "O3"],
-        "account_id": ["A1", "A1", None],
-        "ordered_at": pa.array([dt.datetime(2024, 1, 1, 12), dt.datetime(2024, 1, 2), dt.datetime(2024, 1, 3)]),
-        "amount": [12.5, 8.0, 1.0],
-        "currency": ["USD", "USD", "USD"],
-    })
+    table = pa.table(
+        {
+            "order_id": ["O1", "O2", "O3"],
+            "account_id": ["A1", "A1", None],
+            "ordered_at": pa.array(
+                [dt.datetime(2024, 1, 1, 12), dt.datetime(2024, 1, 2), dt.datetime(2024, 1, 3)]
+            ),
+            "amount": [12.5, 8.0, 1.0],
+            "currency": ["USD", "USD", "USD"],
+        }
+    )
     pq.write_table(table, tmp_path / "orders.parquet")
     report = ws.load("orders", tmp_path / "orders.parquet")
     assert (report.inserted, report.line_label) == (2, "row")
@@ -310,17 +368,26 @@ def test_parquet_typed_and_text_columns(ws: Workspace, tmp_path: Path) -> None:
 
 
 def test_pandas_and_polars_frames(ws: Workspace) -> None:
-    frame = pd.DataFrame({
-        "account_id": ["A1", "A2"],
-        "created_at": pd.to_datetime(["2024-01-01", "2024-01-02"]).tz_localize("Europe/Rome"),
-        "region": ["EU", "EU"],
-    })
+    frame = pd.DataFrame(
+        {
+            "account_id": ["A1", "A2"],
+            "created_at": pd.to_datetime(["2024-01-01", "2024-01-02"]).tz_localize("Europe/Rome"),
+            "region": ["EU", "EU"],
+        }
+    )
     report = ws.load("accounts", frame)
     assert report.inserted == 2 and report.rejects_path is None
-    assert rows(ws, "accounts", "account_id")[0]["created_at"] == pd.Timestamp("2023-12-31 23:00:00")
-    polars_frame = pl.DataFrame({"account_id": ["A3", None], "created_at": ["2024-02-01", "2024-02-02"]})
+    assert rows(ws, "accounts", "account_id")[0]["created_at"] == pd.Timestamp(
+        "2023-12-31 23:00:00"
+    )
+    polars_frame = pl.DataFrame(
+        {"account_id": ["A3", None], "created_at": ["2024-02-01", "2024-02-02"]}
+    )
     report = ws.load("accounts", polars_frame)
-    assert (report.inserted, [(r.line, r.column) for r in report.rejects]) == (1, [(2, "account_id")])
+    assert (report.inserted, [(r.line, r.column) for r in report.rejects]) == (
+        1,
+        [(2, "account_id")],
+    )
     mixed = pd.DataFrame({"account_id": ["A4", 5], "created_at": ["2024-02-01", "2024-02-02"]})
     assert ws.load("accounts", mixed).inserted == 2
 

@@ -1,8 +1,8 @@
 """Tenure: customer-success metrics computed exactly from your own data.
 
-    import tenure
-    ws = tenure.connect("duckdb:///tenure.duckdb")
-    ws.load("accounts", "accounts.csv")
+import tenure
+ws = tenure.connect("duckdb:///tenure.duckdb")
+ws.load("accounts", "accounts.csv")
 """
 
 from tenure.errors import TenureError

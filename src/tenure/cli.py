@@ -28,8 +28,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[
     str | None,
@@ -61,11 +61,15 @@ def _workspace(db: str | None) -> Workspace:
 @app.command()
 @friendly_errors
 def load(
-    table: Annotated[str, typer.Argument(help="accounts, users, subscriptions, orders, events, ...")],
+    table: Annotated[
+        str, typer.Argument(help="accounts, users, subscriptions, orders, events, ...")
+    ],
     file: Annotated[Path, typer.Argument(help="A .csv, .jsonl or .parquet file.")],
     mapping: Annotated[Path | None, typer.Option(help="YAML file renaming your columns.")] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="csv, jsonl or parquet.")] = None,
-    timezone: Annotated[str | None, typer.Option(help="Zone of timestamps without an offset.")] = None,
+    timezone: Annotated[
+        str | None, typer.Option(help="Zone of timestamps without an offset.")
+    ] = None,
     rejects: Annotated[Path | None, typer.Option(help="Where to write rejected rows.")] = None,
     db: DbOption = None,
 ) -> None:
@@ -102,7 +106,9 @@ def load(
 def demo(
     accounts: Annotated[int, typer.Option(min=1, help="Number of customer accounts.")] = 2000,
     events: Annotated[int, typer.Option(min=1, help="Number of usage events (exact).")] = 1_000_000,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same company.")] = 7,
+    seed: Annotated[
+        int, typer.Option(help="Random seed: the same seed gives the same company.")
+    ] = 7,
     as_of: Annotated[
         str | None, typer.Option(help="Last day of the history, YYYY-MM-DD (default today).")
     ] = None,
@@ -141,7 +147,11 @@ def demo(
     summary = Table("table", "rows", "inserted", "updated", "unchanged", "rejected")
     for r in result.reports:
         summary.add_row(
-            r.table, f"{r.rows_read:,}", f"{r.inserted:,}", f"{r.updated:,}", f"{r.unchanged:,}",
+            r.table,
+            f"{r.rows_read:,}",
+            f"{r.inserted:,}",
+            f"{r.updated:,}",
+            f"{r.unchanged:,}",
             f"{r.rejected:,}",
         )
     out.print(summary)
@@ -161,7 +171,9 @@ def report(db: DbOption = None) -> None:
     with _workspace(db) as ws:
         rows = data_summary(ws)
         currency = ws.reporting_currency
-    shown = Table("table", "rows", "from", "to", title=f"Tenure workspace (reporting in {currency})")
+    shown = Table(
+        "table", "rows", "from", "to", title=f"Tenure workspace (reporting in {currency})"
+    )
     for row in rows:
         shown.add_row(row.table, f"{row.rows:,}", row.first or "", row.last or "")
     out.print(shown)
@@ -177,7 +189,9 @@ def contract(
 
     for name in [table] if table else list(CONTRACTS):
         spec = contract_for(name)
-        shown = Table("column", "type", "required", "rule / default", title=f"{name}: {spec.description}")
+        shown = Table(
+            "column", "type", "required", "rule / default", title=f"{name}: {spec.description}"
+        )
         for col in spec.columns:
             rule = ", ".join(col.choices) if col.choices else (col.description or "")
             if col.default is not None and len(col.default) < 12:
@@ -206,9 +220,10 @@ def loads(db: DbOption = None) -> None:
     """Show the load history with counts."""
     with _workspace(db) as ws:
         history = ws.loads()
-    shown = Table(*history.columns)
-    for record in history.itertuples(index=False):
-        shown.add_row(*(str(v) for v in record))
+    columns = ["loaded_at", "table_name", "inserted", "updated", "unchanged", "rejected"]
+    shown = Table(*columns, "source")
+    for record in history.to_dict("records"):
+        shown.add_row(*(str(record[c])[:19] for c in columns), Path(str(record["source"])).name)
     out.print(shown)
 
 

@@ -76,7 +76,9 @@ class Workspace:
     def loads(self) -> pd.DataFrame:
         """The load log: one row per load with its counts."""
         loader.ensure_bookkeeping(self.duckdb)
-        result: pd.DataFrame = self.backend.table(loader.LOADS_TABLE).order_by("loaded_at").to_pandas()
+        result: pd.DataFrame = (
+            self.backend.table(loader.LOADS_TABLE).order_by("loaded_at").to_pandas()
+        )
         return result
 
     # -- settings -----------------------------------------------------------------------------
@@ -85,11 +87,7 @@ class Workspace:
             raise TenureError(f"unknown setting {key!r}; valid: {', '.join(DEFAULT_SETTINGS)}")
         if not self.is_embedded:
             return DEFAULT_SETTINGS[key]
-        loader.ensure_bookkeeping(self.duckdb)
-        row = self.duckdb.execute(
-            f"SELECT value FROM {loader.SETTINGS_TABLE} WHERE key = ?", [key]
-        ).fetchone()
-        return str(row[0]) if row else DEFAULT_SETTINGS[key]
+        return loader.read_setting(self.duckdb, key) or DEFAULT_SETTINGS[key]
 
     def set_setting(self, key: str, value: str) -> None:
         self.setting(key)  # validates the key
@@ -98,9 +96,7 @@ class Workspace:
         if key == "timezone":
             loader.check_timezone(value)
         value = value.upper() if key == "reporting_currency" else value
-        self.duckdb.execute(
-            f"INSERT OR REPLACE INTO {loader.SETTINGS_TABLE} VALUES (?, ?)", [key, value]
-        )
+        loader.write_setting(self.duckdb, key, value)
 
     @property
     def reporting_currency(self) -> str:

@@ -135,7 +135,12 @@ USERS = TableContract(
         Column("created_at", Kind.TIMESTAMP),
     ),
     keeps_attributes=True,
-    example={"user_id": "U000107", "account_id": "A00042", "created_at": "2025-02-03", "role": "admin"},
+    example={
+        "user_id": "U000107",
+        "account_id": "A00042",
+        "created_at": "2025-02-03",
+        "role": "admin",
+    },
 )
 
 SUBSCRIPTIONS = TableContract(
@@ -166,7 +171,12 @@ SUBSCRIPTIONS = TableContract(
         Column("amount", Kind.MONEY, True, "price per billing period per unit", minimum=0),
         Column("quantity", Kind.INTEGER, description="seats or units", minimum=0, default="1"),
         Column(
-            "discount", Kind.FRACTION, description="0.1 for 10% off", minimum=0, maximum=1, default="0"
+            "discount",
+            Kind.FRACTION,
+            description="0.1 for 10% off",
+            minimum=0,
+            maximum=1,
+            default="0",
         ),
         _CURRENCY,
         Column("trial_ends_at", Kind.TIMESTAMP, description="free until then"),
@@ -209,7 +219,11 @@ ORDERS = TableContract(
         ),
     ),
     row_checks=(
-        RowCheck("amount", "amount < 0 AND kind <> 'refund'", "negative amount is only allowed for refunds"),
+        RowCheck(
+            "amount",
+            "amount < 0 AND kind <> 'refund'",
+            "negative amount is only allowed for refunds",
+        ),
     ),
     normalise={"amount": "CASE WHEN kind = 'refund' THEN -abs(amount) ELSE amount END"},
     example={
@@ -282,7 +296,9 @@ SURVEY_RESPONSES = TableContract(
     ),
     row_checks=(
         RowCheck("scale_max", "scale_max <= scale_min", "scale_max must be above scale_min"),
-        RowCheck("score", "score < scale_min OR score > scale_max", "score is outside the survey scale"),
+        RowCheck(
+            "score", "score < scale_min OR score > scale_max", "score is outside the survey scale"
+        ),
     ),
     example={
         "response_id": "R000051",

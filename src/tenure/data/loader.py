@@ -82,6 +82,17 @@ def ensure_bookkeeping(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def read_setting(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    ensure_bookkeeping(con)
+    row = con.execute(f"SELECT value FROM {SETTINGS_TABLE} WHERE key = ?", [key]).fetchone()
+    return str(row[0]) if row else None
+
+
+def write_setting(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    ensure_bookkeeping(con)
+    con.execute(f"INSERT OR REPLACE INTO {SETTINGS_TABLE} VALUES (?, ?)", [key, value])
+
+
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     rows = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
@@ -116,9 +127,15 @@ def load(
     tz = check_timezone(timezone or mapping.timezone or "UTC")
     ensure_bookkeeping(con)
     ensure_table(con, contract)
-    staged = stage_file(con, Path(source), fmt) if isinstance(source, (str, Path)) else stage_frame(con, source)
+    staged = (
+        stage_file(con, Path(source), fmt)
+        if isinstance(source, (str, Path))
+        else stage_frame(con, source)
+    )
     try:
-        return _load_staged(con, contract, staged, mapping, tz, reporting_currency, rejects_path, source)
+        return _load_staged(
+            con, contract, staged, mapping, tz, reporting_currency, rejects_path, source
+        )
     finally:
         _drop_temporaries(con)
 
@@ -285,10 +302,14 @@ def _merge(
     )
     report.inserted = _scalar(con, "SELECT count(*) FROM _tenure_new")
     report.updated = _scalar(con, "SELECT count(*) FROM _tenure_changed")
-    report.unchanged = _scalar(con, f"SELECT count(*) FROM {GOOD}") - report.inserted - report.updated
+    report.unchanged = (
+        _scalar(con, f"SELECT count(*) FROM {GOOD}") - report.inserted - report.updated
+    )
     names = ", ".join(quote(c) for c in columns)
     if report.updated:
-        assignments = ", ".join(f"{quote(c)} = g.{quote(c)}" for c in columns if c not in contract.key)
+        assignments = ", ".join(
+            f"{quote(c)} = g.{quote(c)}" for c in columns if c not in contract.key
+        )
         on_target = " AND ".join(f"{target}.{quote(k)} = g.{quote(k)}" for k in contract.key)
         con.execute(f"UPDATE {target} SET {assignments} FROM _tenure_changed g WHERE {on_target}")
     if report.inserted:

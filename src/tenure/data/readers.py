@@ -81,9 +81,7 @@ def stage_frame(con: duckdb.DuckDBPyConnection, frame: Any) -> Staged:
         raise SourceError("<DataFrame>: the column name '_line' is reserved")
     table = table.append_column("_line", pa.array(range(1, table.num_rows + 1), pa.int64()))
     con.register(STAGING, table)
-    return Staged(
-        "<DataFrame>", "row", table.column_names[:-1], _types(con), table.num_rows
-    )
+    return Staged("<DataFrame>", "row", table.column_names[:-1], _types(con), table.num_rows)
 
 
 def _to_arrow(frame: Any) -> pa.Table:
@@ -150,7 +148,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 # A chunk: (column names, rows of text values with their line number first, rejects)
-_Chunk = tuple[list[str], list[list[str | None]], list[Reject]]
+_Chunk = tuple[list[str], list[list[Any]], list[Reject]]
 
 
 def _stage_chunks(con: duckdb.DuckDBPyConnection, source: str, chunks: Iterator[_Chunk]) -> Staged:
@@ -190,7 +188,7 @@ def _csv_chunks(path: Path) -> Iterator[_Chunk]:
                 raise SourceError(f"{path}: the file is empty; a header row is required")
             header = [h.strip() for h in header]
             _check_header(path, header)
-            records: list[list[str | None]] = []
+            records: list[list[Any]] = []
             rejects: list[Reject] = []
             last_line = reader.line_num
             for fields in reader:
@@ -256,21 +254,27 @@ def _jsonl_chunks(path: Path) -> Iterator[_Chunk]:
     line_no = 0
     with handle:
         try:
-            for line_no, text in enumerate(handle, start=1):  # noqa: B007 - used in except
+            for line_no, text in enumerate(handle, start=1):
                 if not text.strip():
                     continue
                 try:
                     obj = json.loads(text)
                 except json.JSONDecodeError as exc:
-                    rejects.append(Reject(line_no, "", text.strip()[:200], f"malformed JSON: {exc.msg}"))
+                    rejects.append(
+                        Reject(line_no, "", text.strip()[:200], f"malformed JSON: {exc.msg}")
+                    )
                     continue
                 if not isinstance(obj, dict):
-                    rejects.append(Reject(line_no, "", text.strip()[:200], "a line must be a JSON object"))
+                    rejects.append(
+                        Reject(line_no, "", text.strip()[:200], "a line must be a JSON object")
+                    )
                     continue
                 for key in obj:
                     if key not in names:
                         if key == "_line":
-                            raise SourceError(f"{path}: line {line_no}: the key '_line' is reserved")
+                            raise SourceError(
+                                f"{path}: line {line_no}: the key '_line' is reserved"
+                            )
                         names.append(key)
                 obj["_line"] = line_no
                 records.append(obj)
@@ -284,5 +288,5 @@ def _jsonl_chunks(path: Path) -> Iterator[_Chunk]:
     yield names, _rows(names, records), rejects
 
 
-def _rows(names: list[str], records: list[dict[str, Any]]) -> list[list[str | None]]:
+def _rows(names: list[str], records: list[dict[str, Any]]) -> list[list[Any]]:
     return [[r["_line"], *(_json_text(r.get(n)) for n in names)] for r in records]

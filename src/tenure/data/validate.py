@@ -151,13 +151,17 @@ def build(
             typed_parts.append(f"CAST(NULL AS {col.kind.sql}) AS {quote(col.name)}")
             continue
         ref, stype = quote(source), source_types[source]
-        typed_parts.append(f"{typed_expression(col.kind, ref, stype, timezone)} AS {quote(col.name)}")
+        typed_parts.append(
+            f"{typed_expression(col.kind, ref, stype, timezone)} AS {quote(col.name)}"
+        )
         typed_parts.append(f"{_text(ref, stype)} AS {raw_name(col.name)}")
         raw, value = raw_name(col.name), quote(col.name)
         if col.required and col.default is None:
             add_error(col.name, raw, f"{raw} IS NULL", "missing required value")
         if _can_fail_to_parse(col.kind, stype):
-            add_error(col.name, raw, f"{raw} IS NOT NULL AND {value} IS NULL", _PARSE_REASON[col.kind])
+            add_error(
+                col.name, raw, f"{raw} IS NOT NULL AND {value} IS NULL", _PARSE_REASON[col.kind]
+            )
         for condition, reason in _value_rules(col, reporting_currency):
             add_error(col.name, raw, f"{raw} IS NOT NULL AND ({condition})", reason)
 
@@ -190,7 +194,9 @@ def build(
         filled += [quote(name), raw_name(name)]
 
     for check in contract.row_checks:
-        shown = raw_name(check.column) if check.column in resolved.canonical else quote(check.column)
+        shown = (
+            raw_name(check.column) if check.column in resolved.canonical else quote(check.column)
+        )
         add_error(check.column, shown, check.bad_when, check.reason)
 
     create_typed = (
@@ -199,10 +205,15 @@ def build(
     )
     output = [*contract.column_names, *resolved.attributes]
     final = ", ".join(
-        f"{contract.normalise[c]} AS {quote(c)}" if c in contract.normalise else quote(c) for c in output
+        f"{contract.normalise[c]} AS {quote(c)}" if c in contract.normalise else quote(c)
+        for c in output
     )
-    errors_sql = " UNION ALL ".join(errors) if errors else (
-        "SELECT CAST(NULL AS BIGINT) AS _line, '' AS column_name, '' AS value, '' AS reason WHERE FALSE"
+    errors_sql = (
+        " UNION ALL ".join(errors)
+        if errors
+        else (
+            "SELECT CAST(NULL AS BIGINT) AS _line, '' AS column_name, '' AS value, '' AS reason WHERE FALSE"
+        )
     )
     return ValidationSql(create_typed, errors_sql, output, final)
 

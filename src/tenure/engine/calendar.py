@@ -90,13 +90,18 @@ def parse_period(text: str, grain: str) -> dt.date:
     return floor_date(day, grain)
 
 
-@ibis.udf.scalar.builtin(name="timezone")
-def _duckdb_timezone(zone: str, value: dtypes.Timestamp) -> dtypes.Timestamp:  # type: ignore[empty-body]
+_TIMESTAMP = dtypes.Timestamp()
+
+
+@ibis.udf.scalar.builtin(name="timezone", signature=((dtypes.string, _TIMESTAMP), _TIMESTAMP))
+def _duckdb_timezone(zone, value):  # type: ignore[no-untyped-def]
     """DuckDB's timezone(zone, ts)."""
 
 
-@ibis.udf.scalar.builtin(name="from_utc_timestamp")
-def _spark_from_utc(value: dtypes.Timestamp, zone: str) -> dtypes.Timestamp:  # type: ignore[empty-body]
+@ibis.udf.scalar.builtin(
+    name="from_utc_timestamp", signature=((_TIMESTAMP, dtypes.string), _TIMESTAMP)
+)
+def _spark_from_utc(value, zone):  # type: ignore[no-untyped-def]
     """Spark's from_utc_timestamp(ts, zone)."""
 
 

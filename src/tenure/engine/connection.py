@@ -25,7 +25,9 @@ def duckdb_path(url: str) -> str | None:
     if rest in ("", "/", "/:memory:"):
         return ":memory:"
     if not rest.startswith("/"):
-        raise TenureError(f"malformed URL {url!r}; write duckdb:///relative/path or duckdb:////abs/path")
+        raise TenureError(
+            f"malformed URL {url!r}; write duckdb:///relative/path or duckdb:////abs/path"
+        )
     return rest[1:]
 
 

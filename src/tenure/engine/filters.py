@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from tenure.errors import QueryError
 
-_COMPARISONS = {
+_COMPARISONS: dict[type, Any] = {
     exp.EQ: lambda a, b: a == b,
     exp.NEQ: lambda a, b: a != b,
     exp.LT: lambda a, b: a < b,
@@ -43,7 +43,7 @@ def parse_filter(text: str, table: ir.Table) -> ir.BooleanValue:
     return result
 
 
-def _translate(node: exp.Expression, table: ir.Table, text: str) -> Any:
+def _translate(node: Any, table: ir.Table, text: str) -> Any:
     match node:
         case exp.Paren():
             return _translate(node.this, table, text)
@@ -73,7 +73,10 @@ def _translate(node: exp.Expression, table: ir.Table, text: str) -> Any:
             return _translate(node.this, table, text).isin(values)
         case exp.Between():
             value = _translate(node.this, table, text)
-            return value.between(_translate(node.args["low"], table, text), _translate(node.args["high"], table, text))
+            return value.between(
+                _translate(node.args["low"], table, text),
+                _translate(node.args["high"], table, text),
+            )
         case exp.Is():
             if not isinstance(node.expression, exp.Null):
                 raise QueryError(f"only IS NULL and IS NOT NULL are allowed: {text!r}")

@@ -66,7 +66,9 @@ def generate(
     company = build_company(np.random.default_rng(streams[0]), accounts, as_of)
     tables = dict(company.tables)
     tables["tickets"] = tickets_table(np.random.default_rng(streams[1]), company)
-    tables["survey_responses"] = survey_table(np.random.default_rng(streams[2]), company, tables["tickets"])
+    tables["survey_responses"] = survey_table(
+        np.random.default_rng(streams[2]), company, tables["tickets"]
+    )
     tables["costs"] = costs_table(np.random.default_rng(streams[3]), company, tables["tickets"])
     paths: dict[str, Path] = {}
     rows: dict[str, int] = {}

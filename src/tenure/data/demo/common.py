@@ -22,13 +22,17 @@ def add_months(times: np.ndarray, months: np.ndarray) -> np.ndarray:
     month = days.astype("datetime64[M]")
     day_of_month = (days - month).astype(np.int64)
     target = month + months.astype("timedelta64[M]")
-    length = ((target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(np.int64)
+    length = ((target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(
+        np.int64
+    )
     new_day = target.astype("datetime64[D]") + np.minimum(day_of_month, length - 1)
-    return new_day.astype("datetime64[s]") + (times - days.astype("datetime64[s]"))
+    result: np.ndarray = new_day.astype("datetime64[s]") + (times - days.astype("datetime64[s]"))
+    return result
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=float)))
+    result: np.ndarray = 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=float)))
+    return result
 
 
 def timestamps(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
@@ -50,4 +54,6 @@ def ids(prefix: str, numbers: np.ndarray, width: int) -> list[str]:
 
 def choice_dict(indices: np.ndarray, labels: list[str]) -> pa.DictionaryArray:
     """Categorical text without building millions of Python strings."""
-    return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(labels, pa.string()))
+    return pa.DictionaryArray.from_arrays(
+        pa.array(indices, pa.int32()), pa.array(labels, pa.string())
+    )

@@ -18,12 +18,34 @@ from tenure.data.demo.common import DAY, add_months, ids, money, sigmoid, timest
 
 COUNTRIES = ["US", "GB", "DE", "IT", "FR", "JP", "TH"]
 COUNTRY_P = [0.33, 0.1, 0.09, 0.13, 0.07, 0.16, 0.12]
-CURRENCY = {"US": "USD", "GB": "GBP", "DE": "EUR", "IT": "EUR", "FR": "EUR", "JP": "JPY", "TH": "THB"}
+CURRENCY = {
+    "US": "USD",
+    "GB": "GBP",
+    "DE": "EUR",
+    "IT": "EUR",
+    "FR": "EUR",
+    "JP": "JPY",
+    "TH": "THB",
+}
 LANGUAGE = {"US": "en", "GB": "en", "DE": "en", "IT": "it", "FR": "en", "JP": "ja", "TH": "th"}
 # Local units per USD for pricing, rounding step, and decimals of the currency.
-LOCAL = {"USD": (1.0, 1, 2), "EUR": (0.92, 1, 2), "GBP": (0.79, 1, 2), "JPY": (150, 10, 0), "THB": (35, 10, 2)}
+LOCAL = {
+    "USD": (1.0, 1, 2),
+    "EUR": (0.92, 1, 2),
+    "GBP": (0.79, 1, 2),
+    "JPY": (150, 10, 0),
+    "THB": (35, 10, 2),
+}
 FX_START = {"EUR": 1.08, "GBP": 1.27, "JPY": 0.0068, "THB": 0.028}
-INDUSTRIES = ["software", "retail", "manufacturing", "healthcare", "education", "finance", "logistics"]
+INDUSTRIES = [
+    "software",
+    "retail",
+    "manufacturing",
+    "healthcare",
+    "education",
+    "finance",
+    "logistics",
+]
 CHANNELS = ["organic", "paid_search", "partner", "outbound", "referral"]
 CHANNEL_P = [0.3, 0.25, 0.15, 0.15, 0.15]
 CHANNEL_HEALTH = np.array([0.0, -0.25, 0.2, -0.1, 0.35])
@@ -33,7 +55,15 @@ PLAN_P = [0.5, 0.35, 0.15]
 SEAT_PRICE_USD = np.array([15, 35, 60])  # per seat per month
 SEATS_MEDIAN = np.array([2.5, 12, 60])
 NAME_PARTS = {
-    "en": ["Blue Harbor", "Northwind", "Brightline", "Oak & Iron", "Redwood", "Silverleaf", "Summit"],
+    "en": [
+        "Blue Harbor",
+        "Northwind",
+        "Brightline",
+        "Oak & Iron",
+        "Redwood",
+        "Silverleaf",
+        "Summit",
+    ],
     "it": ["Aurora", "Rossi & Figli", "Stella Alpina", "Lago Verde", "Bottega Bianchi", "Vento"],
     "ja": ["Sakura", "Fuji", "Hikari", "Midori", "Kaze", "Yamato"],
     "th": ["Siam", "Lanna", "Chao Phraya", "Sukhothai", "Ayutthaya", "Krungthep"],
@@ -78,7 +108,9 @@ def build_company(rng: np.random.Generator, n_accounts: int, as_of: dt.date) -> 
     channel = rng.choice(len(CHANNELS), n_accounts, p=CHANNEL_P)
     health = rng.normal(size=n_accounts) + CHANNEL_HEALTH[channel]
     plan = rng.choice(len(PLANS), n_accounts, p=PLAN_P)
-    seats = np.maximum(1, np.round(SEATS_MEDIAN[plan] * rng.lognormal(0, 0.6, n_accounts))).astype(int)
+    seats = np.maximum(1, np.round(SEATS_MEDIAN[plan] * rng.lognormal(0, 0.6, n_accounts))).astype(
+        int
+    )
     account_ids = ids("A", np.arange(1, n_accounts + 1), 6)
 
     subs = _simulate_subscriptions(rng, created, end, health, plan, seats, country)
@@ -141,21 +173,56 @@ def _simulate_subscriptions(
     contraction, reactivation. Returns one array per subscription column."""
     n = len(created)
     currency = np.array([CURRENCY[COUNTRIES[c]] for c in country])
-    bp_choice = np.where(plan == 2, rng.choice([1, 3, 12], n, p=[0.3, 0.1, 0.6]), rng.choice([1, 3, 12], n, p=[0.7, 0.1, 0.2]))
+    bp_choice = np.where(
+        plan == 2,
+        rng.choice([1, 3, 12], n, p=[0.3, 0.1, 0.6]),
+        rng.choice([1, 3, 12], n, p=[0.7, 0.1, 0.2]),
+    )
     discount = rng.choice([0.0, 0.1, 0.2, 1.0], n, p=[0.81, 0.12, 0.05, 0.02])
     trial = rng.random(n) < 0.5
     converts = rng.random(n) < sigmoid(1.0 + 1.1 * health)
 
-    rows: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "account", "plan", "started_at", "ended_at", "ended", "canceled_at", "canceled",
-        "billing_period", "seats", "discount", "trial_ends_at", "has_trial", "currency")}
+    rows: dict[str, list[np.ndarray]] = {
+        k: []
+        for k in (
+            "account",
+            "plan",
+            "started_at",
+            "ended_at",
+            "ended",
+            "canceled_at",
+            "canceled",
+            "billing_period",
+            "seats",
+            "discount",
+            "trial_ends_at",
+            "has_trial",
+            "currency",
+        )
+    }
 
-    def open_subs(acc: np.ndarray, when: np.ndarray, pl: np.ndarray, st: np.ndarray, bp: np.ndarray,
-                  disc: np.ndarray, trial_end: np.ndarray, has_trial: np.ndarray) -> np.ndarray:
+    def open_subs(
+        acc: np.ndarray,
+        when: np.ndarray,
+        pl: np.ndarray,
+        st: np.ndarray,
+        bp: np.ndarray,
+        disc: np.ndarray,
+        trial_end: np.ndarray,
+        has_trial: np.ndarray,
+    ) -> np.ndarray:
         first = sum(len(a) for a in rows["account"])
-        for key, value in (("account", acc), ("plan", pl), ("started_at", when), ("billing_period", bp),
-                           ("seats", st), ("discount", disc), ("trial_ends_at", trial_end),
-                           ("has_trial", has_trial), ("currency", currency[acc])):
+        for key, value in (
+            ("account", acc),
+            ("plan", pl),
+            ("started_at", when),
+            ("billing_period", bp),
+            ("seats", st),
+            ("discount", disc),
+            ("trial_ends_at", trial_end),
+            ("has_trial", has_trial),
+            ("currency", currency[acc]),
+        ):
             rows[key].append(value)
         rows["ended_at"].append(np.full(len(acc), end))
         rows["ended"].append(np.zeros(len(acc), bool))
@@ -185,8 +252,12 @@ def _simulate_subscriptions(
             idx = cur[leaving]
             started, bp = flat.get("started_at", idx), flat.get("billing_period", idx)
             elapsed = _months_between(started, day[leaving])
-            periods = np.ceil((elapsed + 1e-9) / bp).astype(int)
-            flat.close(idx, add_months(started, periods * bp), day[leaving])
+            periods = np.maximum(np.ceil((elapsed + 1e-9) / bp).astype(int), 1)
+            paid_until = add_months(started, periods * bp)
+            paid_until = np.where(
+                paid_until <= day[leaving], add_months(started, (periods + 1) * bp), paid_until
+            )
+            flat.close(idx, paid_until, day[leaving])
             state_active &= ~leaving
         # Expansion and contraction: the old row ends, a new one starts the same day.
         p_up = 0.025 * (1 + 0.6 * (health > 0))
@@ -205,8 +276,16 @@ def _simulate_subscriptions(
             new_plan = old_plan + upgrade
             when = day[change]
             flat.close(idx, when, None)
-            cur[change] = open_subs(acc, when, new_plan, new_seats, flat.get("billing_period", idx),
-                                    flat.get("discount", idx), when, np.zeros(len(idx), bool))
+            cur[change] = open_subs(
+                acc,
+                when,
+                new_plan,
+                new_seats,
+                flat.get("billing_period", idx),
+                flat.get("discount", idx),
+                when,
+                np.zeros(len(idx), bool),
+            )
             flat = _Flat(rows)
         # Reactivation: a churned account comes back on a monthly plan.
         gone = ~state_active & (created < m0) & (day < end)
@@ -215,8 +294,16 @@ def _simulate_subscriptions(
         if back.any():
             acc = np.flatnonzero(back)
             when = day[back]
-            cur[back] = open_subs(acc, when, flat.get("plan", cur[back]), flat.get("seats", cur[back]),
-                                  np.ones(len(acc), int), np.zeros(len(acc)), when, np.zeros(len(acc), bool))
+            cur[back] = open_subs(
+                acc,
+                when,
+                flat.get("plan", cur[back]),
+                flat.get("seats", cur[back]),
+                np.ones(len(acc), int),
+                np.zeros(len(acc)),
+                when,
+                np.zeros(len(acc), bool),
+            )
             flat = _Flat(rows)
             state_active |= back
     return flat.arrays
@@ -233,7 +320,8 @@ class _Flat:
         self.arrays = {k: v[0] for k, v in rows.items()}
 
     def get(self, key: str, idx: np.ndarray) -> np.ndarray:
-        return self.arrays[key][idx]
+        values: np.ndarray = self.arrays[key][idx]
+        return values
 
     def close(self, idx: np.ndarray, ended_at: np.ndarray, canceled_at: np.ndarray | None) -> None:
         self.arrays["ended_at"][idx] = ended_at
@@ -244,7 +332,8 @@ class _Flat:
 
 
 def _months_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (b - a).astype(np.int64) / (30.436875 * 86_400)
+    months: np.ndarray = (b - a).astype(np.int64) / (30.436875 * 86_400)
+    return months
 
 
 def _accounts_table(
@@ -260,18 +349,22 @@ def _accounts_table(
     names = []
     for i, c in enumerate(country):
         parts = NAME_PARTS[LANGUAGE[COUNTRIES[c]]]
-        names.append(f"{parts[rng.integers(len(parts))]} {NAME_SUFFIX[rng.integers(len(NAME_SUFFIX))]} {i + 1}")
-    return pa.table({
-        "account_id": account_ids,
-        "name": names,
-        "created_at": timestamps(created),
-        "plan": [PLANS[p] for p in plan],
-        "country": [COUNTRIES[c] for c in country],
-        "industry": [INDUSTRIES[i] for i in rng.integers(len(INDUSTRIES), size=n)],
-        "owner": [OWNERS[i] for i in rng.integers(len(OWNERS), size=n)],
-        "channel": [CHANNELS[c] for c in channel],
-        "seats": pa.array(seats, pa.int64()),
-    })
+        names.append(
+            f"{parts[rng.integers(len(parts))]} {NAME_SUFFIX[rng.integers(len(NAME_SUFFIX))]} {i + 1}"
+        )
+    return pa.table(
+        {
+            "account_id": account_ids,
+            "name": names,
+            "created_at": timestamps(created),
+            "plan": [PLANS[p] for p in plan],
+            "country": [COUNTRIES[c] for c in country],
+            "industry": [INDUSTRIES[i] for i in rng.integers(len(INDUSTRIES), size=n)],
+            "owner": [OWNERS[i] for i in rng.integers(len(OWNERS), size=n)],
+            "channel": [CHANNELS[c] for c in channel],
+            "seats": pa.array(seats, pa.int64()),
+        }
+    )
 
 
 def _users_table(
@@ -286,36 +379,42 @@ def _users_table(
     joined = created[owner] + (rng.exponential(20, len(owner)) * 86_400).astype("timedelta64[s]")
     joined = np.minimum(joined, end - 1)
     first = np.concatenate([[True], owner[1:] != owner[:-1]])
-    return pa.table({
-        "user_id": user_ids,
-        "account_id": [account_ids[a] for a in owner],
-        "created_at": timestamps(np.where(first, created[owner], joined)),
-        "role": np.where(first, "admin", "member"),
-    })
+    return pa.table(
+        {
+            "user_id": user_ids,
+            "account_id": [account_ids[a] for a in owner],
+            "created_at": timestamps(np.where(first, created[owner], joined)),
+            "role": np.where(first, "admin", "member"),
+        }
+    )
 
 
-def _subscriptions_table(subs: dict[str, np.ndarray], account_ids: list[str], country: np.ndarray) -> pa.Table:
+def _subscriptions_table(
+    subs: dict[str, np.ndarray], account_ids: list[str], country: np.ndarray
+) -> pa.Table:
     count = len(subs["account"])
     currency = subs["currency"]
     seat_usd = SEAT_PRICE_USD[subs["plan"]] * subs["billing_period"]
     seat_usd = np.where(subs["billing_period"] == 12, SEAT_PRICE_USD[subs["plan"]] * 10, seat_usd)
     price = _local_price(seat_usd.astype(float), currency)
     decimals = np.array([LOCAL[c][2] for c in currency])
-    return pa.table({
-        "subscription_id": ids("SUB", np.arange(1, count + 1), 7),
-        "account_id": [account_ids[a] for a in subs["account"]],
-        "plan": [PLANS[p] for p in subs["plan"]],
-        "started_at": timestamps(subs["started_at"]),
-        "ended_at": timestamps(subs["ended_at"], subs["ended"]),
-        "canceled_at": timestamps(subs["canceled_at"], subs["canceled"]),
-        "billing_period": pa.array(subs["billing_period"], pa.int64()),
-        "billing_unit": ["month"] * count,
-        "amount": money(price * 10**decimals, decimals),
-        "quantity": pa.array(subs["seats"], pa.int64()),
-        "discount": pa.array([Decimal(str(d)) for d in subs["discount"]], pa.decimal128(9, 6)),
-        "currency": currency.tolist(),
-        "trial_ends_at": timestamps(subs["trial_ends_at"], subs["has_trial"]),
-    })
+    return pa.table(
+        {
+            "subscription_id": ids("SUB", np.arange(1, count + 1), 7),
+            "account_id": [account_ids[a] for a in subs["account"]],
+            "plan": [PLANS[p] for p in subs["plan"]],
+            "started_at": timestamps(subs["started_at"]),
+            "ended_at": timestamps(subs["ended_at"], subs["ended"]),
+            "canceled_at": timestamps(subs["canceled_at"], subs["canceled"]),
+            "billing_period": pa.array(subs["billing_period"], pa.int64()),
+            "billing_unit": ["month"] * count,
+            "amount": money(price * 10**decimals, decimals),
+            "quantity": pa.array(subs["seats"], pa.int64()),
+            "discount": pa.array([Decimal(str(d)) for d in subs["discount"]], pa.decimal128(9, 6)),
+            "currency": currency.tolist(),
+            "trial_ends_at": timestamps(subs["trial_ends_at"], subs["has_trial"]),
+        }
+    )
 
 
 def _fx_table(rng: np.random.Generator, start: np.datetime64, end: np.datetime64) -> pa.Table:
@@ -326,11 +425,13 @@ def _fx_table(rng: np.random.Generator, start: np.datetime64, end: np.datetime64
         dates += list(months.astype("datetime64[D]").astype(dt.date))
         codes += [code] * len(months)
         rates += [Decimal(f"{r:.8f}") for r in walk]
-    return pa.table({
-        "date": pa.array(dates, pa.date32()),
-        "currency": codes,
-        "rate_to_reporting": pa.array(rates, pa.decimal128(18, 8)),
-    })
+    return pa.table(
+        {
+            "date": pa.array(dates, pa.date32()),
+            "currency": codes,
+            "rate_to_reporting": pa.array(rates, pa.decimal128(18, 8)),
+        }
+    )
 
 
 def _orders_table(rng: np.random.Generator, company: Company) -> pa.Table:
@@ -352,12 +453,18 @@ def _orders_table(rng: np.random.Generator, company: Company) -> pa.Table:
     all_acc = np.concatenate([acc, acc[refund]])
     all_when = np.concatenate([when, when[refund] + (rng.integers(3, 20, n_refund) * DAY)])
     order = np.argsort(all_when, kind="stable")
-    return pa.table({
-        "order_id": ids("O", np.arange(1, len(all_acc) + 1), 8),
-        "account_id": [company.account_ids[a] for a in all_acc[order]],
-        "ordered_at": timestamps(all_when[order]),
-        "amount": money(np.concatenate([minor, -minor[refund]])[order],
-                        np.concatenate([decimals, decimals[refund]])[order]),
-        "currency": np.concatenate([currency, currency[refund]])[order].tolist(),
-        "kind": np.where(np.arange(len(all_acc)) < len(acc), "one_time", "refund")[order].tolist(),
-    })
+    return pa.table(
+        {
+            "order_id": ids("O", np.arange(1, len(all_acc) + 1), 8),
+            "account_id": [company.account_ids[a] for a in all_acc[order]],
+            "ordered_at": timestamps(all_when[order]),
+            "amount": money(
+                np.concatenate([minor, -minor[refund]])[order],
+                np.concatenate([decimals, decimals[refund]])[order],
+            ),
+            "currency": np.concatenate([currency, currency[refund]])[order].tolist(),
+            "kind": np.where(np.arange(len(all_acc)) < len(acc), "one_time", "refund")[
+                order
+            ].tolist(),
+        }
+    )

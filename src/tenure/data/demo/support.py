@@ -35,7 +35,9 @@ def tickets_table(rng: np.random.Generator, company: Company) -> pa.Table:
     resolved = opened + np.where(single, quick, slow).astype("timedelta64[s]")
     abandoned = (channel == 0) & (rng.random(n) < 0.06)
     recent = (company.as_of - opened) < 5 * DAY
-    still_open = ~abandoned & ((recent & (rng.random(n) < 0.6)) | (rng.random(n) < 0.02) | (resolved >= company.as_of))
+    still_open = ~abandoned & (
+        (recent & (rng.random(n) < 0.6)) | (rng.random(n) < 0.02) | (resolved >= company.as_of)
+    )
     is_resolved = ~abandoned & ~still_open
     reopened = is_resolved & (rng.random(n) < 0.07)
     reopened_at = resolved + (rng.integers(1, 6, n) * DAY)
@@ -49,17 +51,19 @@ def tickets_table(rng: np.random.Generator, company: Company) -> pa.Table:
     def arranged(values: np.ndarray) -> np.ndarray:
         return values[order]
 
-    return pa.table({
-        "ticket_id": ids("T", np.arange(1, n + 1), 7),
-        "account_id": [company.account_ids[a] for a in arranged(acc)],
-        "channel": [CHANNELS[c] for c in arranged(channel)],
-        "opened_at": timestamps(arranged(opened)),
-        "first_response_at": timestamps(arranged(first_response), arranged(has_response)),
-        "resolved_at": timestamps(arranged(resolved), arranged(is_resolved)),
-        "status": arranged(status).tolist(),
-        "contacts": pa.array(arranged(np.where(abandoned, 1, contacts)), pa.int64()),
-        "reopened_at": timestamps(arranged(reopened_at), arranged(reopened)),
-        "confirmed_resolved": pa.array(arranged(confirmed), pa.bool_(), mask=arranged(~answered)),
-    })
-
-
+    return pa.table(
+        {
+            "ticket_id": ids("T", np.arange(1, n + 1), 7),
+            "account_id": [company.account_ids[a] for a in arranged(acc)],
+            "channel": [CHANNELS[c] for c in arranged(channel)],
+            "opened_at": timestamps(arranged(opened)),
+            "first_response_at": timestamps(arranged(first_response), arranged(has_response)),
+            "resolved_at": timestamps(arranged(resolved), arranged(is_resolved)),
+            "status": arranged(status).tolist(),
+            "contacts": pa.array(arranged(np.where(abandoned, 1, contacts)), pa.int64()),
+            "reopened_at": timestamps(arranged(reopened_at), arranged(reopened)),
+            "confirmed_resolved": pa.array(
+                arranged(confirmed), pa.bool_(), mask=arranged(~answered)
+            ),
+        }
+    )

@@ -18,32 +18,63 @@ from tenure.data.demo.common import DAY, sigmoid, timestamps
 from tenure.data.demo.company import Company
 
 CHUNK_EVENTS = 2_000_000
-NAMES = ["page_view", "feature_used", "like", "task_completed", "content_created", "share", "mention", "scroll_end"]
+NAMES = [
+    "page_view",
+    "feature_used",
+    "like",
+    "task_completed",
+    "content_created",
+    "share",
+    "mention",
+    "scroll_end",
+]
 NAME_P = [0.55, 0.28, 0.04, 0.05, 0.03, 0.025, 0.01, 0.015]
-FEATURES = ["dashboards", "reports", "automations", "integrations", "exports", "api", "mobile", "ai_assistant"]
+FEATURES = [
+    "dashboards",
+    "reports",
+    "automations",
+    "integrations",
+    "exports",
+    "api",
+    "mobile",
+    "ai_assistant",
+]
 FEATURE_P_HEALTHY = [0.22, 0.2, 0.16, 0.14, 0.1, 0.08, 0.05, 0.05]
 FEATURE_P_WEAK = [0.34, 0.28, 0.05, 0.04, 0.14, 0.02, 0.08, 0.05]
-PAGES = ["/home", "/dashboard", "/reports", "/automations", "/settings", "/billing", "/help", "/integrations"]
+PAGES = [
+    "/home",
+    "/dashboard",
+    "/reports",
+    "/automations",
+    "/settings",
+    "/billing",
+    "/help",
+    "/integrations",
+]
 PAGE_P = [0.22, 0.25, 0.18, 0.1, 0.08, 0.04, 0.08, 0.05]
 WEB_PAGES = ["/", "/pricing", "/features", "/blog/churn-101", "/customers", "/signup"]
 SHARE_CHANNELS = ["email", "slack", "linkedin", "x"]
 MENTION_CHANNELS = ["x", "linkedin", "reddit", "review_site"]
-HOUR_P = np.array([1, 1, 1, 1, 1, 2, 3, 6, 9, 10, 10, 9, 7, 9, 10, 9, 8, 6, 4, 3, 2, 2, 1, 1], float)
+HOUR_P = np.array(
+    [1, 1, 1, 1, 1, 2, 3, 6, 9, 10, 10, 9, 7, 9, 10, 9, 8, 6, 4, 3, 2, 2, 1, 1], float
+)
 ONBOARDING_STEPS = 5
 
-SCHEMA = pa.schema([
-    ("event_id", pa.string()),
-    ("occurred_at", pa.timestamp("us")),
-    ("name", pa.string()),
-    ("account_id", pa.string()),
-    ("user_id", pa.string()),
-    ("anonymous_id", pa.string()),
-    ("session_id", pa.string()),
-    ("feature", pa.string()),
-    ("page", pa.string()),
-    ("duration_s", pa.float64()),
-    ("properties", pa.string()),
-])
+SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("occurred_at", pa.timestamp("us")),
+        ("name", pa.string()),
+        ("account_id", pa.string()),
+        ("user_id", pa.string()),
+        ("anonymous_id", pa.string()),
+        ("session_id", pa.string()),
+        ("feature", pa.string()),
+        ("page", pa.string()),
+        ("duration_s", pa.float64()),
+        ("properties", pa.string()),
+    ]
+)
 
 
 def write_events(
@@ -73,7 +104,7 @@ def write_events(
             writer.write_table(table)
             written += table.num_rows
             progress(table.num_rows)
-    return written
+    return int(written)
 
 
 def _assign_ids(table: pa.Table, first: int) -> pa.Table:
@@ -108,7 +139,9 @@ def _session_chunk(
     hour = rng.choice(24, n_sessions, p=HOUR_P / HOUR_P.sum())
     start = day + (hour * 3600 + rng.integers(0, 3600, n_sessions)).astype("timedelta64[s]")
     start = np.minimum(start, company.span_end[acc] - 3600)
-    user = company.user_offset[acc] + (rng.random(n_sessions) * company.n_users[acc]).astype(np.int64)
+    user = company.user_offset[acc] + (rng.random(n_sessions) * company.n_users[acc]).astype(
+        np.int64
+    )
 
     session = np.repeat(np.arange(n_sessions), per_session)
     first_index = np.concatenate([[0], np.cumsum(per_session)[:-1]])
@@ -134,7 +167,9 @@ def _session_chunk(
     mention = name == NAMES.index("mention")
     channel_labels = [f'{{"channel": "{c}"}}' for c in SHARE_CHANNELS + MENTION_CHANNELS]
     channel = np.where(
-        share, rng.integers(0, len(SHARE_CHANNELS), size), len(SHARE_CHANNELS) + rng.integers(0, len(MENTION_CHANNELS), size)
+        share,
+        rng.integers(0, len(SHARE_CHANNELS), size),
+        len(SHARE_CHANNELS) + rng.integers(0, len(MENTION_CHANNELS), size),
     )
     order = np.argsort(occurred, kind="stable")
     session_ids = pc.binary_join_element_wise(
@@ -165,10 +200,18 @@ def _lifecycle_and_web_events(
 ) -> pa.Table:
     """Sign-ups, onboarding steps, trial conversions, and anonymous web visits and leads."""
     n = len(company.created)
-    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("when", "name", "account", "anon", "page", "step")}
+    rows: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("when", "name", "account", "anon", "page", "step")
+    }
 
-    def add(when: np.ndarray, name: str, account: np.ndarray, anon: np.ndarray, page: str | None,
-            step: np.ndarray | None = None) -> None:
+    def add(
+        when: np.ndarray,
+        name: str,
+        account: np.ndarray,
+        anon: np.ndarray,
+        page: str | None,
+        step: np.ndarray | None = None,
+    ) -> None:
         rows["when"].append(when)
         rows["name"].append(np.full(len(when), name, dtype=object))
         rows["account"].append(account)
@@ -180,20 +223,33 @@ def _lifecycle_and_web_events(
     visitor_of_account = np.arange(n)
     add(company.created - 3 * DAY, "visit", np.full(n, -1), visitor_of_account, "/pricing")
     add(company.created, "signup", accounts, visitor_of_account, "/signup")
+    previous = np.ones(n, bool)  # a step is only done after the one before it
     for step in range(1, ONBOARDING_STEPS + 1):
-        done = rng.random(n) < sigmoid(2.2 + 1.1 * company.health - 0.45 * step)
-        if step > 1:
-            done &= previous
+        done = previous & (rng.random(n) < sigmoid(2.2 + 1.1 * company.health - 0.45 * step))
         previous = done
         when = company.created + (step * DAY * rng.uniform(0.3, 1.5, n)).astype("timedelta64[s]")
         keep = done & (when < company.as_of)
-        add(when[keep], "onboarding_step", accounts[keep], np.full(keep.sum(), -1), None, np.full(keep.sum(), step))
+        add(
+            when[keep],
+            "onboarding_step",
+            accounts[keep],
+            np.full(keep.sum(), -1),
+            None,
+            np.full(keep.sum(), step),
+        )
     trial_end = subscriptions.column("trial_ends_at").to_numpy(zero_copy_only=False)
     ended = subscriptions.column("ended_at").to_numpy(zero_copy_only=False)
     owner = np.array([int(a[1:]) - 1 for a in subscriptions.column("account_id").to_pylist()])
-    converted = ~np.isnat(trial_end) & (np.isnat(ended) | (ended > trial_end)) & (trial_end < company.as_of)
-    add(trial_end[converted].astype("datetime64[s]"), "converted_to_paid", owner[converted],
-        np.full(converted.sum(), -1), "/billing")
+    converted = (
+        ~np.isnat(trial_end) & (np.isnat(ended) | (ended > trial_end)) & (trial_end < company.as_of)
+    )
+    add(
+        trial_end[converted].astype("datetime64[s]"),
+        "converted_to_paid",
+        owner[converted],
+        np.full(converted.sum(), -1),
+        "/billing",
+    )
 
     visitors = max(1, int(total * 0.04))
     span = (company.as_of - company.start).astype(np.int64)
@@ -210,7 +266,9 @@ def _lifecycle_and_web_events(
     count = len(order)
     acc, anon_ids = sel["account"], sel["anon"]
     web_page = np.where(sel["name"] == "visit", rng.choice(len(WEB_PAGES), count), -1)
-    page = np.where(web_page >= 0, np.array(WEB_PAGES, dtype=object)[np.maximum(web_page, 0)], sel["page"])
+    page = np.where(
+        web_page >= 0, np.array(WEB_PAGES, dtype=object)[np.maximum(web_page, 0)], sel["page"]
+    )
     first_user = company.user_offset[np.maximum(acc, 0)]
     return pa.table(
         {
@@ -219,7 +277,9 @@ def _lifecycle_and_web_events(
             "name": pa.array(sel["name"].tolist(), pa.string()),
             "account_id": _strings(np.maximum(acc, 0), company.account_ids, acc >= 0),
             "user_id": _strings(first_user, company.user_ids, acc >= 0),
-            "anonymous_id": pa.array([f"anon{a}" if a >= 0 else None for a in anon_ids], pa.string()),
+            "anonymous_id": pa.array(
+                [f"anon{a}" if a >= 0 else None for a in anon_ids], pa.string()
+            ),
             "session_id": pa.nulls(count, pa.string()),
             "feature": pa.nulls(count, pa.string()),
             "page": pa.array(page.tolist(), pa.string()),

@@ -30,12 +30,21 @@ PHRASES: dict[str, dict[str, tuple[str, str]]] = {
             "Missing features we need, like custom exports.",
         ),
         "reliability": ("It just works, no outages so far.", "We had several outages this month."),
-        "onboarding": ("Onboarding was smooth and well guided.", "Onboarding was confusing and took too long."),
+        "onboarding": (
+            "Onboarding was smooth and well guided.",
+            "Onboarding was confusing and took too long.",
+        ),
     },
     "ja": {
         "price": ("価格に見合った価値があります。", "機能に対して価格が高すぎます。"),
-        "support": ("サポートの対応が早くてとても丁寧です。", "サポートの返信が遅く、何日も待たされました。"),
-        "usability": ("とても使いやすく、チームもすぐに慣れました。", "画面が分かりにくく、操作が難しいです。"),
+        "support": (
+            "サポートの対応が早くてとても丁寧です。",
+            "サポートの返信が遅く、何日も待たされました。",
+        ),
+        "usability": (
+            "とても使いやすく、チームもすぐに慣れました。",
+            "画面が分かりにくく、操作が難しいです。",
+        ),
         "performance": (
             "データが多くてもレポートの表示が速いです。",
             "ページの読み込みが遅く、レポートがタイムアウトします。",
@@ -44,12 +53,21 @@ PHRASES: dict[str, dict[str, tuple[str, str]]] = {
             "自動化とダッシュボードのおかげで毎週何時間も節約できています。",
             "必要な機能が足りません。エクスポートを自由に設定したいです。",
         ),
-        "reliability": ("安定していて、障害は一度もありません。", "今月は何度も障害が発生しました。"),
-        "onboarding": ("導入はスムーズで、案内も分かりやすかったです。", "導入が分かりにくく、時間がかかりすぎました。"),
+        "reliability": (
+            "安定していて、障害は一度もありません。",
+            "今月は何度も障害が発生しました。",
+        ),
+        "onboarding": (
+            "導入はスムーズで、案内も分かりやすかったです。",
+            "導入が分かりにくく、時間がかかりすぎました。",
+        ),
     },
     "it": {
         "price": ("Ottimo rapporto qualità-prezzo.", "Troppo caro per quello che offre."),
-        "support": ("Il supporto è veloce e molto disponibile.", "Il supporto risponde dopo giorni."),
+        "support": (
+            "Il supporto è veloce e molto disponibile.",
+            "Il supporto risponde dopo giorni.",
+        ),
         "usability": (
             "Molto facile da usare, il team l'ha imparato subito.",
             "L'interfaccia è confusa e difficile da usare.",
@@ -62,8 +80,14 @@ PHRASES: dict[str, dict[str, tuple[str, str]]] = {
             "Le automazioni e le dashboard ci fanno risparmiare ore ogni settimana.",
             "Mancano funzioni che ci servono, come le esportazioni personalizzate.",
         ),
-        "reliability": ("Funziona sempre, nessun disservizio finora.", "Abbiamo avuto diversi disservizi questo mese."),
-        "onboarding": ("L'onboarding è stato semplice e ben guidato.", "L'onboarding è stato confuso e troppo lungo."),
+        "reliability": (
+            "Funziona sempre, nessun disservizio finora.",
+            "Abbiamo avuto diversi disservizi questo mese.",
+        ),
+        "onboarding": (
+            "L'onboarding è stato semplice e ben guidato.",
+            "L'onboarding è stato confuso e troppo lungo.",
+        ),
     },
     "th": {
         "price": ("คุ้มค่ากับราคามาก", "ราคาแพงเกินไปเมื่อเทียบกับสิ่งที่ได้รับ"),
@@ -109,23 +133,31 @@ def survey_table(rng: np.random.Generator, company: Company, tickets: pa.Table) 
     user = company.user_offset[merged["account"]] + (
         rng.random(len(order)) * company.n_users[merged["account"]]
     ).astype(int)
-    return pa.table({
-        "response_id": ids("R", np.arange(1, len(order) + 1), 7),
-        "account_id": [company.account_ids[a] for a in merged["account"]],
-        "user_id": [company.user_ids[u] for u in user],
-        "survey": merged["survey"].tolist(),
-        "score": pa.array(merged["score"], pa.float64()),
-        "comment": pa.array(comments, pa.string()),
-        "touchpoint": merged["touchpoint"].tolist(),
-        "channel": rng.choice(["email", "in_app", "web"], len(order), p=[0.5, 0.35, 0.15]).tolist(),
-        "language": np.where(has_comment, lang, None).tolist(),
-        "responded_at": timestamps(merged["when"]),
-    })
+    return pa.table(
+        {
+            "response_id": ids("R", np.arange(1, len(order) + 1), 7),
+            "account_id": [company.account_ids[a] for a in merged["account"]],
+            "user_id": [company.user_ids[u] for u in user],
+            "survey": merged["survey"].tolist(),
+            "score": pa.array(merged["score"], pa.float64()),
+            "comment": pa.array(comments, pa.string()),
+            "touchpoint": merged["touchpoint"].tolist(),
+            "channel": np.asarray(
+                rng.choice(["email", "in_app", "web"], len(order), p=[0.5, 0.35, 0.15])
+            ).tolist(),
+            "language": [
+                str(code) if kept else None for code, kept in zip(lang, has_comment, strict=True)
+            ],
+            "responded_at": timestamps(merged["when"]),
+        }
+    )
 
 
 def _nps(rng: np.random.Generator, company: Company) -> dict[str, np.ndarray]:
     """A quarterly relationship survey of the accounts active at the time."""
-    quarters = np.arange(company.start.astype("datetime64[M]"), company.as_of.astype("datetime64[M]"), 3)
+    quarters = np.arange(
+        company.start.astype("datetime64[M]"), company.as_of.astype("datetime64[M]"), 3
+    )
     accounts, whens = [], []
     for q in quarters:
         t = q.astype("datetime64[s]") + 15 * DAY
@@ -144,9 +176,13 @@ def _nps(rng: np.random.Generator, company: Company) -> dict[str, np.ndarray]:
 
 def _ces(rng: np.random.Generator, company: Company) -> dict[str, np.ndarray]:
     """How easy onboarding was, asked 30 days after sign-up (1-7, 5-7 is positive)."""
-    asked = np.flatnonzero((rng.random(len(company.created)) < 0.4) & (company.created + 30 * DAY < company.as_of))
+    asked = np.flatnonzero(
+        (rng.random(len(company.created)) < 0.4) & (company.created + 30 * DAY < company.as_of)
+    )
     when = company.created[asked] + 30 * DAY
-    score = np.clip(np.round(5.0 + 0.9 * company.health[asked] + rng.normal(0, 1.0, len(asked))), 1, 7)
+    score = np.clip(
+        np.round(5.0 + 0.9 * company.health[asked] + rng.normal(0, 1.0, len(asked))), 1, 7
+    )
     band = np.select([score >= 5, score == 4], [1, 0], -1)
     return _part(asked, when, "ces", score, band, "onboarding")
 
@@ -156,7 +192,10 @@ def _csat(rng: np.random.Generator, company: Company, tickets: pa.Table) -> dict
     resolved = np.array(tickets.column("status").to_pylist()) == "resolved"
     asked = resolved & (rng.random(len(resolved)) < 0.5)
     acc = np.array([int(a[1:]) - 1 for a in tickets.column("account_id").to_pylist()])[asked]
-    when = tickets.column("resolved_at").to_numpy(zero_copy_only=False)[asked].astype("datetime64[s]") + DAY
+    when = (
+        tickets.column("resolved_at").to_numpy(zero_copy_only=False)[asked].astype("datetime64[s]")
+        + DAY
+    )
     first = np.array(tickets.column("contacts").to_pylist())[asked] == 1
     raw = 3.9 + 0.5 * company.health[acc] + 0.5 * first + rng.normal(0, 0.8, len(acc))
     score = np.clip(np.round(raw), 1, 5)
@@ -165,8 +204,14 @@ def _csat(rng: np.random.Generator, company: Company, tickets: pa.Table) -> dict
     return _part(acc[keep], when[keep], "csat", score[keep], band[keep], "support")
 
 
-def _part(acc: np.ndarray, when: np.ndarray, survey: str, score: np.ndarray, band: np.ndarray,
-          touchpoint: str) -> dict[str, np.ndarray]:
+def _part(
+    acc: np.ndarray,
+    when: np.ndarray,
+    survey: str,
+    score: np.ndarray,
+    band: np.ndarray,
+    touchpoint: str,
+) -> dict[str, np.ndarray]:
     n = len(acc)
     return {
         "account": acc,
@@ -176,4 +221,3 @@ def _part(acc: np.ndarray, when: np.ndarray, survey: str, score: np.ndarray, ban
         "band": band,
         "touchpoint": np.full(n, touchpoint),
     }
-
