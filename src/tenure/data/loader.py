@@ -27,6 +27,7 @@ LOADS_TABLE = "_tenure_loads"
 SETTINGS_TABLE = "_tenure_settings"
 REJECTS = "_tenure_rejects"
 GOOD = "_tenure_good"
+REPEATED = "_tenure_repeated_keys"
 KEPT_REJECTS = 1000  # rejects held in memory for display; the file has them all
 
 
@@ -141,7 +142,8 @@ def load(
 
 
 def _drop_temporaries(con: duckdb.DuckDBPyConnection) -> None:
-    for name in (TYPED, REJECTS, GOOD, validate.KNOWN_CURRENCIES, "_tenure_new", "_tenure_changed"):
+    temporaries = (TYPED, REJECTS, GOOD, REPEATED, validate.KNOWN_CURRENCIES)
+    for name in (*temporaries, "_tenure_new", "_tenure_changed"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     drop_staging(con)
 
@@ -186,13 +188,17 @@ def _load_staged(
         con.execute(f"INSERT INTO {REJECTS} SELECT * FROM _tenure_reader_rejects")
         con.unregister("_tenure_reader_rejects")
         report.rows_read += len({r.line for r in staged.rejects})
-    _reject_conflicting_duplicates(con, contract, sql.output_columns, staged.line_label)
+    repeats = _reject_conflicting_duplicates(con, contract, sql.output_columns, staged.line_label)
 
     key = [quote(k) for k in contract.key]
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {GOOD} AS SELECT {sql.final_select} FROM {TYPED} "
         f"WHERE _line NOT IN (SELECT _line FROM {REJECTS}) "
-        f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY _line) = 1"
+        + (
+            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY _line) = 1"
+            if repeats
+            else ""
+        )
     )
     report.rejected = _scalar(con, f"SELECT count(DISTINCT _line) FROM {REJECTS}")
     report.problems = _scalar(con, f"SELECT count(*) FROM {REJECTS}")
@@ -269,21 +275,30 @@ def _infer_attribute_type(con: duckdb.DuckDBPyConnection, column: str, source_ty
 
 def _reject_conflicting_duplicates(
     con: duckdb.DuckDBPyConnection, contract: TableContract, columns: list[str], line_label: str
-) -> None:
-    """A key that appears twice in one file with different content is ambiguous: reject them all."""
+) -> bool:
+    """A key that appears twice in one file with different content is ambiguous: reject them all.
+
+    Returns whether any key repeats; the usual case (none) costs one aggregation over the key."""
     key = ", ".join(quote(k) for k in contract.key)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {REPEATED} AS SELECT {key} FROM {TYPED} "
+        f"WHERE _line NOT IN (SELECT _line FROM {REJECTS}) GROUP BY {key} HAVING count(*) > 1"
+    )
+    if not _scalar(con, f"SELECT count(*) FROM {REPEATED}"):
+        return False
     content = ", ".join(quote(c) for c in columns)
     key_text = " || '/' || ".join(f"CAST({quote(k)} AS VARCHAR)" for k in contract.key)
     con.execute(
         f"INSERT INTO {REJECTS} "
         f"WITH valid AS (SELECT _line, {key}, hash({content}) AS h FROM {TYPED} "
-        f"  WHERE _line NOT IN (SELECT _line FROM {REJECTS})), "
+        f"  SEMI JOIN {REPEATED} USING ({key}) WHERE _line NOT IN (SELECT _line FROM {REJECTS})), "
         f"conflicts AS (SELECT {key}, string_agg(CAST(_line AS VARCHAR), ', ' ORDER BY _line) AS lines "
         f"  FROM valid GROUP BY {key} HAVING count(DISTINCT h) > 1) "
         f"SELECT v._line, {literal(contract.key[0])}, {key_text}, "
         f"'duplicate key with different content ({line_label}s ' || c.lines || ')' "
         f"FROM valid v JOIN conflicts c USING ({key})"
     )
+    return True
 
 
 def _merge(

@@ -138,6 +138,7 @@ def build(
     """`reporting_currency` None skips the known-currency rule (for fx_rates itself)."""
     typed_parts = ["_line"]
     errors: list[str] = []
+    raw_columns: set[str] = set()
 
     def add_error(column: str, value_sql: str, condition: str, reason: str) -> None:
         errors.append(
@@ -154,14 +155,18 @@ def build(
         typed_parts.append(
             f"{typed_expression(col.kind, ref, stype, timezone)} AS {quote(col.name)}"
         )
-        typed_parts.append(f"{_text(ref, stype)} AS {raw_name(col.name)}")
-        raw, value = raw_name(col.name), quote(col.name)
-        if col.required and col.default is None:
-            add_error(col.name, raw, f"{raw} IS NULL", "missing required value")
+        value = quote(col.name)
+        # The source text is kept only where reading it can fail; elsewhere the value is the text.
+        raw = value
         if _can_fail_to_parse(col.kind, stype):
+            raw = raw_name(col.name)
+            raw_columns.add(col.name)
+            typed_parts.append(f"{_text(ref, stype)} AS {raw}")
             add_error(
                 col.name, raw, f"{raw} IS NOT NULL AND {value} IS NULL", _PARSE_REASON[col.kind]
             )
+        if col.required and col.default is None:
+            add_error(col.name, raw, f"{raw} IS NULL", "missing required value")
         for condition, reason in _value_rules(col, reporting_currency):
             add_error(col.name, raw, f"{raw} IS NOT NULL AND ({condition})", reason)
 
@@ -182,21 +187,19 @@ def build(
     filled = ["_line"]
     for col in contract.columns:
         expr = quote(col.name)
-        if col.default is not None and col.name in resolved.canonical:
+        if col.default is not None and col.name in raw_columns:
             # Only a missing value takes the default; an unreadable one stays NULL and is rejected.
             expr = f"CASE WHEN {raw_name(col.name)} IS NULL THEN {col.default} ELSE {expr} END"
         elif col.default is not None:
-            expr = col.default
+            expr = f"COALESCE({expr}, {col.default})"
         filled.append(f"{expr} AS {quote(col.name)}")
-        if col.name in resolved.canonical:
+        if col.name in raw_columns:
             filled.append(raw_name(col.name))
     for name in resolved.attributes:
         filled += [quote(name), raw_name(name)]
 
     for check in contract.row_checks:
-        shown = (
-            raw_name(check.column) if check.column in resolved.canonical else quote(check.column)
-        )
+        shown = raw_name(check.column) if check.column in raw_columns else quote(check.column)
         add_error(check.column, shown, check.bad_when, check.reason)
 
     create_typed = (
