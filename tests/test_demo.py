@@ -53,8 +53,18 @@ def test_toy_size_is_exact(tmp_path: Path) -> None:
 
 def test_history_is_within_the_window(demo_ws: tuple[Workspace, demo.DemoResult]) -> None:
     ws, _ = demo_ws
-    ((first, last),) = sql(ws, "SELECT min(occurred_at), max(occurred_at) FROM events")
-    assert dt.datetime(2023, 10, 1) <= first and last < dt.datetime(2026, 11, 1)
+    as_of = dt.datetime(2026, 11, 1)
+    for table, column in (
+        ("events", "occurred_at"),
+        ("orders", "ordered_at"),
+        ("subscriptions", "started_at"),
+        ("tickets", "opened_at"),
+        ("tickets", "resolved_at"),
+        ("survey_responses", "responded_at"),
+        ("users", "created_at"),
+    ):
+        ((first, last),) = sql(ws, f"SELECT min({column}), max({column}) FROM {table}")
+        assert dt.datetime(2023, 10, 1) <= first and last < as_of, (table, column, last)
 
 
 def test_subscription_lifecycle_is_varied(demo_ws: tuple[Workspace, demo.DemoResult]) -> None:

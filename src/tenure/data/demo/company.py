@@ -448,10 +448,10 @@ def _orders_table(rng: np.random.Generator, company: Company) -> pa.Table:
     rates = np.array([LOCAL[c][0] for c in currency])
     decimals = np.array([LOCAL[c][2] for c in currency])
     minor = np.maximum(1, np.round(usd * rates * 10.0**decimals)).astype(np.int64)
-    refund = rng.random(len(acc)) < 0.03
-    n_refund = int(refund.sum())
+    refunded_at = when + rng.integers(3, 20, len(acc)) * DAY
+    refund = (rng.random(len(acc)) < 0.03) & (refunded_at < company.as_of)
     all_acc = np.concatenate([acc, acc[refund]])
-    all_when = np.concatenate([when, when[refund] + (rng.integers(3, 20, n_refund) * DAY)])
+    all_when = np.concatenate([when, refunded_at[refund]])
     order = np.argsort(all_when, kind="stable")
     return pa.table(
         {
