@@ -8,7 +8,6 @@ from decimal import Decimal
 import numpy as np
 import pyarrow as pa
 
-SECOND = np.timedelta64(1, "s")
 DAY = np.timedelta64(86_400, "s")
 
 
@@ -51,9 +50,3 @@ def money(minor_units: np.ndarray, decimals: np.ndarray | int) -> pa.Array:
 def ids(prefix: str, numbers: np.ndarray, width: int) -> list[str]:
     return [f"{prefix}{n:0{width}d}" for n in numbers]
 
-
-def choice_dict(indices: np.ndarray, labels: list[str]) -> pa.DictionaryArray:
-    """Categorical text without building millions of Python strings."""
-    return pa.DictionaryArray.from_arrays(
-        pa.array(indices, pa.int32()), pa.array(labels, pa.string())
-    )
