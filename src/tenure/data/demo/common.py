@@ -49,4 +49,3 @@ def money(minor_units: np.ndarray, decimals: np.ndarray | int) -> pa.Array:
 
 def ids(prefix: str, numbers: np.ndarray, width: int) -> list[str]:
     return [f"{prefix}{n:0{width}d}" for n in numbers]
-
