@@ -19,8 +19,16 @@ import pyarrow as pa
 from tenure.data import validate
 from tenure.data.contract import CONTRACTS, TableContract, contract_for
 from tenure.data.mapping import Mapping, resolve_columns
-from tenure.data.readers import STAGING, Reject, Staged, drop_staging, stage_file, stage_frame
-from tenure.data.validate import TYPED, literal, quote
+from tenure.data.readers import (
+    STAGING,
+    Reject,
+    Staged,
+    drop_staging,
+    quote,
+    stage_file,
+    stage_frame,
+)
+from tenure.data.validate import TYPED, literal
 from tenure.errors import ContractError, SourceError
 
 LOADS_TABLE = "_tenure_loads"

@@ -130,7 +130,7 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
             raise SourceError(f"{path}: the column name '_line' is reserved")
         rel = rel.select(
             duckdb.SQLExpression("file_row_number + 1 AS _line"),
-            *[duckdb.ColumnExpression(_quote(c)) for c in columns],
+            *[duckdb.ColumnExpression(quote(c)) for c in columns],
         )
         rel.create_view(STAGING, replace=True)
         rows = con.execute(f'SELECT count(*) FROM "{STAGING}"').fetchone()
@@ -139,7 +139,8 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     return Staged(str(path), "row", columns, _types(con), int(rows[0]) if rows else 0)
 
 
-def _quote(name: str) -> str:
+def quote(name: str) -> str:
+    """A SQL identifier, whatever characters a user's column name holds."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -162,7 +163,7 @@ def _stage_chunks(con: duckdb.DuckDBPyConnection, source: str, chunks: Iterator[
         for name in names:
             if name not in columns:
                 columns.append(name)
-                con.execute(f'ALTER TABLE "{STAGING}" ADD COLUMN {_quote(name)} VARCHAR')
+                con.execute(f'ALTER TABLE "{STAGING}" ADD COLUMN {quote(name)} VARCHAR')
         if not records:
             continue
         arrays = [pa.array([r[0] for r in records], pa.int64())]

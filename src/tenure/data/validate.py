@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from tenure.data.contract import Column, Kind, TableContract
 from tenure.data.currencies import ISO_4217
 from tenure.data.mapping import Resolved
-from tenure.data.readers import STAGING
+from tenure.data.readers import STAGING, quote
 
 TYPED = "_tenure_typed"
 KNOWN_CURRENCIES = "_tenure_known_currencies"
@@ -45,12 +45,11 @@ _PARSE_REASON = {
 }
 
 
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+_ISO_LIST = ", ".join(literal(c) for c in sorted(ISO_4217))
 
 
 def raw_name(column: str) -> str:
@@ -234,13 +233,11 @@ def _value_rules(col: Column, reporting_currency: str | None) -> list[tuple[str,
         allowed = ", ".join(literal(c) for c in col.choices)
         rules.append((f"{value} NOT IN ({allowed})", f"must be one of: {', '.join(col.choices)}"))
     if col.kind is Kind.CURRENCY:
-        iso = ", ".join(literal(c) for c in sorted(ISO_4217))
-        rules.append((f"{value} NOT IN ({iso})", "not an ISO 4217 currency code"))
+        rules.append((f"{value} NOT IN ({_ISO_LIST})", "not an ISO 4217 currency code"))
     if col.kind is Kind.CURRENCY and reporting_currency is not None:
-        iso = ", ".join(literal(c) for c in sorted(ISO_4217))
         rules.append(
             (
-                f"{value} IN ({iso}) AND {value} NOT IN (SELECT currency FROM {KNOWN_CURRENCIES})",
+                f"{value} IN ({_ISO_LIST}) AND {value} NOT IN (SELECT currency FROM {KNOWN_CURRENCIES})",
                 f"no exchange rate to the reporting currency {reporting_currency}; load fx_rates "
                 "for this currency first",
             )
