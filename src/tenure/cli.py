@@ -227,5 +227,195 @@ def loads(db: DbOption = None) -> None:
     out.print(shown)
 
 
+def _reader(db: str | None) -> Workspace:
+    """Open the workspace read-only when it exists, so queries never block a writer."""
+    from tenure.engine.connection import default_url, duckdb_path
+    from tenure.workspace import connect
+
+    url = db or default_url()
+    path = duckdb_path(url)
+    return connect(url, read_only=path not in (None, ":memory:") and Path(str(path)).exists())
+
+
+def _date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    from tenure.engine.calendar import parse_period
+
+    try:
+        return parse_period(value, "day")
+    except TenureError:
+        raise TenureError(
+            f"{option} {value!r} is not a date; write 2025-03-01 or 2025-03"
+        ) from None
+
+
+FORMATS = ("table", "csv", "json", "parquet")
+GrainOption = Annotated[str, typer.Option("--grain", help="day, week, month, quarter or year.")]
+ByOption = Annotated[
+    list[str] | None, typer.Option("--by", help="Account attribute to split by (repeatable).")
+]
+WhereOption = Annotated[
+    str | None, typer.Option("--where", help="Filter on account attributes: \"plan = 'pro'\".")
+]
+FormatOption = Annotated[str, typer.Option("--format", help="table, csv, json or parquet.")]
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write to this file (parquet needs one).")
+]
+
+
+def _emit(frame: Any, fmt: str, output: Path | None, title: str) -> None:
+    """Print or write a result frame in the chosen format."""
+    if fmt not in FORMATS:
+        raise TenureError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    if fmt == "parquet":
+        if output is None:
+            raise TenureError("--format parquet writes a file; add --output result.parquet")
+        frame.astype({c: str for c in frame.columns if frame[c].dtype == object}).to_parquet(
+            output, index=False
+        )
+        err.print(f"wrote {len(frame):,} rows to {output}", highlight=False)
+        return
+    if fmt in ("csv", "json"):
+        text = (
+            frame.to_csv(index=False)
+            if fmt == "csv"
+            else frame.to_json(orient="records", date_format="iso", default_handler=str, indent=1)
+        )
+        if output is None:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        else:
+            output.write_text(text, encoding="utf-8")
+        return
+    shown = Table(*[str(c) for c in frame.columns], title=title)
+    for record in frame.itertuples(index=False):
+        shown.add_row(*(_cell(v) for v in record))
+    out.print(shown)
+
+
+def _cell(value: Any) -> str:
+    from decimal import Decimal
+
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, (float, Decimal)):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+@app.command()
+@friendly_errors
+def metrics(
+    names: Annotated[list[str], typer.Argument(help="Metric names, or `list` for the catalog.")],
+    grain: GrainOption = "month",
+    start: Annotated[str | None, typer.Option("--from", help="First period (a date).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last period (default today).")] = None,
+    by: ByOption = None,
+    where: WhereOption = None,
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+    db: DbOption = None,
+) -> None:
+    """Compute metrics per period and segment (`tenure metrics list` shows the catalog)."""
+    if names == ["list"]:
+        import pandas as pd
+
+        from tenure.metrics.catalog import CATALOG
+
+        catalog = pd.DataFrame(
+            [(m.name, m.area, m.unit, m.description, m.definition) for m in CATALOG.values()],
+            columns=["metric", "area", "unit", "description", "definition"],
+        )
+        _emit(catalog, fmt, output, "Metric catalog")
+        return
+    with _reader(db) as ws:
+        frame = ws.metrics(
+            names,
+            grain=grain,
+            start=_date(start, "--from"),
+            end=_date(end, "--to"),
+            by=by or (),
+            where=where,
+        )
+    _emit(frame, fmt, output, f"Metrics by {grain} ({frame.attrs['reporting_currency']})")
+
+
+@app.command()
+@friendly_errors
+def drill(
+    name: Annotated[str, typer.Argument(help="A metric from `tenure metrics list`.")],
+    period: Annotated[str, typer.Option("--period", help="2025-03, 2025-Q1, 2025 or a day.")],
+    grain: GrainOption = "month",
+    by: ByOption = None,
+    where: WhereOption = None,
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+    db: DbOption = None,
+) -> None:
+    """List the accounts behind one metric in one period (who churned in March, and the MRR
+    each one took)."""
+    with _reader(db) as ws:
+        frame = ws.drill(name, period, grain=grain, by=by or (), where=where)
+    _emit(frame, fmt, output, f"{name}, {frame.attrs['period_start']}: {len(frame):,} accounts")
+
+
+@app.command()
+@friendly_errors
+def cohorts(
+    grain: GrainOption = "month",
+    start: Annotated[str | None, typer.Option("--from", help="First cohort (a date).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last period (default today).")] = None,
+    kind: Annotated[str, typer.Option("--kind", help="logos or revenue.")] = "logos",
+    by: ByOption = None,
+    where: WhereOption = None,
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+    db: DbOption = None,
+) -> None:
+    """Cohort retention: accounts by first-paid period, % still paying (logos) or % of their
+    starting MRR kept (revenue) in each later period."""
+    if kind not in ("logos", "revenue"):
+        raise TenureError(f"unknown cohort kind {kind!r}; choose logos or revenue")
+    with _reader(db) as ws:
+        frame = ws.cohorts(
+            grain=grain,
+            start=_date(start, "--from"),
+            end=_date(end, "--to"),
+            by=by or (),
+            where=where,
+        )
+    if fmt != "table":
+        _emit(frame, fmt, output, "cohorts")
+        return
+    column = "retention" if kind == "logos" else "revenue_retention"
+    heat = frame.pivot_table(
+        index=["cohort", *(by or []), "cohort_size"], columns="offset", values=column
+    ).reset_index()
+    heat.columns = [str(c) for c in heat.columns]
+    _emit(heat, "table", None, f"{kind} retention % by cohort and periods since joining")
+
+
+@app.command()
+@friendly_errors
+def survival(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Censor at this date.")] = None,
+    by: ByOption = None,
+    where: WhereOption = None,
+    curve: Annotated[bool, typer.Option("--curve", help="Print the whole curve.")] = False,
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+    db: DbOption = None,
+) -> None:
+    """Kaplan-Meier survival of account lifetimes, with censoring, and median lifetime."""
+    with _reader(db) as ws:
+        points, summary = ws.survival(as_of=_date(as_of, "--as-of"), by=by or (), where=where)
+    if curve:
+        _emit(points, fmt, output, "Kaplan-Meier survival (duration in days)")
+    else:
+        _emit(summary, fmt, output, "Account lifetime (Kaplan-Meier)")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

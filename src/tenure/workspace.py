@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -15,8 +17,9 @@ from tenure.data.currencies import ISO_4217
 from tenure.data.mapping import Mapping, read_mapping
 from tenure.engine.connection import default_url, open_backend
 from tenure.errors import TenureError
+from tenure.metrics.policy import RevenuePolicy, setting_defaults
 
-DEFAULT_SETTINGS = {"reporting_currency": "USD", "timezone": "UTC"}
+DEFAULT_SETTINGS = {"reporting_currency": "USD", "timezone": "UTC", **setting_defaults()}
 
 
 class Workspace:
@@ -25,6 +28,7 @@ class Workspace:
     def __init__(self, backend: Any, url: str = "") -> None:
         self.backend = backend
         self.url = url
+        self._settings: dict[str, str] | None = None
 
     # -- connection ---------------------------------------------------------------------------
     @property
@@ -87,7 +91,9 @@ class Workspace:
             raise TenureError(f"unknown setting {key!r}; valid: {', '.join(DEFAULT_SETTINGS)}")
         if not self.is_embedded:
             return DEFAULT_SETTINGS[key]
-        return loader.read_setting(self.duckdb, key) or DEFAULT_SETTINGS[key]
+        if self._settings is None:
+            self._settings = loader.read_settings(self.duckdb)
+        return self._settings.get(key, DEFAULT_SETTINGS[key])
 
     def set_setting(self, key: str, value: str) -> None:
         self.setting(key)  # validates the key
@@ -95,12 +101,70 @@ class Workspace:
             raise TenureError(f"{value!r} is not an ISO 4217 currency code")
         if key == "timezone":
             loader.check_timezone(value)
+        if key.startswith("policy."):
+            RevenuePolicy.from_settings({key: value})  # validates the value
         value = value.upper() if key == "reporting_currency" else value
         loader.write_setting(self.duckdb, key, value)
+        self._settings = None
 
     @property
     def reporting_currency(self) -> str:
         return self.setting("reporting_currency")
+
+    @property
+    def timezone(self) -> str:
+        return self.setting("timezone")
+
+    @property
+    def policy(self) -> RevenuePolicy:
+        """The revenue policy from the `policy.*` settings (defaults where unset)."""
+        return RevenuePolicy.from_settings({k: self.setting(k) for k in setting_defaults()})
+
+    # -- metrics ------------------------------------------------------------------------------
+    def metrics(
+        self,
+        names: Sequence[str],
+        *,
+        grain: str = "month",
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        by: Sequence[str] = (),
+        where: str | None = None,
+        policy: RevenuePolicy | None = None,
+    ) -> pd.DataFrame:
+        """Metrics per period and segment: metric, period_start, segments, value, numerator,
+        denominator (see `tenure.metrics.CATALOG`)."""
+        from tenure.metrics.compute import compute
+
+        return compute(
+            self, names, grain=grain, start=start, end=end, by=by, where=where, policy=policy
+        )
+
+    def drill(
+        self,
+        name: str,
+        period: str,
+        *,
+        grain: str = "month",
+        by: Sequence[str] = (),
+        where: str | None = None,
+    ) -> pd.DataFrame:
+        """The accounts behind one metric in one period ('2025-03', '2025-Q1', ...)."""
+        from tenure.metrics.compute import drill
+
+        return drill(self, name, period, grain=grain, by=by, where=where)
+
+    def cohorts(self, **options: Any) -> pd.DataFrame:
+        """Logo and revenue retention by first-paid cohort (see `tenure.metrics.lifetimes`)."""
+        from tenure.metrics.lifetimes import cohorts
+
+        return cohorts(self, **options)
+
+    def survival(self, **options: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Kaplan-Meier curve of account lifetimes and median lifetime per segment."""
+        from tenure.metrics.lifetimes import survival
+
+        return survival(self, **options)
 
     # -- loading ------------------------------------------------------------------------------
     def load(

@@ -91,10 +91,12 @@ def ensure_bookkeeping(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def read_setting(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
-    ensure_bookkeeping(con)
-    row = con.execute(f"SELECT value FROM {SETTINGS_TABLE} WHERE key = ?", [key]).fetchone()
-    return str(row[0]) if row else None
+def read_settings(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Every stored setting (none before the first write; works on a read-only store)."""
+    if table_columns(con, SETTINGS_TABLE) == {}:
+        return {}
+    rows = con.execute(f"SELECT key, value FROM {SETTINGS_TABLE}").fetchall()
+    return {str(key): str(value) for key, value in rows}
 
 
 def write_setting(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:

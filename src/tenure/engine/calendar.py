@@ -41,14 +41,7 @@ def floor_date(day: dt.date, grain: str) -> dt.date:
 
 def next_start(start: dt.date, grain: str) -> dt.date:
     """The first day of the period after the one starting on `start`."""
-    check_grain(grain)
-    if grain == "day":
-        return start + dt.timedelta(days=1)
-    if grain == "week":
-        return start + dt.timedelta(days=7)
-    months = {"month": 1, "quarter": 3, "year": 12}[grain]
-    index = start.year * 12 + start.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
+    return shift(start, grain, 1)
 
 
 def period_starts(first: dt.date, last: dt.date, grain: str) -> list[dt.date]:
@@ -62,12 +55,44 @@ def period_starts(first: dt.date, last: dt.date, grain: str) -> list[dt.date]:
     return starts
 
 
+def shift(start: dt.date, grain: str, periods: int) -> dt.date:
+    """The start of the period `periods` periods after (negative: before) the one at `start`."""
+    check_grain(grain)
+    if grain in ("day", "week"):
+        return start + dt.timedelta(days=periods * (1 if grain == "day" else 7))
+    months = {"month": 1, "quarter": 3, "year": 12}[grain] * periods
+    index = start.year * 12 + start.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def add_period(value: ir.DateValue, grain: str) -> ir.DateValue:
+    """`value` plus one period of `grain`, as an engine expression."""
+    if check_grain(grain) in ("day", "week"):
+        return value + ibis.interval(days=1 if grain == "day" else 7)
+    return value + ibis.interval(months={"month": 1, "quarter": 3, "year": 12}[grain])
+
+
 def calendar(first: dt.date, last: dt.date, grain: str) -> ir.Table:
-    """A table of periods: period_start (inclusive), period_end (exclusive)."""
+    """A table of periods: period_index (0, 1, ...), period_start (inclusive), period_end
+    (exclusive), last_day (period_end - 1 day) and before_day (period_start - 1 day)."""
     starts = period_starts(first, last, grain)
+    one_day = dt.timedelta(days=1)
+    ends = [next_start(s, grain) for s in starts]
     return ibis.memtable(
-        {"period_start": starts, "period_end": [next_start(s, grain) for s in starts]},
-        schema={"period_start": "date", "period_end": "date"},
+        {
+            "period_index": list(range(len(starts))),
+            "period_start": starts,
+            "period_end": ends,
+            "last_day": [e - one_day for e in ends],
+            "before_day": [s - one_day for s in starts],
+        },
+        schema={
+            "period_index": "int64",
+            "period_start": "date",
+            "period_end": "date",
+            "last_day": "date",
+            "before_day": "date",
+        },
     )
 
 

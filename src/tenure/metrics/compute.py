@@ -1,0 +1,251 @@
+"""Run metrics: sum the measures each one needs per period and segment in one engine query,
+evaluate the catalog's expressions on that, and return a tidy table. Drill-down lists the
+per-account rows behind one period's number."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from tenure.engine.calendar import check_grain, floor_date, parse_period, shift
+from tenure.errors import QueryError
+from tenure.metrics import mrr, sources
+from tenure.metrics.catalog import Context, Metric, metric, ratio
+from tenure.metrics.policy import RevenuePolicy
+from tenure.metrics.query import Query
+
+LOOKBACK = 6  # periods read by trailing windows
+
+
+@dataclass(frozen=True)
+class Source:
+    build: Callable[[Query], ir.Table]
+    measures: tuple[str, ...]
+    per_account: bool = True
+
+
+SOURCES: dict[str, Source] = {
+    "mrr": Source(mrr.account_mrr, mrr.MEASURES),
+    "orders": Source(sources.account_orders, sources.ORDER_MEASURES),
+    "buyers": Source(sources.account_buyers, sources.BUYER_MEASURES),
+    "users": Source(sources.account_users, sources.USER_MEASURES),
+    "costs": Source(sources.period_costs, sources.COST_MEASURES, per_account=False),
+}
+
+
+def source_of(measure: str) -> str:
+    for name, source in SOURCES.items():
+        if measure in source.measures:
+            return name
+    raise KeyError(measure)  # pragma: no cover - the catalog only names known measures
+
+
+def _summed(query: Query, measures: Sequence[str]) -> ir.Table:
+    """One row per computed period and segment with each measure summed (0 where no rows);
+    the calendar x segment grid keeps empty periods, where a ratio is NULL rather than absent."""
+    by_source: dict[str, list[str]] = {}
+    for m in measures:
+        by_source.setdefault(source_of(m), []).append(m)
+    keyed = ["period_index", *query.by]
+    parts: list[ir.Table] = []
+    for name, names in by_source.items():
+        source = SOURCES[name]
+        assert source.per_account or not query.by, "company-wide sources have no segments"
+        rows = (
+            query.with_segments(source.build(query)) if source.per_account else source.build(query)
+        )
+        extra = ["fx_missing"] if "fx_missing" in rows.columns else []
+        parts.append(rows.group_by(keyed).aggregate(**{m: rows[m].sum() for m in [*names, *extra]}))
+    types = {m: t for part in parts for m, t in part.schema().items() if m not in keyed}
+    types["fx_missing"] = ibis.dtype("int64")
+    grid = query.calendar.select("period_index")
+    if query.by:
+        grid = grid.cross_join(query.accounts.select(*query.by).distinct())
+    union = None
+    for part in [grid, *parts]:
+        aligned = part.select(
+            *keyed,
+            **{
+                m: (part[m] if m in part.columns else ibis.literal(0)).cast(t)
+                for m, t in types.items()
+            },
+        )
+        union = aligned if union is None else union.union(aligned)
+    assert union is not None
+    return union.group_by(keyed).aggregate(**{m: union[m].sum() for m in types})
+
+
+def _wide(query: Query, metrics: Sequence[Metric]) -> ir.Table:
+    """period_start, segments, and <metric>__numerator / __denominator / __value columns."""
+    measures = list(dict.fromkeys(m for x in metrics for m in x.measures))
+    local = [m for m in measures if not m.startswith("company_")]
+    company = [m.removeprefix("company_") for m in measures if m.startswith("company_")]
+    wide = _summed(query, local)
+    if company:
+        whole = _summed(query.company(), company)
+        whole = whole.rename({f"company_{c}": c for c in [*company, "fx_missing"]})
+        whole = whole.rename(company_index="period_index")
+        wide = wide.join(whole, wide.period_index == whole.company_index).drop("company_index")
+        wide = wide.mutate(fx_missing=wide.fx_missing + wide.company_fx_missing)
+    periods = query.calendar.select(date_index="period_index", period_start="period_start")
+    wide = wide.join(periods, wide.period_index == periods.date_index)
+    ctx = Context(query.by, query.months_per_period, query.policy.gross_margin)
+    columns: dict[str, ir.Value] = {}
+    for m in metrics:
+        numerator = m.numerator(wide, ctx)
+        columns[f"{m.name}__numerator"] = numerator
+        if m.denominator is None:
+            columns[f"{m.name}__value"] = numerator
+        else:
+            denominator = m.denominator(wide, ctx)
+            columns[f"{m.name}__denominator"] = denominator
+            columns[f"{m.name}__value"] = ratio(numerator, denominator) * m.scale
+    result = wide.select("period_index", "period_start", *query.by, "fx_missing", **columns)
+    first = query.lookback + 1  # index 0 only opens index 1; lookback periods feed windows
+    return (
+        result.filter(result.period_index >= first)
+        .drop("period_index")
+        .order_by("period_start", *query.by)
+    )
+
+
+def make_query(
+    tables: Any,
+    metrics: Sequence[Metric],
+    *,
+    grain: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    by: Sequence[str],
+    where: str | None,
+    policy: RevenuePolicy | None,
+) -> Query:
+    check_grain(grain)
+    last = end or dt.date.today()
+    first = start or shift(floor_date(last, grain), grain, -11)
+    return Query(
+        tables,
+        grain,
+        first,
+        last,
+        by=tuple(by),
+        where=where,
+        policy=policy or tables.policy,
+        lookback=LOOKBACK if any(m.trailing for m in metrics) else 0,
+    )
+
+
+def compute(
+    tables: Any,
+    names: Sequence[str],
+    *,
+    grain: str = "month",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    by: Sequence[str] = (),
+    where: str | None = None,
+    policy: RevenuePolicy | None = None,
+) -> pd.DataFrame:
+    """Metrics per period and segment as a tidy table: metric, period_start, segment columns,
+    value, numerator, denominator. Periods run from the one holding `start` to the one holding
+    `end` (default: the twelve periods up to today). `frame.attrs` records units, definitions
+    and the policy."""
+    metrics = [metric(n) for n in dict.fromkeys(names)]
+    if not metrics:
+        raise QueryError("name at least one metric; `tenure metrics list` shows them")
+    query = make_query(
+        tables, metrics, grain=grain, start=start, end=end, by=by, where=where, policy=policy
+    )
+    frame = _wide(query, metrics).to_pandas()
+    missing = int(frame.pop("fx_missing").sum())
+    if missing:
+        raise QueryError(_fx_message(query, missing))
+    return _tidy(frame, metrics, query)
+
+
+def _tidy(frame: pd.DataFrame, metrics: Sequence[Metric], query: Query) -> pd.DataFrame:
+    keys = ["period_start", *query.by]
+    pieces = []
+    for m in metrics:
+        piece = frame[keys].copy()
+        piece.insert(0, "metric", m.name)
+        piece["value"] = _clean(frame[f"{m.name}__value"])
+        piece["numerator"] = _clean(frame[f"{m.name}__numerator"])
+        denominator = frame.get(f"{m.name}__denominator")
+        piece["denominator"] = None if denominator is None else _clean(denominator)
+        pieces.append(piece)
+    result = pd.concat(pieces, ignore_index=True)
+    result["period_start"] = pd.to_datetime(result["period_start"]).dt.date
+    result.attrs = {
+        "grain": query.grain,
+        "units": {m.name: m.unit for m in metrics},
+        "definitions": {m.name: m.definition for m in metrics},
+        "policy": query.policy.describe(),
+        "reporting_currency": query.tables.reporting_currency,
+    }
+    return result
+
+
+def _clean(values: pd.Series) -> pd.Series:
+    """NaN and NA become None so that an undefined ratio reads as null everywhere."""
+    return values.astype(object).where(values.notna(), None)
+
+
+def _fx_message(query: Query, missing: int) -> str:
+    fx = query.tables.table("fx_rates")
+    have = set(fx.select("currency").distinct().to_pandas()["currency"])
+    used: set[str] = set()
+    for name in ("subscriptions", "orders", "costs"):
+        table = query.tables.table(name)
+        used |= set(table.select("currency").distinct().to_pandas()["currency"])
+    used.discard(query.tables.reporting_currency)
+    lacking = sorted(used - have) or sorted(used)
+    return (
+        f"{missing} amounts have no exchange rate on or before their date; load fx_rates rows "
+        f"for {', '.join(lacking)} into {query.tables.reporting_currency} that start on or "
+        f"before {query.computed_first}"
+    )
+
+
+def drill(
+    tables: Any,
+    name: str,
+    period: str,
+    *,
+    grain: str = "month",
+    by: Sequence[str] = (),
+    where: str | None = None,
+    policy: RevenuePolicy | None = None,
+) -> pd.DataFrame:
+    """The accounts behind one metric in one period, with their share of it (e.g. who churned
+    in March and the MRR each one took)."""
+    m = metric(name)
+    if not m.drill_measures:
+        raise QueryError(
+            f"{name} is company-wide (costs carry no account); drill into customers or "
+            "new_customers instead"
+        )
+    day = parse_period(period, grain)
+    query = make_query(
+        tables, [m], grain=grain, start=day, end=day, by=by, where=where, policy=policy
+    )
+    source = source_of(m.drill_measures[0])
+    shown = [x for x in m.drill_measures if source_of(x) == source]
+    rows = query.with_segments(SOURCES[source].build(query))
+    rows = rows.filter(rows.period_start == day)
+    nonzero = ibis.or_(*[rows[x] != 0 for x in shown])
+    context = [c for c in ("movement", "mrr_start", "mrr_end") if c in rows.columns]
+    names = query.accounts.select(name_account="account_id", name="name")
+    rows = rows.filter(nonzero)
+    rows = rows.left_join(names, rows.account_id == names.name_account)
+    picked = rows.select("account_id", "name", *query.by, *dict.fromkeys([*context, *shown]))
+    size = picked[shown[0]].abs()
+    result: pd.DataFrame = picked.order_by(ibis.desc(size), "account_id").to_pandas()
+    result.attrs = {"metric": name, "period_start": day, "definition": m.definition}
+    return result

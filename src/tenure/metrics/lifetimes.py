@@ -1,0 +1,121 @@
+"""Cohort retention tables and account-lifetime survival, built on the MRR rows of mrr.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import ibis
+import pandas as pd
+
+from tenure.metrics.compute import make_query
+from tenure.metrics.mrr import account_mrr, paying_spells
+from tenure.metrics.policy import RevenuePolicy
+from tenure.metrics.query import flag
+from tenure.models.kaplan_meier import kaplan_meier, median_survival
+
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def cohorts(
+    tables: Any,
+    *,
+    grain: str = "month",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    by: Sequence[str] = (),
+    where: str | None = None,
+    policy: RevenuePolicy | None = None,
+) -> pd.DataFrame:
+    """Accounts grouped by the period they first paid in (within the range), followed through
+    every later period: cohort_size, active (logos) and retention %, starting_mrr (MRR at the end
+    of the first period), mrr and revenue_retention %."""
+    query = make_query(
+        tables, [], grain=grain, start=start, end=end, by=by, where=where, policy=policy
+    )
+    rows = query.with_segments(account_mrr(query))
+    rows = rows.filter(rows.cohort >= query.first, rows.period_index >= 1)
+    grouped = rows.group_by("cohort", "period_index", "period_start", *query.by).aggregate(
+        joined=rows.customers_new.sum(),
+        new_mrr=rows.mrr_new.sum(),
+        active=rows.customers_end.sum(),
+        mrr=rows.mrr_end.sum(),
+    )
+    cohort = ibis.window(group_by=["cohort", *query.by])
+    first_row = grouped.cohort == grouped.period_start
+    table = grouped.mutate(
+        offset=grouped.period_index - grouped.period_index.min().over(cohort),
+        cohort_size=ibis.cases((first_row, grouped.joined), else_=0).max().over(cohort),
+        starting_mrr=ibis.cases((first_row, grouped.new_mrr)).max().over(cohort),
+    )
+    table = table.select(
+        "cohort",
+        "period_start",
+        "offset",
+        *query.by,
+        "cohort_size",
+        "active",
+        retention=table.active.cast("float64") * 100 / table.cohort_size.cast("float64"),
+        starting_mrr=table.starting_mrr,
+        mrr=table.mrr,
+        revenue_retention=table.mrr.cast("float64") * 100 / table.starting_mrr.cast("float64"),
+    )
+    result: pd.DataFrame = table.order_by("cohort", *query.by, "offset").to_pandas()
+    for column in ("cohort", "period_start"):
+        result[column] = pd.to_datetime(result[column]).dt.date
+    return result
+
+
+def survival(
+    tables: Any,
+    *,
+    as_of: dt.date | None = None,
+    by: Sequence[str] = (),
+    where: str | None = None,
+    policy: RevenuePolicy | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Kaplan-Meier survival of account lifetimes (first paid day to the end of the last paid
+    spell; accounts still paying at `as_of` are censored there). Returns the curve per segment
+    (duration in days) and a summary with accounts, churned and median lifetime per segment."""
+    day = as_of or dt.date.today()
+    query = make_query(
+        tables, [], grain="day", start=day, end=day, by=by, where=where, policy=policy
+    )
+    spells = paying_spells(query)
+    cutoff = ibis.timestamp(dt.datetime.combine(day, dt.time()))
+    spells = spells.filter(spells.pay_from < cutoff)
+    lives = spells.group_by("account_id").aggregate(
+        began=spells.pay_from.min(),
+        ended=spells.pay_to.max(),
+        open_spells=flag(spells.pay_to.isnull() | (spells.pay_to > cutoff)).sum(),
+    )
+    observed = lives.open_spells == 0
+    finish = ibis.cases((observed, lives.ended), else_=cutoff)
+    lives = query.with_segments(lives.mutate(observed=observed, finish=finish))
+    lives = lives.mutate(duration=lives.finish.delta(lives.began, unit="day"))
+    grouped = (
+        lives.group_by(*query.by, "duration", "observed")
+        .aggregate(count=ibis._.count())
+        .to_pandas()
+    )
+    curves, summary = [], []
+    keys = list(query.by)
+    groups = grouped.groupby(keys, dropna=False) if keys else [((), grouped)]
+    for key, group in groups:
+        curve = kaplan_meier(group["duration"], group["observed"], group["count"])
+        labels = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+        curves.append(curve.assign(**labels))
+        median = median_survival(curve)
+        summary.append(
+            {
+                **labels,
+                "accounts": int(group["count"].sum()),
+                "churned": int(group.loc[group["observed"], "count"].sum()),
+                "median_lifetime_days": median,
+                "median_lifetime_months": None if median is None else median / DAYS_PER_MONTH,
+            }
+        )
+    curve_frame = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
+    columns = [*keys, "duration", "at_risk", "events", "censored", "survival"]
+    return curve_frame[columns] if curves else curve_frame, pd.DataFrame(summary)

@@ -1,0 +1,153 @@
+"""One metric request: grain, periods, segments, filter and policy, plus the building blocks
+every source needs (the calendar, filtered facts, local time, currency conversion)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+import ibis
+import ibis.expr.datatypes as dtypes
+import ibis.expr.types as ir
+
+from tenure.engine import calendar as cal
+from tenure.engine.filters import parse_filter
+from tenure.engine.segments import check_segments
+from tenure.metrics.policy import RevenuePolicy
+
+# Per-row money after normalisation and conversion; sums widen it.
+MONEY = dtypes.Decimal(18, 6)
+MONEY_SUM = dtypes.Decimal(38, 6)
+ZERO = ibis.literal(Decimal(0), type=MONEY_SUM)
+
+
+def money(value: ir.NumericValue) -> ir.DecimalValue:
+    """Round to six decimals and store as DECIMAL, so that sums are exact from here on."""
+    return value.round(6).cast(MONEY_SUM)
+
+
+def convert(amount: ir.NumericValue, rate: ir.NumericValue) -> ir.DecimalValue:
+    """An amount times its exchange rate, rounded to six decimals (Ibis multiplies decimals of
+    different scales only through double precision: 15 significant digits, ample for money)."""
+    return money(amount.cast("float64") * rate.cast("float64"))
+
+
+def flag(condition: ir.BooleanValue) -> ir.IntegerValue:
+    return ibis.cases((condition, 1), else_=0).cast("int64")
+
+
+@dataclass
+class Query:
+    """What to compute; `lookback` extra periods before `first` feed trailing windows."""
+
+    tables: Any  # a Workspace: .table(name), .backend, .reporting_currency, .timezone
+    grain: str
+    first: dt.date
+    last: dt.date
+    by: tuple[str, ...] = ()
+    where: str | None = None
+    policy: RevenuePolicy = field(default_factory=RevenuePolicy)
+    lookback: int = 0
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        cal.check_grain(self.grain)
+        self.first = cal.floor_date(self.first, self.grain)
+        self.last = cal.floor_date(self.last, self.grain)
+        accounts = self.tables.table("accounts")
+        self.by = tuple(check_segments(accounts, self.by))
+        if self.where is not None:
+            parse_filter(self.where, accounts)  # fails early with the valid columns
+
+    def company(self) -> Query:
+        """The same request for the whole company: no segments, no filter."""
+        if not self.by and self.where is None:
+            return self
+        whole: Query = self.memo("company", lambda: replace(self, by=(), where=None, _memo={}))
+        return whole
+
+    def memo(self, key: str, build: Any) -> Any:
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]
+
+    # -- periods ------------------------------------------------------------------------------
+    @property
+    def computed_first(self) -> dt.date:
+        """The first period whose values are computed (before `first` when windows look back)."""
+        return cal.shift(self.first, self.grain, -self.lookback)
+
+    @property
+    def calendar(self) -> ir.Table:
+        """Every period computed, plus one before the first: its end is the first opening balance."""
+        return self.memo(
+            "calendar",
+            lambda: cal.calendar(
+                cal.shift(self.computed_first, self.grain, -1), self.last, self.grain
+            ),
+        )
+
+    @property
+    def months_per_period(self) -> float:
+        return {"day": 12 / 365, "week": 12 / 52, "month": 1.0, "quarter": 3.0, "year": 12.0}[
+            self.grain
+        ]
+
+    def local(self, value: ir.TimestampValue) -> ir.TimestampValue:
+        return cal.to_local(value, self.tables.timezone, self.tables.backend)
+
+    # -- accounts and facts ---------------------------------------------------------------------
+    @property
+    def accounts(self) -> ir.Table:
+        """Accounts, restricted by the filter."""
+        accounts = self.tables.table("accounts")
+        if self.where is None:
+            return accounts
+        return accounts.filter(parse_filter(self.where, accounts))
+
+    def facts(self, name: str) -> ir.Table:
+        """A fact table restricted to the filtered accounts."""
+        table = self.tables.table(name)
+        if self.where is None:
+            return table
+        keep = self.accounts.select(kept_account="account_id")
+        return table.semi_join(keep, table.account_id == keep.kept_account)
+
+    def with_segments(self, rows: ir.Table) -> ir.Table:
+        """Attach the segment attributes of each row's account (NULL for unknown accounts)."""
+        if not self.by:
+            return rows
+        attrs = self.accounts.select(*self.by, segment_account="account_id")
+        joined = rows.left_join(attrs, rows.account_id == attrs.segment_account)
+        return joined.drop("segment_account")
+
+    # -- money ----------------------------------------------------------------------------------
+    def with_rate(self, rows: ir.Table, day: str) -> ir.Table:
+        """Add `rate`: units of the reporting currency per unit of `currency` on the date `day`
+        (the latest fx_rates row on or before it; 1 for the reporting currency; NULL if none)."""
+        fx = self.tables.table("fx_rates")
+        intervals = fx.select(
+            fx_currency="currency",
+            valid_from="date",
+            valid_to=fx.date.lead().over(group_by=fx.currency, order_by=fx.date),
+            fx_rate="rate_to_reporting",
+        )
+        keys = rows.select(key_currency="currency", key_day=day).distinct()
+        matched = keys.join(
+            intervals,
+            [
+                keys.key_currency == intervals.fx_currency,
+                intervals.valid_from <= keys.key_day,
+                intervals.valid_to.isnull() | (intervals.valid_to > keys.key_day),
+            ],
+        ).select("key_currency", "key_day", "fx_rate")
+        joined = rows.left_join(
+            matched, [rows.currency == matched.key_currency, rows[day] == matched.key_day]
+        )
+        one = ibis.literal(Decimal(1), type=dtypes.Decimal(18, 8))
+        rate = ibis.cases(
+            (joined.currency == self.tables.reporting_currency, one), else_=joined.fx_rate
+        )
+        return joined.mutate(rate=rate).drop("key_currency", "key_day", "fx_rate")

@@ -1,0 +1,1 @@
+"""Statistical models fitted to what the engine computes."""
