@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_ARGS ?= --accounts 2000 --events 1000000
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit bench clean java
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+java:
+	@command -v java >/dev/null 2>&1 || { \
+		echo "installing a Java runtime for Spark"; \
+		apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+
+unit: $(STAMP) java
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck unit

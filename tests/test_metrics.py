@@ -338,7 +338,7 @@ def test_currency_conversion_and_fx_impact(ws: Workspace) -> None:
 def test_missing_exchange_rate_is_a_clear_error(ws: Workspace) -> None:
     fx = [{"date": dt.date(2025, 6, 1), "currency": "EUR", "rate_to_reporting": 1.1}]
     load_book(ws, [sub("EU", 100, "2024-12-01", currency="EUR")], fx=fx)
-    with pytest.raises(QueryError, match="no exchange rate.*EUR"):
+    with pytest.raises(QueryError, match=r"no exchange rate.*EUR"):
         _metrics(ws, ["mrr"], JAN, JAN)
 
 

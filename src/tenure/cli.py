@@ -227,6 +227,18 @@ def loads(db: DbOption = None) -> None:
     out.print(shown)
 
 
+@app.command()
+@friendly_errors
+def export(
+    folder: Annotated[Path, typer.Argument(help="Folder for <table>.parquet files.")],
+    db: DbOption = None,
+) -> None:
+    """Export every table to Parquet, to run metrics on Spark: --db pyspark:///FOLDER."""
+    with _reader(db) as ws:
+        written = ws.export(folder)
+    out.print(f"wrote {len(written)} tables to {folder}", highlight=False)
+
+
 def _reader(db: str | None) -> Workspace:
     """Open the workspace read-only when it exists, so queries never block a writer."""
     from tenure.engine.connection import default_url, duckdb_path

@@ -85,6 +85,18 @@ class Workspace:
         )
         return result
 
+    def export(self, folder: str | Path) -> list[Path]:
+        """Write every loaded table to `<folder>/<table>.parquet` (for pyspark:///folder)."""
+        target = Path(folder)
+        target.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name in CONTRACTS:
+            if self.has_table(name):
+                path = target / f"{name}.parquet"
+                self.backend.table(name).to_parquet(path)
+                written.append(path)
+        return written
+
     # -- settings -----------------------------------------------------------------------------
     def setting(self, key: str) -> str:
         if key not in DEFAULT_SETTINGS:

@@ -35,6 +35,8 @@ def open_backend(url: str, *, read_only: bool = False) -> Any:
     """Open the Ibis backend for `url`. DuckDB runs in UTC so naive timestamps mean UTC."""
     import ibis
 
+    if url.startswith("pyspark://"):
+        return open_spark(url)
     path = duckdb_path(url)
     if path is None:
         try:
@@ -49,3 +51,37 @@ def open_backend(url: str, *, read_only: bool = False) -> Any:
         raise TenureError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
     backend.raw_sql("SET TimeZone = 'UTC'")
     return backend
+
+
+def spark_session(master: str | None = None) -> Any:
+    """A Spark session in UTC (master from $SPARK_MASTER, default local[*])."""
+    from pyspark.sql import SparkSession
+
+    return (
+        SparkSession.builder.master(master or os.environ.get("SPARK_MASTER", "local[*]"))
+        .appName("tenure")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", os.environ.get("SPARK_PARTITIONS", "8"))
+        .getOrCreate()
+    )
+
+
+def open_spark(url: str) -> Any:
+    """`pyspark:///folder`: every `<table>.parquet` (file or folder) in `folder` becomes a table
+    of a Spark session; metrics then run on Spark through Ibis."""
+    import ibis
+
+    folder = Path(url[len("pyspark://") :])
+    if not folder.is_dir():
+        raise TenureError(
+            f"{url!r}: {folder} is not a folder; write pyspark:///path/to/parquet-folder "
+            "(export it with `tenure export`)"
+        )
+    try:
+        session = spark_session()
+    except Exception as exc:
+        raise TenureError(f"cannot start Spark (is Java 17 installed?): {exc}") from None
+    for path in sorted(folder.glob("*.parquet")):
+        session.read.parquet(str(path)).createOrReplaceTempView(path.stem)
+    return ibis.pyspark.connect(session)

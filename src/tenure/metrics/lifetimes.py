@@ -75,8 +75,8 @@ def survival(
     where: str | None = None,
     policy: RevenuePolicy | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Kaplan-Meier survival of account lifetimes (first paid day to the end of the last paid
-    spell; accounts still paying at `as_of` are censored there). Returns the curve per segment
+    """Kaplan-Meier survival of account lifetimes (in days, from the first paid instant to the end of the
+    last paid spell; accounts still paying at `as_of` are censored there). Returns the curve per segment
     (duration in days) and a summary with accounts, churned and median lifetime per segment."""
     day = as_of or dt.date.today()
     query = make_query(
@@ -93,7 +93,8 @@ def survival(
     observed = lives.open_spells == 0
     finish = ibis.cases((observed, lives.ended), else_=cutoff)
     lives = query.with_segments(lives.mutate(observed=observed, finish=finish))
-    lives = lives.mutate(duration=lives.finish.delta(lives.began, unit="day"))
+    seconds = lives.finish.epoch_seconds() - lives.began.epoch_seconds()
+    lives = lives.mutate(duration=seconds.cast("float64") / 86400)
     grouped = (
         lives.group_by(*query.by, "duration", "observed")
         .aggregate(count=ibis._.count())

@@ -29,9 +29,10 @@ def money(value: ir.NumericValue) -> ir.DecimalValue:
 
 
 def convert(amount: ir.NumericValue, rate: ir.NumericValue) -> ir.DecimalValue:
-    """An amount times its exchange rate, rounded to six decimals (Ibis multiplies decimals of
-    different scales only through double precision: 15 significant digits, ample for money)."""
-    return money(amount.cast("float64") * rate.cast("float64"))
+    """An amount times its exchange rate, exact in DECIMAL and then rounded half away from zero
+    to six decimals (the same on every engine; a double would break ties differently)."""
+    exact = dtypes.Decimal(38, 8)
+    return money(amount.cast(exact) * rate.cast(exact))
 
 
 def flag(condition: ir.BooleanValue) -> ir.IntegerValue:
