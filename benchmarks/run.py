@@ -6,14 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["demo_scale.py"]
+BENCHMARKS = ["metrics_scale.py", "demo_scale.py"]
 
 
 def main() -> int:
     here = Path(__file__).parent
     for name in BENCHMARKS:
         print(f"== {name}", flush=True)
-        code = subprocess.call([sys.executable, str(here / name), *sys.argv[1:]])
+        code = subprocess.call([sys.executable, str(here / name)])
         if code:
             return code
     return 0

@@ -18,7 +18,7 @@ import ibis
 import ibis.expr.types as ir
 
 from tenure.engine.calendar import add_period, truncate
-from tenure.metrics.query import ZERO, Query, convert, flag, money
+from tenure.metrics.query import MONEY, ZERO, Query, convert, flag, money
 
 MEASURES = (
     "mrr_start",
@@ -108,24 +108,23 @@ def _account_mrr(query: Query) -> ir.Table:
         periods,
         [spells.pay_from < instant, spells.pay_to.isnull() | (spells.pay_to >= instant)],
     )
-    local = snapshots.group_by("account_id", "currency", "period_index").aggregate(
-        amount=snapshots.monthly.sum()
-    )
     # Each snapshot is this period's closing and the next period's opening balance.
-    closing = local.select(
-        "account_id", "currency", "period_index", closing=local.amount, opening=ZERO
+    closing = snapshots.select(
+        "account_id", "currency", "period_index", closing=snapshots.monthly, opening=ZERO
     )
-    opening = local.select(
+    opening = snapshots.select(
         "account_id",
         "currency",
-        period_index=local.period_index + 1,
+        period_index=snapshots.period_index + 1,
         closing=ZERO,
-        opening=local.amount,
+        opening=snapshots.monthly,
     )
     balances = (
         closing.union(opening)
         .group_by("account_id", "currency", "period_index")
-        .aggregate(closing=ibis._.closing.sum(), opening=ibis._.opening.sum())
+        .aggregate(
+            closing=ibis._.closing.sum().cast(MONEY), opening=ibis._.opening.sum().cast(MONEY)
+        )
     )
     balances = balances.filter(balances.period_index >= 1)  # period 0 only opens period 1
 
@@ -146,9 +145,9 @@ def _account_mrr(query: Query) -> ir.Table:
     )
     c = converted
     per_account = c.group_by("account_id", "period_index").aggregate(
-        mrr_end=convert(c.closing, c.rate_end).sum(),
-        mrr_start=convert(c.opening, c.rate_start).sum(),
-        start_at_end_rates=convert(c.opening, c.rate_end).sum(),
+        mrr_end=convert(c.closing, c.rate_end).sum().cast(MONEY),
+        mrr_start=convert(c.opening, c.rate_start).sum().cast(MONEY),
+        start_at_end_rates=convert(c.opening, c.rate_end).sum().cast(MONEY),
         fx_missing=flag(
             ((c.closing > 0) & c.rate_end.isnull()) | ((c.opening > 0) & c.rate_start.isnull())
         ).sum(),
