@@ -76,3 +76,39 @@ def test_demo_report_contract_config(db: str, tmp_path: Path) -> None:
     assert code == 0 and "fx_rates" in text
     code, text = run("demo", "--as-of", "yesterday", "--db", db)
     assert code == 2 and "not a date" in text
+
+
+def test_metrics_drill_cohorts_and_export_commands(db: str, tmp_path: Path) -> None:
+    import tenure
+    from tests.books import load_book, sub
+
+    with tenure.connect(db) as ws:
+        load_book(ws, [sub("A", 100, "2025-01-01", "2025-03-10"), sub("B", 40, "2025-01-01")])
+    code, text = run(
+        "metrics",
+        "mrr",
+        "customers",
+        "--from",
+        "2025-02",
+        "--to",
+        "2025-03",
+        "--format",
+        "csv",
+        "--db",
+        db,
+    )
+    assert code == 0, text
+    assert "mrr,2025-02-01,140.000000,140.000000," in text
+    assert "mrr,2025-03-01,40.000000,40.000000," in text
+    code, text = run("drill", "mrr_churned", "--period", "2025-03", "--format", "json", "--db", db)
+    assert code == 0 and '"account_id":"A"' in text.replace(" ", "") and "-100" in text
+    code, text = run("cohorts", "--from", "2025-01", "--to", "2025-03", "--db", db)
+    assert code == 0 and "100.00" in text
+    code, text = run("metrics", "list", "--format", "csv")
+    assert code == 0 and "customer_churn_rate_period_total" in text
+    code, text = run("metrics", "mrr", "--by", "colour", "--db", db)
+    assert code == 2 and "unknown segment attribute 'colour'" in text
+    code, text = run("metrics", "mrr", "--format", "parquet", "--db", db)
+    assert code == 2 and "--output" in text
+    code, text = run("export", str(tmp_path / "pq"), "--db", db)
+    assert code == 0 and (tmp_path / "pq" / "subscriptions.parquet").exists()

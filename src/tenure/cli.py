@@ -166,17 +166,24 @@ def demo(
 @friendly_errors
 def report(db: DbOption = None) -> None:
     """Print the KPI summary of the workspace."""
-    from tenure.report import data_summary
+    from tenure.report import data_summary, kpi_summary
 
-    with _workspace(db) as ws:
+    with _reader(db) as ws:
         rows = data_summary(ws)
         currency = ws.reporting_currency
+        kpis = kpi_summary(ws) if any(r.rows for r in rows if r.table == "subscriptions") else None
     shown = Table(
         "table", "rows", "from", "to", title=f"Tenure workspace (reporting in {currency})"
     )
     for row in rows:
         shown.add_row(row.table, f"{row.rows:,}", row.first or "", row.last or "")
     out.print(shown)
+    if kpis is not None:
+        months = [str(c)[:7] for c in kpis.columns]
+        table = Table("KPI", *months, title=f"Last complete months ({currency})")
+        for name, values in kpis.iterrows():
+            table.add_row(str(name), *(_cell(v) for v in values))
+        out.print(table)
 
 
 @app.command()

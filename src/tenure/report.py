@@ -1,7 +1,7 @@
 """The workspace summary printed by `tenure report` and `make demo`.
 
-Metrics join this report as the metric catalog grows; until then it shows what data each table
-holds and over which dates, computed by the engine (one aggregate per table).
+It shows what data each table holds and over which dates, then the headline KPIs of the last
+three complete months from the metric catalog.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import ibis
+import pandas as pd
 
 from tenure.data.contract import CONTRACTS, Kind
 from tenure.workspace import Workspace
@@ -53,3 +54,35 @@ def data_summary(ws: Workspace) -> list[TableSummary]:
             )
         )
     return result
+
+
+KPIS = (
+    "mrr",
+    "arr",
+    "mrr_new",
+    "mrr_expansion",
+    "mrr_contraction",
+    "mrr_churned",
+    "nrr",
+    "grr",
+    "customers",
+    "customer_churn_rate",
+    "customer_retention_rate",
+    "arpa",
+    "clv_subscription",
+    "cac",
+    "ltv_cac",
+)
+
+
+def kpi_summary(ws: Workspace, periods: int = 3) -> pd.DataFrame:
+    """The headline KPIs of the last `periods` complete months (metric x month, values only)."""
+    import datetime as dt
+
+    from tenure.engine.calendar import floor_date, shift
+
+    this_month = floor_date(dt.date.today(), "month")
+    last = shift(this_month, "month", -1)
+    result = ws.metrics(list(KPIS), start=shift(last, "month", 1 - periods), end=last)
+    table: pd.DataFrame = result.pivot(index="metric", columns="period_start", values="value")
+    return table.reindex(list(KPIS))
