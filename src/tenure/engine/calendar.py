@@ -13,6 +13,7 @@ from tenure.errors import QueryError
 
 GRAINS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
 _IBIS_UNIT = {"day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}
+_MONTHS = {"month": 1, "quarter": 3, "year": 12}  # length of the month-based grains
 
 
 def check_grain(grain: str) -> str:
@@ -60,7 +61,7 @@ def shift(start: dt.date, grain: str, periods: int) -> dt.date:
     check_grain(grain)
     if grain in ("day", "week"):
         return start + dt.timedelta(days=periods * (1 if grain == "day" else 7))
-    months = {"month": 1, "quarter": 3, "year": 12}[grain] * periods
+    months = _MONTHS[grain] * periods
     index = start.year * 12 + start.month - 1 + months
     return dt.date(index // 12, index % 12 + 1, 1)
 
@@ -69,7 +70,7 @@ def add_period(value: ir.DateValue, grain: str) -> ir.DateValue:
     """`value` plus one period of `grain`, as an engine expression."""
     if check_grain(grain) in ("day", "week"):
         return value + ibis.interval(days=1 if grain == "day" else 7)
-    return value + ibis.interval(months={"month": 1, "quarter": 3, "year": 12}[grain])
+    return value + ibis.interval(months=_MONTHS[grain])
 
 
 def calendar(first: dt.date, last: dt.date, grain: str) -> ir.Table:

@@ -14,7 +14,7 @@ import ibis.expr.types as ir
 
 from tenure.engine import calendar as cal
 from tenure.engine.filters import parse_filter
-from tenure.engine.segments import check_segments
+from tenure.engine.segments import check_segments, with_segments
 from tenure.metrics.policy import RevenuePolicy
 
 # Money per row (per subscription, account and period): six decimals in a 64-bit DECIMAL, which
@@ -120,11 +120,7 @@ class Query:
 
     def with_segments(self, rows: ir.Table) -> ir.Table:
         """Attach the segment attributes of each row's account (NULL for unknown accounts)."""
-        if not self.by:
-            return rows
-        attrs = self.accounts.select(*self.by, segment_account="account_id")
-        joined = rows.left_join(attrs, rows.account_id == attrs.segment_account)
-        return joined.drop("segment_account")
+        return with_segments(rows, self.accounts, self.by)
 
     # -- money ----------------------------------------------------------------------------------
     def with_rate(self, rows: ir.Table, day: str) -> ir.Table:
