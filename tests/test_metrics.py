@@ -371,6 +371,50 @@ def test_segments_split_the_total_and_filters_restrict_it(ws: Workspace) -> None
     assert value(kept, "mrr", "2025-01-01") == 100
 
 
+def test_users_and_buyers_per_segment_match_their_drill_down(ws: Workspace) -> None:
+    """ARPU and repeat purchase rate are summed per segment before the calendar join, while a
+    drill-down still lists per-account rows."""
+    accounts = {"A": {"tier": "small"}, "B": {"tier": "big"}, "C": {"tier": "big"}}
+    users = [
+        {"user_id": f"{a}{n}", "account_id": a, "created_at": day(created)}
+        for a, n, created in [
+            ("A", 1, "2024-11-03"),
+            ("B", 1, "2024-11-03"),
+            ("B", 2, "2025-01-15"),  # joins during January: average 1.5 users
+            ("C", 1, "2024-10-01"),
+        ]
+    ]
+    orders = [
+        {"account_id": "A", "ordered_at": day("2024-12-05"), "amount": 30},
+        {"account_id": "A", "ordered_at": day("2025-01-07"), "amount": 20},
+        {"account_id": "B", "ordered_at": day("2025-01-09"), "amount": 50},
+        {"account_id": "C", "ordered_at": day("2025-02-01"), "amount": 10},
+    ]
+    load_book(ws, [], accounts=accounts, orders=orders, users=users)
+    split = _metrics(ws, ["arpu", "repeat_purchase_rate"], JAN, JAN, by=["tier"])
+    assert value(split, "arpu", "2025-01-01", tier="small") == pytest.approx(20)
+    assert value(split, "arpu", "2025-01-01", tier="big") == pytest.approx(50 / 2.5)
+    assert value(split, "repeat_purchase_rate", "2025-01-01", tier="small") == 100
+    assert value(split, "repeat_purchase_rate", "2025-01-01", tier="big") == 0  # C buys in Feb
+    revenue = ws.drill("arpu", "2025-01", by=["tier"])  # the numerator's accounts
+    assert list(zip(revenue.account_id, revenue.tier, strict=True)) == [
+        ("B", "big"),
+        ("A", "small"),
+    ]
+    buyers = ws.drill("repeat_purchase_rate", "2025-01").set_index("account_id")
+    assert buyers.loc["A", "repeat_buyers_to_date"] == 1
+    assert buyers.loc["B", "repeat_buyers_to_date"] == 0
+    assert list(buyers.buyers_to_date) == [1, 1]
+
+
+def test_a_new_attribute_column_is_seen_after_a_load(ws: Workspace) -> None:
+    load_book(ws, [sub("A", 10, "2024-12-01")])
+    assert "tier" not in ws.table("accounts").columns
+    load_book(ws, [sub("B", 5, "2024-12-01")], accounts={"B": {"tier": "big"}})
+    split = _metrics(ws, ["mrr"], JAN, JAN, by=["tier"])
+    assert value(split, "mrr", "2025-01-01", tier="big") == 5
+
+
 def test_drill_lists_who_churned_with_lost_mrr(ws: Workspace) -> None:
     load_book(
         ws,

@@ -29,6 +29,9 @@ class Workspace:
         self.backend = backend
         self.url = url
         self._settings: dict[str, str] | None = None
+        # Ibis table handles (each costs a catalog look-up); a load through this workspace can
+        # add attribute columns, so it clears them.
+        self._tables: dict[str, ir.Table] = {}
 
     # -- connection ---------------------------------------------------------------------------
     @property
@@ -62,13 +65,14 @@ class Workspace:
 
     def table(self, name: str) -> ir.Table:
         """The Ibis table for a canonical table; an empty one of the right shape if not loaded."""
-        contract = contract_for(name)
-        if self.has_table(name):
-            return self.backend.table(name)
-        if self.is_embedded:
-            loader.ensure_table(self.duckdb, contract)
-            return self.backend.table(name)
-        raise TenureError(f"the table {name!r} is not loaded on {self.url!r}")
+        if name not in self._tables:
+            contract = contract_for(name)
+            if not self.has_table(name):
+                if not self.is_embedded:
+                    raise TenureError(f"the table {name!r} is not loaded on {self.url!r}")
+                loader.ensure_table(self.duckdb, contract)
+            self._tables[name] = self.backend.table(name)
+        return self._tables[name]
 
     def row_counts(self) -> dict[str, int]:
         present = set(self.backend.list_tables())
@@ -196,6 +200,7 @@ class Workspace:
         """
         if isinstance(mapping, (str, Path)):
             mapping = read_mapping(Path(mapping))
+        self._tables.clear()
         return loader.load(
             self.duckdb,
             table,

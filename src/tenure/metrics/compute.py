@@ -28,13 +28,18 @@ class Source:
     build: Callable[[Query], ir.Table]
     measures: tuple[str, ...]
     per_account: bool = True
+    # Rows already keyed by period and segment, for sources whose per-account rows multiply
+    # (one per account and period to date); drill-down still reads `build`.
+    by_segment: Callable[[Query], ir.Table] | None = None
 
 
 SOURCES: dict[str, Source] = {
     "mrr": Source(mrr.account_mrr, mrr.MEASURES),
     "orders": Source(sources.account_orders, sources.ORDER_MEASURES),
-    "buyers": Source(sources.account_buyers, sources.BUYER_MEASURES),
-    "users": Source(sources.account_users, sources.USER_MEASURES),
+    "buyers": Source(
+        sources.account_buyers, sources.BUYER_MEASURES, by_segment=sources.segment_buyers
+    ),
+    "users": Source(sources.account_users, sources.USER_MEASURES, by_segment=sources.segment_users),
     "costs": Source(sources.period_costs, sources.COST_MEASURES, per_account=False),
 }
 
@@ -57,9 +62,12 @@ def _summed(query: Query, measures: Sequence[str]) -> ir.Table:
     for name, names in by_source.items():
         source = SOURCES[name]
         assert source.per_account or not query.by, "company-wide sources have no segments"
-        rows = (
-            query.with_segments(source.build(query)) if source.per_account else source.build(query)
-        )
+        if source.by_segment is not None:
+            rows = source.by_segment(query)
+        elif source.per_account:
+            rows = query.with_segments(source.build(query))
+        else:
+            rows = source.build(query)
         extra = ["fx_missing"] if "fx_missing" in rows.columns else []
         parts.append(rows.group_by(keyed).aggregate(**{m: rows[m].sum() for m in [*names, *extra]}))
     types = {m: t for part in parts for m, t in part.schema().items() if m not in keyed}

@@ -77,8 +77,8 @@ def account_orders(query: Query) -> ir.Table:
     return grouped.mutate(purchasers=flag(grouped.purchases > 0))
 
 
-def account_buyers(query: Query) -> ir.Table:
-    """Per account and period: bought at least once / at least twice by the period's end."""
+def _first_purchases(query: Query) -> ir.Table:
+    """Per account: the period of its first purchase and of its second (NULL if none yet)."""
     orders = _orders(query)
     purchases = orders.filter(orders.is_purchase)
     ranked = purchases.mutate(
@@ -92,36 +92,66 @@ def account_buyers(query: Query) -> ir.Table:
             second=ibis.cases((ranked.rank == 1, ranked.at)).max(),
         )
     )
-    periods = query.calendar
-    end = periods.period_end.cast("timestamp")
-    rows = firsts.join(periods, firsts.first < end)
-    return rows.select(
+    return firsts.select(
         "account_id",
-        "period_index",
-        "period_start",
-        buyers_to_date=ibis.literal(1, type="int64"),
-        repeat_buyers_to_date=flag(rows.second.notnull() & (rows.second < end)),
+        first_period=truncate(firsts.first, query.grain),
+        second_period=truncate(firsts.second, query.grain),
     )
 
 
-def account_users(query: Query) -> ir.Table:
-    """Per account and period: users at the start and at the end (created before that instant)."""
+def _buyers(query: Query, firsts: ir.Table, keys: list[str]) -> ir.Table:
+    """Buyers and repeat buyers to date per period and `keys`; `firsts` is grouped by `keys`
+    and both purchase periods first, so the calendar join sees few rows per period."""
+    counts = firsts.group_by(*keys, "first_period", "second_period").aggregate(n=ibis._.count())
+    periods = _periods(query)
+    rows = counts.join(periods, counts.first_period <= periods.period_start)
+    repeat = rows.second_period.notnull() & (rows.second_period <= rows.period_start)
+    return rows.group_by(*keys, "period_index", "period_start").aggregate(
+        buyers_to_date=rows.n.sum(),
+        repeat_buyers_to_date=ibis.cases((repeat, rows.n), else_=0).sum(),
+    )
+
+
+def account_buyers(query: Query) -> ir.Table:
+    """Per account and period: bought at least once / at least twice by the period's end."""
+    return _buyers(query, _first_purchases(query), ["account_id"])
+
+
+def segment_buyers(query: Query) -> ir.Table:
+    """Buyers and repeat buyers to date per period and segment."""
+    return _buyers(query, query.with_segments(_first_purchases(query)), list(query.by))
+
+
+def _user_starts(query: Query) -> ir.Table:
+    """Users with the period in which each was created (created_at unknown: since always)."""
     users = query.facts("users")
     created = query.local(users.created_at)
-    start = truncate(created, query.grain).fill_null(ibis.date(1900, 1, 1))
-    counts = users.mutate(since=start).group_by("account_id", "since").aggregate(n=ibis._.count())
-    periods = query.calendar
+    since = truncate(created, query.grain).fill_null(ibis.date(1900, 1, 1))
+    return users.select("account_id", since=since)
+
+
+def _users(query: Query, starts: ir.Table, keys: list[str]) -> ir.Table:
+    """Users at the start and at the end of each period (created before that instant)."""
+    counts = starts.group_by(*keys, "since").aggregate(n=ibis._.count())
+    periods = _periods(query)
     rows = counts.join(periods, counts.since <= periods.period_start)
-    rows = rows.mutate(
-        users_start=ibis.cases((rows.since < rows.period_start, rows.n), else_=0),
-        users_end=rows.n,
-    )
-    grouped = rows.group_by("account_id", "period_index", "period_start").aggregate(
-        users_start=rows.users_start.sum(), users_end=rows.users_end.sum()
+    grouped = rows.group_by(*keys, "period_index", "period_start").aggregate(
+        users_start=ibis.cases((rows.since < rows.period_start, rows.n), else_=0).sum(),
+        users_end=rows.n.sum(),
     )
     return grouped.mutate(
         users_average=(grouped.users_start + grouped.users_end).cast("float64") / 2
     )
+
+
+def account_users(query: Query) -> ir.Table:
+    """Per account and period: users at the start and at the end."""
+    return _users(query, _user_starts(query), ["account_id"])
+
+
+def segment_users(query: Query) -> ir.Table:
+    """Users at the start and at the end per period and segment."""
+    return _users(query, query.with_segments(_user_starts(query)), list(query.by))
 
 
 def period_costs(query: Query) -> ir.Table:
