@@ -19,3 +19,7 @@ class MappingError(TenureError):
 
 class QueryError(TenureError):
     """A filter, grain, segment or period that the engine cannot use."""
+
+
+class ModelError(TenureError):
+    """A model cannot be fitted to the data given (too little data, or no convergence)."""

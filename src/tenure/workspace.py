@@ -182,6 +182,60 @@ class Workspace:
 
         return survival(self, **options)
 
+    # -- models -------------------------------------------------------------------------------
+    def purchase_histories(self, calibration_end: dt.date, **options: Any) -> pd.DataFrame:
+        """Frequency, recency, T and mean repeat spend per account (see
+        `tenure.metrics.purchase_histories`)."""
+        from tenure.metrics.purchase_histories import purchase_histories
+
+        return purchase_histories(self, calibration_end, **options)
+
+    def clv(
+        self,
+        calibration_end: dt.date,
+        *,
+        unit: str = "week",
+        model: str = "bgnbd",
+        horizon: int | None = None,
+        annual_discount: float = 0.10,
+        where: str | None = None,
+    ) -> tuple[dict[str, Any], pd.DataFrame | None]:
+        """Fit BG/NBD (or Pareto/NBD) and Gamma-Gamma on purchases up to `calibration_end`;
+        with a horizon (in units), also predict each account's purchases and lifetime value,
+        with the purchases it actually made in that window when the data reaches past it."""
+        from tenure.metrics.purchase_histories import purchase_histories, unit_days
+        from tenure.models.clv import ClvModel, discount_per_unit
+
+        days = unit_days(unit)
+        holdout_end = (
+            calibration_end + dt.timedelta(days=round(horizon * days))
+            if horizon is not None
+            else None
+        )
+        histories = purchase_histories(
+            self, calibration_end, unit, holdout_end=holdout_end, where=where
+        )
+        fitted = ClvModel.fit(histories, model)
+        summary = {"calibration_end": calibration_end.isoformat(), **fitted.summary()}
+        if horizon is None:
+            return summary, None
+        predicted = fitted.predict(
+            histories,
+            horizon,
+            discount_per_unit=discount_per_unit(annual_discount, days),
+            margin=self.policy.gross_margin,
+        )
+        return summary, predicted
+
+    def renewals(
+        self, *, horizon: int = 12, discount: float = 0.01, **options: Any
+    ) -> pd.DataFrame:
+        """sBG renewal model per segment, fitted to the logo cohorts (options as `cohorts`)."""
+        from tenure.models.renewals import fit_renewals
+
+        cohorts = self.cohorts(**options)
+        return fit_renewals(cohorts, options.get("by", ()), horizon=horizon, discount=discount)
+
     # -- loading ------------------------------------------------------------------------------
     def load(
         self,

@@ -28,7 +28,7 @@ def _periods(query: Query) -> ir.Table:
     return query.calendar.select("period_index", "period_start")
 
 
-def _orders(query: Query) -> ir.Table:
+def orders_in_reporting_currency(query: Query) -> ir.Table:
     """Orders with local time, the period they fall in and the amount in reporting currency."""
 
     def build() -> ir.Table:
@@ -43,7 +43,7 @@ def _orders(query: Query) -> ir.Table:
 
 def account_orders(query: Query) -> ir.Table:
     """Per account and period with orders: revenue, purchases, expansion revenue."""
-    orders = _orders(query)
+    orders = orders_in_reporting_currency(query)
     # An account is existing from its first purchase or first paid subscription day.
     spells = paying_spells(query)
     firsts = (
@@ -79,7 +79,7 @@ def account_orders(query: Query) -> ir.Table:
 
 def _first_purchases(query: Query) -> ir.Table:
     """Per account: the period of its first purchase and of its second (NULL if none yet)."""
-    orders = _orders(query)
+    orders = orders_in_reporting_currency(query)
     purchases = orders.filter(orders.is_purchase)
     ranked = purchases.mutate(
         rank=ibis.row_number().over(group_by=purchases.account_id, order_by=purchases.at)
