@@ -17,9 +17,15 @@ from tenure.data.currencies import ISO_4217
 from tenure.data.mapping import Mapping, read_mapping
 from tenure.engine.connection import default_url, open_backend
 from tenure.errors import TenureError
+from tenure.metrics.definitions import Definitions, definition_defaults
 from tenure.metrics.policy import RevenuePolicy, setting_defaults
 
-DEFAULT_SETTINGS = {"reporting_currency": "USD", "timezone": "UTC", **setting_defaults()}
+DEFAULT_SETTINGS = {
+    "reporting_currency": "USD",
+    "timezone": "UTC",
+    **setting_defaults(),
+    **definition_defaults(),
+}
 
 
 class Workspace:
@@ -119,6 +125,8 @@ class Workspace:
             loader.check_timezone(value)
         if key.startswith("policy."):
             RevenuePolicy.from_settings({key: value})  # validates the value
+        if key.startswith("definition."):
+            Definitions.from_settings({key: value})
         value = value.upper() if key == "reporting_currency" else value
         loader.write_setting(self.duckdb, key, value)
         self._settings = None
@@ -136,6 +144,11 @@ class Workspace:
         """The revenue policy from the `policy.*` settings (defaults where unset)."""
         return RevenuePolicy.from_settings({k: self.setting(k) for k in setting_defaults()})
 
+    @property
+    def definitions(self) -> Definitions:
+        """How engagement, voice and support metrics count, from the `definition.*` settings."""
+        return Definitions.from_settings({k: self.setting(k) for k in definition_defaults()})
+
     # -- metrics ------------------------------------------------------------------------------
     def metrics(
         self,
@@ -147,13 +160,23 @@ class Workspace:
         by: Sequence[str] = (),
         where: str | None = None,
         policy: RevenuePolicy | None = None,
+        definitions: Definitions | None = None,
     ) -> pd.DataFrame:
         """Metrics per period and segment: metric, period_start, segments, value, numerator,
-        denominator (see `tenure.metrics.CATALOG`)."""
+        denominator (see `tenure.metrics.CATALOG`). `by` takes account attributes, and fact
+        dimensions (page, feature, channel, survey, ...) for the metrics that have them."""
         from tenure.metrics.compute import compute
 
         return compute(
-            self, names, grain=grain, start=start, end=end, by=by, where=where, policy=policy
+            self,
+            names,
+            grain=grain,
+            start=start,
+            end=end,
+            by=by,
+            where=where,
+            policy=policy,
+            definitions=definitions,
         )
 
     def drill(

@@ -75,7 +75,8 @@ def add_period(value: ir.DateValue, grain: str) -> ir.DateValue:
 
 def calendar(first: dt.date, last: dt.date, grain: str) -> ir.Table:
     """A table of periods: period_index (0, 1, ...), period_start (inclusive), period_end
-    (exclusive), last_day (period_end - 1 day) and before_day (period_start - 1 day)."""
+    (exclusive), last_day (period_end - 1 day), before_day (period_start - 1 day), days (in the
+    period), and the first days of the 7- and 30-day windows that end on last_day."""
     starts = period_starts(first, last, grain)
     one_day = dt.timedelta(days=1)
     ends = [next_start(s, grain) for s in starts]
@@ -86,6 +87,9 @@ def calendar(first: dt.date, last: dt.date, grain: str) -> ir.Table:
             "period_end": ends,
             "last_day": [e - one_day for e in ends],
             "before_day": [s - one_day for s in starts],
+            "days": [(e - s).days for s, e in zip(starts, ends, strict=True)],
+            "week_from": [e - 7 * one_day for e in ends],
+            "month_from": [e - 30 * one_day for e in ends],
         },
         schema={
             "period_index": "int64",
@@ -93,6 +97,9 @@ def calendar(first: dt.date, last: dt.date, grain: str) -> ir.Table:
             "period_end": "date",
             "last_day": "date",
             "before_day": "date",
+            "days": "int64",
+            "week_from": "date",
+            "month_from": "date",
         },
     )
 

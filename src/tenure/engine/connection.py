@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,8 @@ def spark_session(master: str | None = None) -> Any:
     """A Spark session in UTC (master from $SPARK_MASTER, default local[*])."""
     from pyspark.sql import SparkSession
 
+    # Python workers (for any UDF) must run this interpreter, which has the dependencies.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     return (
         SparkSession.builder.master(master or os.environ.get("SPARK_MASTER", "local[*]"))
         .appName("tenure")

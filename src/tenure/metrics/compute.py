@@ -14,9 +14,11 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from tenure.engine.calendar import check_grain, floor_date, parse_period, shift
+from tenure.engine.segments import attribute_columns
 from tenure.errors import QueryError
-from tenure.metrics import mrr, sources
+from tenure.metrics import engagement, mrr, sources, support, voice
 from tenure.metrics.catalog import Context, Metric, metric, ratio
+from tenure.metrics.definitions import Definitions
 from tenure.metrics.policy import RevenuePolicy
 from tenure.metrics.query import Query
 
@@ -29,8 +31,10 @@ class Source:
     measures: tuple[str, ...]
     per_account: bool = True
     # Rows already keyed by period and segment, for sources whose per-account rows multiply
-    # (one per account and period to date); drill-down still reads `build`.
+    # (one per account and period to date) or whose measures are not sums; drill-down still
+    # reads `build`.
     by_segment: Callable[[Query], ir.Table] | None = None
+    additive: bool = True  # False: quantiles, NULL (not 0) where a period has no rows
 
 
 SOURCES: dict[str, Source] = {
@@ -40,6 +44,20 @@ SOURCES: dict[str, Source] = {
         sources.account_buyers, sources.BUYER_MEASURES, by_segment=sources.segment_buyers
     ),
     "users": Source(sources.account_users, sources.USER_MEASURES, by_segment=sources.segment_users),
+    "activity": Source(engagement.account_activity, engagement.ACTIVITY_MEASURES),
+    "sessions": Source(engagement.account_sessions, engagement.SESSION_MEASURES),
+    "pages": Source(engagement.account_pages, engagement.PAGE_MEASURES),
+    "features": Source(engagement.account_features, engagement.FEATURE_MEASURES),
+    "social": Source(engagement.account_social, engagement.SOCIAL_MEASURES),
+    "funnel": Source(engagement.account_funnel, engagement.FUNNEL_MEASURES),
+    "voice": Source(voice.account_voice, voice.MEASURES),
+    "support": Source(support.account_support, support.MEASURES),
+    "ticket_times": Source(
+        support.account_ticket_times,
+        support.TIME_MEASURES,
+        by_segment=support.segment_ticket_times,
+        additive=False,
+    ),
     "costs": Source(sources.period_costs, sources.COST_MEASURES, per_account=False),
 }
 
@@ -53,40 +71,67 @@ def source_of(measure: str) -> str:
 
 def _summed(query: Query, measures: Sequence[str]) -> ir.Table:
     """One row per computed period and segment with each measure summed (0 where no rows);
-    the calendar x segment grid keeps empty periods, where a ratio is NULL rather than absent."""
+    the calendar x segment grid keeps empty periods, where a ratio is NULL rather than absent.
+    With dimensions (query.dims), one row per period, segment and dimension value: sources
+    without the dimension are repeated on each of its values."""
     by_source: dict[str, list[str]] = {}
     for m in measures:
         by_source.setdefault(source_of(m), []).append(m)
     keyed = ["period_index", *query.by]
-    parts: list[ir.Table] = []
+    split = [*keyed, *query.dims]
+    parts: list[tuple[ir.Table, bool]] = []  # (rows, has the dimensions)
+    quantiles: set[str] = set()
     for name, names in by_source.items():
         source = SOURCES[name]
         assert source.per_account or not query.by, "company-wide sources have no segments"
+        if not source.additive:
+            quantiles.update(names)
         if source.by_segment is not None:
             rows = source.by_segment(query)
         elif source.per_account:
             rows = query.with_segments(source.build(query))
         else:
             rows = source.build(query)
+        has_dims = bool(query.dims) and all(d in rows.columns for d in query.dims)
         extra = ["fx_missing"] if "fx_missing" in rows.columns else []
-        parts.append(rows.group_by(keyed).aggregate(**{m: rows[m].sum() for m in [*names, *extra]}))
-    types = {m: t for part in parts for m, t in part.schema().items() if m not in keyed}
+        grouped = rows.group_by(split if has_dims else keyed).aggregate(
+            **{m: rows[m].sum() for m in [*names, *extra]}
+        )
+        parts.append((grouped, has_dims))
+    if query.dims and not any(has for _, has in parts):
+        raise QueryError(f"none of these metrics can be split by {', '.join(query.dims)}")
+    types = {m: t for part, _ in parts for m, t in part.schema().items() if m not in split}
     types["fx_missing"] = ibis.dtype("int64")
     grid = query.calendar.select("period_index")
     if query.by:
         grid = grid.cross_join(query.accounts.select(*query.by).distinct())
+    flat = {m for part, has in parts if not has for m in part.columns} | {"fx_missing"}
     union = None
-    for part in [grid, *parts]:
-        aligned = part.select(
-            *keyed,
-            **{
-                m: (part[m] if m in part.columns else ibis.literal(0)).cast(t)
-                for m, t in types.items()
-            },
-        )
+    for part, has in [(grid, False), *parts]:
+
+        def value(m: str, t: ibis.DataType, part: ir.Table = part) -> ir.Value:
+            if m in part.columns:
+                return part[m].cast(t)
+            empty = part is grid and m in quantiles
+            return (ibis.null() if empty else ibis.literal(0)).cast(t)
+
+        columns = {m: value(m, t) for m, t in types.items()}
+        if query.dims:
+            columns["flat"] = ibis.literal(not has)
+            for d in query.dims:
+                columns[d] = part[d] if has else ibis.null().cast("string")
+        aligned = part.select(*keyed, **columns)
         union = aligned if union is None else union.union(aligned)
     assert union is not None
-    return union.group_by(keyed).aggregate(**{m: union[m].sum() for m in types})
+    if not query.dims:
+        return union.group_by(keyed).aggregate(**{m: union[m].sum() for m in types})
+    summed = union.group_by([*split, "flat"]).aggregate(**{m: union[m].sum() for m in types})
+    period = ibis.window(group_by=keyed)
+    spread = summed.mutate(
+        **{m: summed[m].sum().over(period) for m in types if m in flat and m not in quantiles},
+        **{m: summed[m].max().over(period) for m in types if m in flat and m in quantiles},
+    )
+    return spread.filter(~spread.flat).drop("flat")
 
 
 def _wide(query: Query, metrics: Sequence[Metric]) -> ir.Table:
@@ -101,9 +146,11 @@ def _wide(query: Query, metrics: Sequence[Metric]) -> ir.Table:
         whole = whole.rename(company_index="period_index")
         wide = wide.join(whole, wide.period_index == whole.company_index).drop("company_index")
         wide = wide.mutate(fx_missing=wide.fx_missing + wide.company_fx_missing)
-    periods = query.calendar.select(date_index="period_index", period_start="period_start")
+    periods = query.calendar.select(
+        date_index="period_index", period_start="period_start", days="days"
+    )
     wide = wide.join(periods, wide.period_index == periods.date_index)
-    ctx = Context(query.by, query.months_per_period, query.policy.gross_margin)
+    ctx = Context((*query.by, *query.dims), query.months_per_period, query.policy.gross_margin)
     columns: dict[str, ir.Value] = {}
     for m in metrics:
         numerator = m.numerator(wide, ctx)
@@ -114,12 +161,14 @@ def _wide(query: Query, metrics: Sequence[Metric]) -> ir.Table:
             denominator = m.denominator(wide, ctx)
             columns[f"{m.name}__denominator"] = denominator
             columns[f"{m.name}__value"] = ratio(numerator, denominator) * m.scale
-    result = wide.select("period_index", "period_start", *query.by, "fx_missing", **columns)
+    result = wide.select(
+        "period_index", "period_start", *query.by, *query.dims, "fx_missing", **columns
+    )
     first = query.lookback + 1  # index 0 only opens index 1; lookback periods feed windows
     return (
         result.filter(result.period_index >= first)
         .drop("period_index")
-        .order_by("period_start", *query.by)
+        .order_by("period_start", *query.by, *query.dims)
     )
 
 
@@ -133,19 +182,52 @@ def make_query(
     by: Sequence[str],
     where: str | None,
     policy: RevenuePolicy | None,
+    definitions: Definitions | None = None,
 ) -> Query:
     check_grain(grain)
     last = end or dt.date.today()
     first = start or shift(floor_date(last, grain), grain, -11)
+    attributes, dims = _split_names(tables, metrics, by)
     return Query(
         tables,
         grain,
         first,
         last,
-        by=tuple(by),
+        by=attributes,
         where=where,
         policy=policy or tables.policy,
         lookback=LOOKBACK if any(m.trailing for m in metrics) else 0,
+        definitions=definitions or tables.definitions,
+        dims=dims,
+    )
+
+
+def _split_names(
+    tables: Any, metrics: Sequence[Metric], by: Sequence[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Account attributes and fact dimensions among the `by` names; an unknown name is an error
+    that lists what each kind allows."""
+    attributes = attribute_columns(tables.table("accounts"))
+    for name in by:
+        if name in attributes:
+            continue
+        having = [m.name for m in metrics if name in m.dimensions]
+        lacking = [m.name for m in metrics if name not in m.dimensions]
+        if having and not lacking:
+            continue
+        if having:
+            raise QueryError(
+                f"{', '.join(having)} can be split by {name!r} but {', '.join(lacking)} cannot; "
+                "ask for them separately"
+            )
+        dims = sorted({d for m in metrics for d in m.dimensions})
+        raise QueryError(
+            f"unknown segment attribute {name!r}; valid: {', '.join(attributes) or 'none loaded'}"
+            + (f"; these metrics also split by: {', '.join(dims)}" if dims else "")
+        )
+    return (
+        tuple(n for n in by if n in attributes),
+        tuple(n for n in by if n not in attributes),
     )
 
 
@@ -159,6 +241,7 @@ def compute(
     by: Sequence[str] = (),
     where: str | None = None,
     policy: RevenuePolicy | None = None,
+    definitions: Definitions | None = None,
 ) -> pd.DataFrame:
     """Metrics per period and segment as a tidy table: metric, period_start, segment columns,
     value, numerator, denominator. Periods run from the one holding `start` to the one holding
@@ -168,7 +251,15 @@ def compute(
     if not metrics:
         raise QueryError("name at least one metric; `tenure metrics list` shows them")
     query = make_query(
-        tables, metrics, grain=grain, start=start, end=end, by=by, where=where, policy=policy
+        tables,
+        metrics,
+        grain=grain,
+        start=start,
+        end=end,
+        by=by,
+        where=where,
+        policy=policy,
+        definitions=definitions,
     )
     frame = _wide(query, metrics).to_pandas()
     missing = int(frame.pop("fx_missing").sum())
@@ -178,7 +269,7 @@ def compute(
 
 
 def _tidy(frame: pd.DataFrame, metrics: Sequence[Metric], query: Query) -> pd.DataFrame:
-    keys = ["period_start", *query.by]
+    keys = ["period_start", *query.by, *query.dims]
     pieces = []
     for m in metrics:
         piece = frame[keys].copy()
@@ -195,6 +286,7 @@ def _tidy(frame: pd.DataFrame, metrics: Sequence[Metric], query: Query) -> pd.Da
         "units": {m.name: m.unit for m in metrics},
         "definitions": {m.name: m.definition for m in metrics},
         "policy": query.policy.describe(),
+        "counting": query.definitions.describe(),
         "reporting_currency": query.tables.reporting_currency,
     }
     return result

@@ -15,6 +15,7 @@ import ibis.expr.types as ir
 from tenure.engine import calendar as cal
 from tenure.engine.filters import parse_filter
 from tenure.engine.segments import check_segments, with_segments
+from tenure.metrics.definitions import Definitions
 from tenure.metrics.policy import RevenuePolicy
 
 # Money per row (per subscription, account and period): six decimals in a 64-bit DECIMAL, which
@@ -41,6 +42,25 @@ def flag(condition: ir.BooleanValue) -> ir.IntegerValue:
     return ibis.cases((condition, 1), else_=0).cast("int64")
 
 
+def union_sum(parts: list[ir.Table], keys: list[str], measures: dict[str, str]) -> ir.Table:
+    """Parts that each carry some of the measures (name -> type), stacked and summed: one row
+    per key, 0 for a measure a key has in no part."""
+    aligned = [
+        part.select(
+            *keys,
+            **{
+                m: (part[m] if m in part.columns else ibis.literal(0)).cast(t)
+                for m, t in measures.items()
+            },
+        )
+        for part in parts
+    ]
+    union = aligned[0]
+    for part in aligned[1:]:
+        union = union.union(part)
+    return union.group_by(keys).aggregate(**{m: union[m].sum() for m in measures})
+
+
 @dataclass
 class Query:
     """What to compute; `lookback` extra periods before `first` feed trailing windows."""
@@ -53,6 +73,10 @@ class Query:
     where: str | None = None
     policy: RevenuePolicy = field(default_factory=RevenuePolicy)
     lookback: int = 0
+    definitions: Definitions = field(default_factory=Definitions)
+    # Splits by a column of the facts themselves (page, feature, channel, survey, ...), not of
+    # the account; sources without the column are repeated on each of its values.
+    dims: tuple[str, ...] = ()
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -66,9 +90,11 @@ class Query:
 
     def company(self) -> Query:
         """The same request for the whole company: no segments, no filter."""
-        if not self.by and self.where is None:
+        if not self.by and not self.dims and self.where is None:
             return self
-        whole: Query = self.memo("company", lambda: replace(self, by=(), where=None, _memo={}))
+        whole: Query = self.memo(
+            "company", lambda: replace(self, by=(), where=None, dims=(), _memo={})
+        )
         return whole
 
     def memo(self, key: str, build: Any) -> Any:
@@ -97,6 +123,12 @@ class Query:
         return {"day": 12 / 365, "week": 12 / 52, "month": 1.0, "quarter": 3.0, "year": 12.0}[
             self.grain
         ]
+
+    @property
+    def window(self) -> tuple[dt.date, dt.date]:
+        """The first and last day that any period or trailing 30-day window of it covers."""
+        first = cal.shift(self.computed_first, self.grain, -1) - dt.timedelta(days=30)
+        return first, cal.next_start(self.last, self.grain) - dt.timedelta(days=1)
 
     def local(self, value: ir.TimestampValue) -> ir.TimestampValue:
         return cal.to_local(value, self.tables.timezone, self.tables.backend)

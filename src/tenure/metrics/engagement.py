@@ -1,0 +1,276 @@
+"""Product-usage rows from the events table: active users, sessions, page views, features,
+shares and mentions, conversion and onboarding, per account and period (and per page, feature or
+channel when a query splits by it).
+
+Active users are users (events with a user_id) with at least one event counted as activity by
+`Definitions.active_events`. Sessions use session_id where an event has one; other events of the
+same user (or anonymous visitor) form a new session when they start more than
+`session_gap_minutes` after the previous event ended (occurred_at + duration_s): a gap of exactly
+the limit continues the session. A session belongs to the period in which it starts.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from tenure.metrics.query import Query, flag, union_sum
+
+ACTIVITY_MEASURES = (
+    "user_days",
+    "active_users",
+    "active_days",
+    "active_accounts",
+    "wau",
+    "mau",
+    "mau_accounts",
+    "user_days_30",
+)
+SESSION_MEASURES = ("sessions", "session_seconds", "session_users")
+PAGE_MEASURES = ("page_views", "unique_page_views")
+FEATURE_MEASURES = ("feature_events", "feature_users", "feature_accounts", "core_feature_share")
+SOCIAL_MEASURES = ("shares", "mentions")
+FUNNEL_MEASURES = (
+    "visitors",
+    "leads",
+    "conversions",
+    "visitor_conversions",
+    "lead_conversions",
+    "signups",
+    "paid_conversions",
+    "onboarding_started",
+    "onboarding_completed",
+)
+
+
+def _events(query: Query) -> ir.Table:
+    """Events in the days the query reads, with local time `at` and `day`."""
+
+    def build() -> ir.Table:
+        events = query.facts("events")
+        at = query.local(events.occurred_at)
+        first, last = query.window
+        rows = events.mutate(at=at, day=at.date())
+        return rows.filter(rows.day >= first, rows.day <= last)
+
+    return query.memo("events", build)
+
+
+def _periods(query: Query) -> ir.Table:
+    return query.calendar.select("period_index", "period_start", "last_day", "days")
+
+
+def _in_period(rows: ir.Table, query: Query, day: str = "day") -> ir.Table:
+    periods = _periods(query)
+    return rows.join(periods, [rows[day] >= periods.period_start, rows[day] <= periods.last_day])
+
+
+def _keys(query: Query, *dims: str) -> list[str]:
+    """Per-account row keys, with the dimensions among `dims` that the query splits by."""
+    return ["account_id", "period_index", "period_start", *[d for d in dims if d in query.dims]]
+
+
+# -- active users --------------------------------------------------------------------------------
+def _user_days(query: Query) -> ir.Table:
+    """Distinct (account_id, user_id, day) with activity."""
+
+    def build() -> ir.Table:
+        events = _events(query)
+        names = query.definitions.active_event_names
+        active = events.user_id.notnull()
+        if names is not None:
+            active &= events.name.isin(names)
+        return events.filter(active).select("account_id", "user_id", "day").distinct()
+
+    return query.memo("user_days", build)
+
+
+def account_activity(query: Query) -> ir.Table:
+    """Per account and period: user_days (for average DAU), active_users, active_days (days with
+    any active user), active_accounts (1 if any), and at the period's last day: wau and mau
+    (distinct users in the 7 and 30 days ending then), mau_accounts, user_days_30."""
+    days = _user_days(query)
+    keys = _keys(query)
+    inside = _in_period(days, query)
+    period = inside.group_by(keys).aggregate(
+        user_days=inside.count(),
+        active_users=inside.user_id.nunique(),
+        active_days=inside.day.nunique(),
+    )
+    periods = query.calendar.select(
+        "period_index", "period_start", "week_from", "month_from", "last_day"
+    )
+    trailing = days.join(periods, [days.day >= periods.month_from, days.day <= periods.last_day])
+    in_week = trailing.day >= trailing.week_from
+    windows = trailing.group_by(keys).aggregate(
+        mau=trailing.user_id.nunique(),
+        user_days_30=trailing.count(),
+        wau=ibis.cases((in_week, trailing.user_id)).nunique(),
+    )
+    counts = ("user_days", "active_users", "active_days", "wau", "mau", "user_days_30")
+    rows = union_sum([period, windows], keys, dict.fromkeys(counts, "int64"))
+    return rows.mutate(active_accounts=flag(rows.active_users > 0), mau_accounts=flag(rows.mau > 0))
+
+
+# -- sessions and page views -----------------------------------------------------------------------
+def _sessionised(query: Query) -> ir.Table:
+    """Every event with `visitor` (user_id, else anonymous_id) and `session` (its session key)."""
+
+    def build() -> ir.Table:
+        events = _events(query)
+        visitor = events.user_id.fill_null(events.anonymous_id)
+        start_s = events.at.epoch_seconds()
+        rows = events.mutate(
+            visitor=visitor,
+            start_s=start_s,
+            end_s=start_s.cast("float64") + events.duration_s.fill_null(0),
+        )
+        given = rows.filter(rows.session_id.notnull()).mutate(
+            session=ibis.literal("s:") + rows.visitor + ibis.literal(":") + rows.session_id
+        )
+        loose = rows.filter(rows.session_id.isnull())
+        order = ibis.window(group_by=loose.visitor, order_by=[loose.start_s, loose.event_id])
+        previous_end = loose.end_s.lag().over(order)
+        gap = query.definitions.session_gap_minutes * 60
+        starts = loose.mutate(
+            new=flag(previous_end.isnull() | (loose.start_s.cast("float64") - previous_end > gap))
+        )
+        number = starts.new.sum().over(
+            ibis.window(
+                group_by=starts.visitor,
+                order_by=[starts.start_s, starts.event_id],
+                rows=(None, 0),
+            )
+        )
+        gapped = starts.mutate(
+            session=ibis.literal("g:") + starts.visitor + ibis.literal(":") + number.cast("string")
+        ).drop("new")
+        return given.union(gapped)
+
+    return query.memo("sessionised", build)
+
+
+def _sessions(query: Query) -> ir.Table:
+    events = _sessionised(query)
+    sessions = events.group_by("session").aggregate(
+        account_id=events.account_id.max(),
+        visitor=events.visitor.max(),
+        first_s=events.start_s.min(),
+        last_s=events.end_s.max(),
+        started=events.at.min(),
+    )
+    return sessions.mutate(day=sessions.started.date())
+
+
+def account_sessions(query: Query) -> ir.Table:
+    """Per account and period (of each session's start): sessions, session_seconds (last event
+    end - first event start) and session_users (distinct users or visitors)."""
+    sessions = _in_period(_sessions(query), query)
+    return sessions.group_by(_keys(query)).aggregate(
+        sessions=sessions.count(),
+        session_seconds=(sessions.last_s - sessions.first_s.cast("float64")).sum(),
+        session_users=sessions.visitor.nunique(),
+    )
+
+
+def account_pages(query: Query) -> ir.Table:
+    """Per account, period (and page): page_views, unique_page_views (sessions that viewed it)."""
+    events = _sessionised(query)
+    views = _in_period(events.filter(events.name == "page_view"), query)
+    return views.group_by(_keys(query, "page")).aggregate(
+        page_views=views.count(),
+        unique_page_views=(views.session + ibis.literal("|") + views.page.fill_null("")).nunique(),
+    )
+
+
+# -- features ------------------------------------------------------------------------------------
+def account_features(query: Query) -> ir.Table:
+    """Per account, period (and feature): feature_events, feature_users, feature_accounts, and
+    core_feature_share = core features used / core features defined (depth, per account)."""
+    events = _events(query)
+    used = _in_period(events.filter(events.feature.notnull()), query)
+    keys = _keys(query, "feature")
+    core = query.definitions.core_feature_names
+    if core:
+        is_core = used.feature.isin(core)
+        defined: ir.Value = ibis.literal(float(len(core)))
+    else:
+        is_core = ibis.literal(True)
+        defined = _events(query).feature.nunique().as_scalar().cast("float64")
+    grouped = used.group_by(keys).aggregate(
+        feature_events=used.count(),
+        feature_users=used.user_id.nunique(),
+        core_used=ibis.cases((is_core, used.feature)).nunique(),
+    )
+    return grouped.mutate(
+        feature_accounts=ibis.literal(1, type="int64"),
+        core_feature_share=grouped.core_used.cast("float64") / defined,
+    ).drop("core_used")
+
+
+def _property(events: ir.Table, key: str) -> ir.StringValue:
+    """A top-level string or number of the event's properties JSON (NULL when absent), read
+    with a regular expression that every engine runs natively (Spark's JSON access in Ibis is a
+    Python UDF)."""
+    pattern = rf'"{key}"\s*:\s*"?([^",}}]*)'
+    found = events.properties.re_extract(pattern, 1)
+    return ibis.cases((found == "", ibis.null("string")), else_=found)
+
+
+def account_social(query: Query) -> ir.Table:
+    """Per account, period (and share_channel, from properties.channel): shares and mentions."""
+    events = _events(query)
+    social = events.filter(events.name.isin(["share", "mention"]))
+    social = _in_period(social.mutate(share_channel=_property(social, "channel")), query)
+    return social.group_by(_keys(query, "share_channel")).aggregate(
+        shares=flag(social.name == "share").sum(),
+        mentions=flag(social.name == "mention").sum(),
+    )
+
+
+# -- conversion and onboarding ---------------------------------------------------------------------
+def account_funnel(query: Query) -> ir.Table:
+    """Per account (NULL for anonymous visitors) and period: distinct visitors (with a visit),
+    leads, conversions (visitors or users with the conversion event), visitor_conversions and
+    lead_conversions (those visitors and leads who converted in the same period), signups and
+    paid conversions (accounts), and onboarding started / completed (accounts, in the period of
+    their first step; completed when every step has been done, whenever)."""
+    d = query.definitions
+    events = _events(query)
+    marked = events.mutate(visitor=events.anonymous_id.fill_null(events.user_id))
+    names = [d.visit_event, d.lead_event, d.conversion_event, d.paid_event]
+    steps = _in_period(marked.filter(marked.name.isin(names)), query)
+    per_visitor = steps.group_by("visitor", "period_index", "period_start").aggregate(
+        account_id=steps.account_id.max(),
+        visited=steps.name.isin([d.visit_event]).any(),
+        led=steps.name.isin([d.lead_event]).any(),
+        converted=steps.name.isin([d.conversion_event]).any(),
+    )
+    keys = _keys(query)
+    v = per_visitor
+    funnel = v.group_by(keys).aggregate(
+        visitors=flag(v.visited).sum(),
+        leads=flag(v.led).sum(),
+        conversions=flag(v.converted).sum(),
+        visitor_conversions=flag(v.visited & v.converted).sum(),
+        lead_conversions=flag(v.led & v.converted).sum(),
+    )
+    accounts = steps.group_by(keys).aggregate(
+        signups=ibis.cases((steps.name == d.conversion_event, steps.account_id)).nunique(),
+        paid_conversions=ibis.cases((steps.name == d.paid_event, steps.account_id)).nunique(),
+    )
+    onboarding = query.facts("events")
+    onboarding = onboarding.filter(
+        onboarding.name == d.onboarding_event, onboarding.account_id.notnull()
+    )
+    step = _property(onboarding, "step")
+    per_account = onboarding.group_by("account_id").aggregate(
+        day=query.local(onboarding.occurred_at).min().date(),
+        steps_done=step.nunique(),
+    )
+    started = _in_period(per_account, query)
+    onboarded = started.group_by(keys).aggregate(
+        onboarding_started=started.count(),
+        onboarding_completed=flag(started.steps_done >= d.onboarding_steps).sum(),
+    )
+    return union_sum([funnel, accounts, onboarded], keys, dict.fromkeys(FUNNEL_MEASURES, "int64"))

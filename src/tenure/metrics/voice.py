@@ -1,0 +1,74 @@
+"""Survey-answer rows: NPS bands, CSAT satisfied, CES positive, per account and period of the
+answer (and per survey, touchpoint, survey_channel or language when a query splits by it).
+
+NPS bands are 9-10 promoters, 7-8 passives, 0-6 detractors on 0-10 and on 1-10 alike; answers on
+another scale are first mapped linearly onto 0-10. CSAT and CES thresholds are definitions
+(`csat_satisfied`, `ces_positive`).
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from tenure.metrics.definitions import scale_share
+from tenure.metrics.query import Query, flag
+
+MEASURES = (
+    "responses",
+    "nps_responses",
+    "nps_promoters",
+    "nps_passives",
+    "nps_detractors",
+    "csat_responses",
+    "csat_satisfied",
+    "csat_score_sum",
+    "ces_responses",
+    "ces_positive",
+    "ces_score_sum",
+)
+DIMENSIONS = ("survey", "touchpoint", "survey_channel", "language")
+
+
+def _at_least(rows: ir.Table, rule: str, keyword: str) -> ir.BooleanValue:
+    """score meets a threshold rule: `keyword` (top two boxes / above the midpoint) or a share."""
+    low, high, score = rows.scale_min, rows.scale_max, rows.score
+    if rule == keyword:
+        return score >= high - 1 if keyword == "top2" else score > (low + high) / 2
+    share = scale_share(rule)
+    assert share is not None  # Definitions validated it
+    return score >= low + (high - low) * share
+
+
+def account_voice(query: Query) -> ir.Table:
+    answers = query.facts("survey_responses")
+    at = query.local(answers.responded_at)
+    rows = answers.mutate(day=at.date(), survey_channel=answers.channel)
+    periods = query.calendar.select("period_index", "period_start", "last_day")
+    rows = rows.join(periods, [rows.day >= periods.period_start, rows.day <= periods.last_day])
+    on_ten = rows.scale_max == 10
+    ten = ibis.cases(
+        (on_ten, rows.score),
+        else_=(rows.score - rows.scale_min) * 10 / (rows.scale_max - rows.scale_min),
+    )
+    nps, csat, ces = rows.survey == "nps", rows.survey == "csat", rows.survey == "ces"
+    d = query.definitions
+    keys = [
+        "account_id",
+        "period_index",
+        "period_start",
+        *[x for x in DIMENSIONS if x in query.dims],
+    ]
+    return rows.group_by(keys).aggregate(
+        responses=rows.count(),
+        nps_responses=flag(nps).sum(),
+        nps_promoters=flag(nps & (ten >= 9)).sum(),
+        nps_passives=flag(nps & (ten >= 7) & (ten < 9)).sum(),
+        nps_detractors=flag(nps & (ten < 7)).sum(),
+        csat_responses=flag(csat).sum(),
+        csat_satisfied=flag(csat & _at_least(rows, d.csat_satisfied, "top2")).sum(),
+        csat_score_sum=ibis.cases((csat, rows.score), else_=0.0).sum(),
+        ces_responses=flag(ces).sum(),
+        ces_positive=flag(ces & _at_least(rows, d.ces_positive, "above_midpoint")).sum(),
+        ces_score_sum=ibis.cases((ces, rows.score), else_=0.0).sum(),
+    )
