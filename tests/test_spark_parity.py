@@ -82,3 +82,32 @@ def test_cohorts_and_survival_match(both: tuple[Workspace, Workspace]) -> None:
     spark_curve, spark_summary = spark.survival(as_of=as_of, by=["plan"])
     _same(duck_curve, spark_curve, ["plan", "duration"])
     _same(duck_summary, spark_summary, ["plan"])
+
+
+def test_usage_metrics_by_their_dimensions_and_funnels_match(
+    both: tuple[Workspace, Workspace],
+) -> None:
+    from tenure.metrics.usage_catalog import USAGE_METRICS
+
+    duck, spark = both
+    options = {"start": dt.date(2026, 4, 1), "end": dt.date(2026, 9, 1)}
+    for dimension in ("page", "feature", "share_channel", "survey", "ticket_channel"):
+        names = [m.name for m in USAGE_METRICS if dimension in m.dimensions]
+        _same(
+            duck.metrics(names, by=[dimension], **options),  # type: ignore[arg-type]
+            spark.metrics(names, by=[dimension], **options),  # type: ignore[arg-type]
+            ["metric", "period_start", dimension],
+        )
+    engagement = [m.name for m in USAGE_METRICS if m.area == "engagement"]
+    weekly = {"start": dt.date(2026, 8, 1), "end": dt.date(2026, 9, 30), "grain": "week"}
+    _same(
+        duck.metrics(engagement, **weekly),  # type: ignore[arg-type]
+        spark.metrics(engagement, **weekly),  # type: ignore[arg-type]
+        ["metric", "period_start"],
+    )
+    steps = ["visit", "signup", "onboarding_step", "converted_to_paid"]
+    _same(
+        duck.funnel(steps, by=["plan"], **options),
+        spark.funnel(steps, by=["plan"], **options),
+        ["period_start", "plan", "step"],
+    )

@@ -210,11 +210,27 @@ def contract(
 @app.command()
 @friendly_errors
 def config(
-    key: Annotated[str, typer.Argument(help="reporting_currency or timezone")],
+    key: Annotated[
+        str,
+        typer.Argument(
+            help="reporting_currency, timezone, policy.<name> or definition.<name> "
+            "(`tenure config list` shows them all)"
+        ),
+    ],
     value: Annotated[str | None, typer.Argument(help="New value; omit to read it.")] = None,
     db: DbOption = None,
 ) -> None:
     """Read or change a workspace setting."""
+    if key == "list":
+        from tenure.metrics.definitions import HELP as COUNTING
+        from tenure.metrics.policy import HELP as REVENUE
+        from tenure.workspace import DEFAULT_SETTINGS
+
+        for name, default in DEFAULT_SETTINGS.items():
+            short = name.split(".", 1)[-1]
+            text = {**REVENUE, **COUNTING}.get(short, "") if "." in name else ""
+            out.print(f"{name} (default {default!r}) {text}", highlight=False)
+        return
     with _workspace(db) as ws:
         if value is not None:
             ws.set_setting(key, value)
@@ -414,6 +430,37 @@ def cohorts(
     ).reset_index()
     heat.columns = [str(c) for c in heat.columns]
     _emit(heat, "table", None, f"{kind} retention % by cohort and periods since joining")
+
+
+@app.command()
+@friendly_errors
+def funnel(
+    steps: Annotated[list[str], typer.Argument(help="Event names in order, e.g. visit signup.")],
+    window: Annotated[
+        float, typer.Option("--window", help="Days after the first step to complete the rest.")
+    ] = 30.0,
+    grain: GrainOption = "month",
+    start: Annotated[str | None, typer.Option("--from", help="First period (a date).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last period (default today).")] = None,
+    by: ByOption = None,
+    where: WhereOption = None,
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+    db: DbOption = None,
+) -> None:
+    """Ordered funnel: of the people who did the first step in each period, how many did each
+    later step in order within the window."""
+    with _reader(db) as ws:
+        frame = ws.funnel(
+            steps,
+            window_days=window,
+            grain=grain,
+            start=_date(start, "--from"),
+            end=_date(end, "--to"),
+            by=by or (),
+            where=where,
+        )
+    _emit(frame, fmt, output, f"Funnel {' > '.join(steps)} within {window:g} days")
 
 
 @app.command()

@@ -199,6 +199,13 @@ class Workspace:
 
         return cohorts(self, **options)
 
+    def funnel(self, steps: Sequence[str], **options: Any) -> pd.DataFrame:
+        """Ordered funnel of `steps` (event names) with a conversion window (see
+        `tenure.metrics.funnels`)."""
+        from tenure.metrics.funnels import funnel
+
+        return funnel(self, steps, **options)
+
     def survival(self, **options: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Kaplan-Meier curve of account lifetimes and median lifetime per segment."""
         from tenure.metrics.lifetimes import survival

@@ -112,8 +112,7 @@ def _summed(query: Query, measures: Sequence[str]) -> ir.Table:
         def value(m: str, t: ibis.DataType, part: ir.Table = part) -> ir.Value:
             if m in part.columns:
                 return part[m].cast(t)
-            empty = part is grid and m in quantiles
-            return (ibis.null() if empty else ibis.literal(0)).cast(t)
+            return (ibis.null() if m in quantiles else ibis.literal(0)).cast(t)
 
         columns = {m: value(m, t) for m, t in types.items()}
         if query.dims:

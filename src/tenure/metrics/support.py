@@ -86,7 +86,7 @@ def _counted(query: Query, rows: ir.Table) -> ir.BooleanValue:
     """Tickets that are first contacts for FCR."""
     d = query.definitions
     channels = d.fcr_channel_names
-    counted = rows.status != "abandoned" if d.fcr_abandoned == "excluded" else ibis.literal(True)
+    counted = rows.status != "abandoned" if d.fcr_abandoned == "excluded" else rows.status.notnull()
     if channels is not None:
         counted &= rows.channel.isin(channels)
     return counted

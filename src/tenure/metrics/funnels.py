@@ -1,0 +1,123 @@
+"""Ordered funnels over events: of the people who did the first step in a period, how many then
+did each later step, in order, within a conversion window of the first.
+
+A person is a user; an anonymous visitor is joined to the user who later carried the same
+anonymous_id (an event with both, such as a signup), so a visit -> signup -> paid funnel follows
+one person across both identities. A step counts only at or after the previous step's time and
+no later than the window after the first step (steps out of order do not count). Each person
+enters once: at her first occurrence of the first step within the range.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import ibis.expr.types as ir
+import pandas as pd
+
+from tenure.errors import QueryError
+from tenure.metrics.compute import make_query
+from tenure.metrics.query import Query
+
+
+def _people(query: Query) -> ir.Table:
+    """Events with `person` (user, or the user an anonymous id became), `at` and `at_s`."""
+    events = query.tables.table("events")
+    # A view: Ibis would otherwise bind both sides of this self-join to one table.
+    both = events.view()
+    known = both.filter(both.user_id.notnull() & both.anonymous_id.notnull())
+    identity = known.group_by(known_anonymous=known.anonymous_id).aggregate(
+        became=known.user_id.min()
+    )
+    joined = events.left_join(identity, events.anonymous_id == identity.known_anonymous)
+    person = joined.user_id.fill_null(joined.became).fill_null(joined.anonymous_id)
+    at = query.local(joined.occurred_at)
+    return joined.select(
+        "name", "account_id", person=person, at=at, at_s=joined.occurred_at.epoch_seconds()
+    )
+
+
+def funnel(
+    tables: Any,
+    steps: Sequence[str],
+    *,
+    window_days: float = 30.0,
+    grain: str = "month",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    by: Sequence[str] = (),
+    where: str | None = None,
+) -> pd.DataFrame:
+    """One row per entry period, segment and step: step (1-based), event, people, and the
+    conversion % from the first step and from the previous one."""
+    if len(steps) < 2:
+        raise QueryError("a funnel needs at least two steps, e.g. visit signup converted_to_paid")
+    if window_days <= 0:
+        raise QueryError("the conversion window must be positive")
+    query = make_query(
+        tables, [], grain=grain, start=start, end=end, by=by, where=where, policy=None
+    )
+    events = _people(query)
+    periods = query.calendar.filter(query.calendar.period_index >= 1).select(
+        "period_start", "last_day"
+    )
+    first = events.filter(events.name == steps[0]).mutate(day=events.at.date())
+    first = first.join(periods, [first.day >= periods.period_start, first.day <= periods.last_day])
+    entries = first.group_by("person").aggregate(
+        t1=first.at_s.min(), period_start=first.period_start.min()
+    )
+    # The person's account, known from any of her events (a visit has none yet).
+    accounts = events.group_by(account_person=events.person).aggregate(
+        account_id=events.account_id.max()
+    )
+    entries = entries.left_join(accounts, entries.person == accounts.account_person).drop(
+        "account_person"
+    )
+    limit = window_days * 86400
+    reached = entries.mutate(step_1=entries.t1)
+    previous = "step_1"
+    for number, name in enumerate(steps[1:], start=2):
+        later = events.filter(events.name == name).select(later_person="person", later_s="at_s")
+        hits = reached.join(
+            later,
+            [
+                reached.person == later.later_person,
+                later.later_s >= reached[previous],
+                later.later_s <= reached.t1 + limit,
+            ],
+        )
+        firsts = hits.group_by(hit_person="person").aggregate(hit=hits.later_s.min())
+        reached = reached.left_join(firsts, reached.person == firsts.hit_person)
+        column = f"step_{number}"
+        reached = reached.mutate(**{column: reached.hit}).drop("hit", "hit_person")
+        previous = column
+    reached = query.with_segments(reached)
+    keys = ["period_start", *query.by]
+    counts = reached.group_by(keys).aggregate(
+        **{f"step_{i}": reached[f"step_{i}"].count() for i in range(1, len(steps) + 1)}
+    )
+    frame = counts.order_by(keys).to_pandas()
+    rows = []
+    for record in frame.to_dict("records"):
+        entered = record["step_1"]
+        for i, name in enumerate(steps, start=1):
+            people = int(record[f"step_{i}"])
+            before = int(record[f"step_{i - 1}"]) if i > 1 else people
+            rows.append(
+                {
+                    **{k: record[k] for k in keys},
+                    "step": i,
+                    "event": name,
+                    "people": people,
+                    "from_first": 100.0 * people / entered if entered else None,
+                    "from_previous": 100.0 * people / before if before else None,
+                }
+            )
+    result = pd.DataFrame(
+        rows, columns=[*keys, "step", "event", "people", "from_first", "from_previous"]
+    )
+    result["period_start"] = pd.to_datetime(result["period_start"]).dt.date
+    result.attrs = {"steps": list(steps), "window_days": window_days, "grain": grain}
+    return result
