@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["metrics_scale.py", "clv_scale.py", "demo_scale.py"]
+BENCHMARKS = ["metrics_scale.py", "engagement_scale.py", "clv_scale.py", "demo_scale.py"]
 
 
 def main() -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from tenure.engine.calendar import truncate
 from tenure.metrics.query import Query, flag, union_sum
 
 ACTIVITY_MEASURES = (
@@ -61,8 +62,11 @@ def _periods(query: Query) -> ir.Table:
 
 
 def _in_period(rows: ir.Table, query: Query, day: str = "day") -> ir.Table:
+    """Rows with the period their `day` falls in (an equality join on the truncated day, which
+    engines run as a hash join; rows outside the calendar drop out)."""
     periods = _periods(query)
-    return rows.join(periods, [rows[day] >= periods.period_start, rows[day] <= periods.last_day])
+    keyed = rows.mutate(in_period=truncate(rows[day], query.grain))
+    return keyed.join(periods, keyed.in_period == periods.period_start).drop("in_period")
 
 
 def _keys(query: Query, *dims: str) -> list[str]:
@@ -114,22 +118,27 @@ def account_activity(query: Query) -> ir.Table:
 
 # -- sessions and page views -----------------------------------------------------------------------
 def _sessionised(query: Query) -> ir.Table:
-    """Every event with `visitor` (user_id, else anonymous_id) and `session` (its session key)."""
+    """Every event with its session: (visitor, session_id, session_no) identifies it, where
+    visitor is user_id, else anonymous_id, and session_no numbers the gap-based sessions of a
+    visitor's events that have no session_id (NULL for the others). `viewed` is the page of a
+    page view (NULL for other events)."""
 
     def build() -> ir.Table:
         events = _events(query)
-        visitor = events.user_id.fill_null(events.anonymous_id)
         start_s = events.at.epoch_seconds()
-        rows = events.mutate(
-            visitor=visitor,
+        # Only what sessions and page views need: the window sorts carry every column.
+        rows = events.select(
+            "account_id",
+            "session_id",
+            "day",
+            visitor=events.user_id.fill_null(events.anonymous_id),
+            viewed=ibis.cases((events.name == "page_view", events.page.fill_null(""))),
             start_s=start_s,
             end_s=start_s.cast("float64") + events.duration_s.fill_null(0),
         )
-        given = rows.filter(rows.session_id.notnull()).mutate(
-            session=ibis.literal("s:") + rows.visitor + ibis.literal(":") + rows.session_id
-        )
+        given = rows.filter(rows.session_id.notnull()).mutate(session_no=ibis.null().cast("int64"))
         loose = rows.filter(rows.session_id.isnull())
-        order = ibis.window(group_by=loose.visitor, order_by=[loose.start_s, loose.event_id])
+        order = ibis.window(group_by=loose.visitor, order_by=[loose.start_s, loose.end_s])
         previous_end = loose.end_s.lag().over(order)
         gap = query.definitions.session_gap_minutes * 60
         starts = loose.mutate(
@@ -138,28 +147,27 @@ def _sessionised(query: Query) -> ir.Table:
         number = starts.new.sum().over(
             ibis.window(
                 group_by=starts.visitor,
-                order_by=[starts.start_s, starts.event_id],
+                order_by=[starts.start_s, starts.end_s],
                 rows=(None, 0),
             )
         )
-        gapped = starts.mutate(
-            session=ibis.literal("g:") + starts.visitor + ibis.literal(":") + number.cast("string")
-        ).drop("new")
+        gapped = starts.mutate(session_no=number.cast("int64")).drop("new")
         return given.union(gapped)
 
     return query.memo("sessionised", build)
 
 
+SESSION_KEY = ("visitor", "session_id", "session_no")
+
+
 def _sessions(query: Query) -> ir.Table:
     events = _sessionised(query)
-    sessions = events.group_by("session").aggregate(
+    return events.group_by(list(SESSION_KEY)).aggregate(
         account_id=events.account_id.max(),
-        visitor=events.visitor.max(),
         first_s=events.start_s.min(),
         last_s=events.end_s.max(),
-        started=events.at.min(),
+        day=events.day.min(),
     )
-    return sessions.mutate(day=sessions.started.date())
 
 
 def account_sessions(query: Query) -> ir.Table:
@@ -174,12 +182,16 @@ def account_sessions(query: Query) -> ir.Table:
 
 
 def account_pages(query: Query) -> ir.Table:
-    """Per account, period (and page): page_views, unique_page_views (sessions that viewed it)."""
+    """Per account, period (and page): page_views, unique_page_views (sessions that viewed the
+    page, summed over pages)."""
     events = _sessionised(query)
-    views = _in_period(events.filter(events.name == "page_view"), query)
-    return views.group_by(_keys(query, "page")).aggregate(
-        page_views=views.count(),
-        unique_page_views=(views.session + ibis.literal("|") + views.page.fill_null("")).nunique(),
+    views = events.filter(events.viewed.notnull())
+    views = _in_period(views.mutate(page=views.viewed.nullif("")), query)
+    keys = _keys(query, "page")
+    grouping = list(dict.fromkeys([*keys, *SESSION_KEY, "page"]))
+    per_session = views.group_by(grouping).aggregate(views=views.count())
+    return per_session.group_by(keys).aggregate(
+        page_views=per_session.views.sum(), unique_page_views=per_session.count()
     )
 
 
