@@ -596,6 +596,105 @@ def clv_renewals(
     _emit(frame, fmt, output, f"sBG renewal model by {grain} cohort")
 
 
+feedback_app = typer.Typer(
+    help="Survey comments in any language: themes, detractor themes, search, quality.",
+    no_args_is_help=True,
+)
+app.add_typer(feedback_app, name="feedback")
+SurveyOption = Annotated[
+    str | None, typer.Option("--survey", help="nps, csat, ces or custom (default: all).")
+]
+
+
+@feedback_app.command("themes")
+@friendly_errors
+def feedback_themes(
+    start: Annotated[str | None, typer.Option("--from", help="First period (a date).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last period (default today).")] = None,
+    by: ByOption = None,
+    where: WhereOption = None,
+    survey: SurveyOption = None,
+    phrases: Annotated[
+        bool, typer.Option("--phrases", help="Key phrases found in the text, not themes.")
+    ] = False,
+    minimum: Annotated[int, typer.Option("--min", help="Fewest mentions to show.")] = 2,
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+    db: DbOption = None,
+) -> None:
+    """Themes (or key phrases) of the comments, with mean sentiment, and a z-score of how much
+    more detractors than promoters mention each (log-odds with an informative prior)."""
+    from tenure.text.feedback import theme_report
+
+    with _reader(db) as ws:
+        analysed = ws.feedback(
+            start=_date(start, "--from"),
+            end=_date(end, "--to"),
+            by=by or (),
+            where=where,
+            survey=survey,
+        )
+    report = theme_report(analysed, by=by or (), phrases=phrases, minimum=minimum)
+    _emit(
+        report,
+        fmt,
+        output,
+        f"Feedback {'phrases' if phrases else 'themes'}: {len(analysed):,} comments (z > 0: detractors)",
+    )
+
+
+@feedback_app.command("search")
+@friendly_errors
+def feedback_search(
+    text: Annotated[str, typer.Argument(help="Text to find in comments (any case).")],
+    start: Annotated[str | None, typer.Option("--from", help="First period (a date).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last period (default today).")] = None,
+    where: WhereOption = None,
+    survey: SurveyOption = None,
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+    db: DbOption = None,
+) -> None:
+    """Comments that contain TEXT, with their account, score, language, sentiment and themes."""
+    from tenure.text.feedback import require_text
+
+    with _reader(db) as ws:
+        frame = ws.feedback(
+            start=_date(start, "--from"),
+            end=_date(end, "--to"),
+            where=where,
+            survey=survey,
+            contains=require_text(text),
+        )
+    shown = frame[
+        [
+            "responded_at",
+            "account_id",
+            "survey",
+            "score",
+            "band",
+            "language",
+            "sentiment",
+            "themes",
+            "comment",
+        ]
+    ].copy()
+    shown["themes"] = shown["themes"].map(", ".join)
+    _emit(shown, fmt, output, f"{len(shown):,} comments containing {text!r}")
+
+
+@feedback_app.command("quality")
+@friendly_errors
+def feedback_quality(fmt: FormatOption = "table", db: DbOption = None) -> None:
+    """Accuracy of the sentiment scorers against score bands: on Tenure's hand-labelled
+    hold-out and (cross-validated) on this workspace's promoter and detractor comments."""
+    from tenure.text.feedback import quality
+
+    with _reader(db) as ws:
+        frame = quality(ws)
+    _emit(frame, fmt, None, "Sentiment accuracy (% of comments whose sign matches the label)")
+
+
 def _required_date(value: str, option: str) -> dt.date:
     day = _date(value, option)
     assert day is not None

@@ -31,9 +31,10 @@ DEFAULT_SETTINGS = {
 class Workspace:
     """Tables, settings and loads of one company. Metrics and models are computed from it."""
 
-    def __init__(self, backend: Any, url: str = "") -> None:
+    def __init__(self, backend: Any, url: str = "", *, read_only: bool = False) -> None:
         self.backend = backend
         self.url = url
+        self.read_only = read_only
         self._settings: dict[str, str] | None = None
         # Ibis table handles (each costs a catalog look-up); a load through this workspace can
         # add attribute columns, so it clears them.
@@ -76,7 +77,7 @@ class Workspace:
             if not self.has_table(name):
                 if not self.is_embedded:
                     raise TenureError(f"the table {name!r} is not loaded on {self.url!r}")
-                loader.ensure_table(self.duckdb, contract)
+                loader.ensure_table(self.duckdb, contract, temporary=self.read_only)
             self._tables[name] = self.backend.table(name)
         return self._tables[name]
 
@@ -206,6 +207,13 @@ class Workspace:
 
         return funnel(self, steps, **options)
 
+    def feedback(self, **options: Any) -> pd.DataFrame:
+        """Survey comments with language, band, sentiment, themes and key phrases (see
+        `tenure.text.feedback.comments`)."""
+        from tenure.text.feedback import comments
+
+        return comments(self, **options)
+
     def survival(self, **options: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Kaplan-Meier curve of account lifetimes and median lifetime per segment."""
         from tenure.metrics.lifetimes import survival
@@ -300,4 +308,4 @@ class Workspace:
 def connect(url: str | None = None, *, read_only: bool = False) -> Workspace:
     """Open a workspace: `duckdb:///tenure.duckdb` (the default, or $TENURE_DB) or any Ibis URL."""
     url = url or default_url()
-    return Workspace(open_backend(url, read_only=read_only), url)
+    return Workspace(open_backend(url, read_only=read_only), url, read_only=read_only)

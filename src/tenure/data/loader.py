@@ -75,9 +75,14 @@ class LoadReport:
         return text
 
 
-def ensure_table(con: duckdb.DuckDBPyConnection, contract: TableContract) -> None:
+def ensure_table(
+    con: duckdb.DuckDBPyConnection, contract: TableContract, *, temporary: bool = False
+) -> None:
+    """Create the table empty if missing; `temporary` (for a read-only store) lasts as long as
+    the connection."""
     columns = ", ".join(f"{quote(c.name)} {c.kind.sql}" for c in contract.columns)
-    con.execute(f"CREATE TABLE IF NOT EXISTS {quote(contract.name)} ({columns})")
+    kind = "TEMP TABLE" if temporary else "TABLE"
+    con.execute(f"CREATE {kind} IF NOT EXISTS {quote(contract.name)} ({columns})")
 
 
 def ensure_bookkeeping(con: duckdb.DuckDBPyConnection) -> None:
