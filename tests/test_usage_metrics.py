@@ -293,3 +293,24 @@ def test_ticket_times_backlog_and_channels(tickets: Workspace) -> None:
     split = _metrics(tickets, ["tickets", "fcr"], JAN, JAN, by=["ticket_channel"])
     assert value(split, "tickets", "2025-01-01", ticket_channel="phone") == 3
     assert value(split, "fcr", "2025-01-01", ticket_channel="phone") == pytest.approx(100)
+
+
+def test_product_performance_from_events(ws: Workspace) -> None:
+    events = [
+        _event(
+            1, "2025-01-03T00:00:00", name="incident", duration_s=3600, user="ops", account=None
+        ),
+        _event(2, "2025-01-05T10:00:00", name="error"),
+        _event(3, "2025-01-05T10:00:01", name="request", duration_s=0.3),
+        _event(4, "2025-01-06T10:00:00", name="request", duration_s=0.5, account="B"),
+    ]
+    _load(ws, "events", events)
+    names = ["defects", "availability", "response_time_seconds"]
+    frame = _metrics(ws, names, JAN, FEB)
+    assert value(frame, "defects", "2025-01-01") == 1
+    assert value(frame, "availability", "2025-01-01") == pytest.approx(
+        100 * (1 - 3600 / (31 * 86400))
+    )
+    assert value(frame, "availability", "2025-02-01") == pytest.approx(100)
+    assert value(frame, "response_time_seconds", "2025-01-01") == pytest.approx(0.4)
+    assert value(frame, "response_time_seconds", "2025-02-01") is None

@@ -50,6 +50,7 @@ SOURCES: dict[str, Source] = {
     "features": Source(engagement.account_features, engagement.FEATURE_MEASURES),
     "social": Source(engagement.account_social, engagement.SOCIAL_MEASURES),
     "funnel": Source(engagement.account_funnel, engagement.FUNNEL_MEASURES),
+    "performance": Source(engagement.account_performance, engagement.PERFORMANCE_MEASURES),
     "voice": Source(voice.account_voice, voice.MEASURES),
     "support": Source(support.account_support, support.MEASURES),
     "ticket_times": Source(

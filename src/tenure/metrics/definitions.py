@@ -22,6 +22,10 @@ HELP = {
     "paid_event": "the event of a free account turning paid",
     "onboarding_event": "the event of one onboarding step (properties.step = its number)",
     "onboarding_steps": "the number of onboarding steps; completion = all of them done",
+    "defect_event": "the event of a defect or error seen by a user (product performance)",
+    "incident_event": "the event of an outage; duration_s = its downtime (account_id empty = "
+    "every account)",
+    "request_event": "the event of a timed request; duration_s = its response time",
     "csat_satisfied": "'top2' (the two highest scores of the scale) or a share of the scale, "
     "e.g. 0.75: satisfied when score >= min + 0.75 x (max - min)",
     "ces_positive": "'above_midpoint' (5-7 on 1-7) or a share of the scale as for CSAT",
@@ -49,6 +53,9 @@ class Definitions:
     paid_event: str = "converted_to_paid"
     onboarding_event: str = "onboarding_step"
     onboarding_steps: int = 5
+    defect_event: str = "error"
+    incident_event: str = "incident"
+    request_event: str = "request"
     csat_satisfied: str = "top2"
     ces_positive: str = "above_midpoint"
     fcr_channels: str = "all"

@@ -286,3 +286,25 @@ def account_funnel(query: Query) -> ir.Table:
         onboarding_completed=flag(started.steps_done >= d.onboarding_steps).sum(),
     )
     return union_sum([funnel, accounts, onboarded], keys, dict.fromkeys(FUNNEL_MEASURES, "int64"))
+
+
+# -- product performance ---------------------------------------------------------------------
+PERFORMANCE_MEASURES = ("defects", "downtime_seconds", "requests", "request_seconds")
+
+
+def account_performance(query: Query) -> ir.Table:
+    """Per account and period: defects (events), downtime (seconds of incident events, whose
+    period is that of their start), and timed requests with their total seconds (seed 004)."""
+    d = query.definitions
+    events = _events(query)
+    signals = _in_period(
+        events.filter(events.name.isin([d.defect_event, d.incident_event, d.request_event])),
+        query,
+    )
+    seconds = signals.duration_s.fill_null(0)
+    return signals.group_by(_keys(query)).aggregate(
+        defects=flag(signals.name == d.defect_event).sum(),
+        downtime_seconds=ibis.cases((signals.name == d.incident_event, seconds), else_=0.0).sum(),
+        requests=flag(signals.name == d.request_event).sum(),
+        request_seconds=ibis.cases((signals.name == d.request_event, seconds), else_=0.0).sum(),
+    )

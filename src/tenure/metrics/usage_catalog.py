@@ -207,6 +207,27 @@ USAGE_METRICS: tuple[Metric, ...] = (
         "onboarding_completed",
         "onboarding_started",
     ),
+    # -- product performance (seed 004) ---------------------------------------------------------
+    _count("defects", "performance", "Defect events (definition.defect_event)"),
+    Metric(
+        "availability",
+        "performance",
+        "percent",
+        "Share of the period without downtime: 1 - downtime seconds of incidents (company-wide) "
+        "/ seconds in the period",
+        "(1 - company downtime_seconds / (days x 86400)) x 100",
+        ("company_downtime_seconds",),
+        lambda w, ctx: (1 - w.company_downtime_seconds / (w.days * 86400)) * 100,
+    ),
+    _rate(
+        "response_time_seconds",
+        "performance",
+        "Mean response time of timed requests (definition.request_event)",
+        "request_seconds",
+        "requests",
+        scale=1.0,
+        unit="seconds",
+    ),
     # -- voice of the customer ----------------------------------------------------------------------
     Metric(
         "nps",
