@@ -274,6 +274,46 @@ class Workspace:
         cohorts = self.cohorts(**options)
         return fit_renewals(cohorts, options.get("by", ()), horizon=horizon, discount=discount)
 
+    def health(
+        self,
+        *,
+        as_of: dt.date | None = None,
+        config: str | Path | None = None,
+        where: str | None = None,
+    ) -> pd.DataFrame:
+        """Health score, band, trend against 30 days earlier, component scores and what pulled
+        each account down, for the accounts paying on `as_of` (see `tenure.models.health`)."""
+        from tenure.models.health import HealthModel, health_scores
+
+        return health_scores(self, as_of=as_of, model=HealthModel.load(config), where=where)
+
+    def health_history(
+        self, days: Sequence[dt.date], *, config: str | Path | None = None
+    ) -> pd.DataFrame:
+        """Health of the paying accounts on each of `days`."""
+        from tenure.models.health import HealthModel, health_history
+
+        return health_history(self, list(days), model=HealthModel.load(config))
+
+    def train_churn(
+        self, *, horizon_days: int = 90, as_of: dt.date | None = None
+    ) -> dict[str, Any]:
+        """Train churn prediction on this workspace's history, store it, return its report."""
+        from tenure.models import store
+        from tenure.models.churn import train
+
+        model = train(self, horizon_days=horizon_days, as_of=as_of)
+        store.save(self.duckdb, "churn", model.dumps(), model.report)
+        return model.report
+
+    def churn_risk(self, *, as_of: dt.date | None = None) -> pd.DataFrame:
+        """Churn probability and drivers of each paying account, from the stored model."""
+        from tenure.models import store
+        from tenure.models.churn import ChurnModel, score
+
+        blob, _ = store.load(self.duckdb, "churn")
+        return score(self, ChurnModel.loads(blob), as_of=as_of)
+
     # -- loading ------------------------------------------------------------------------------
     def load(
         self,
