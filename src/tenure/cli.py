@@ -795,6 +795,63 @@ def churn_score(
     _emit(frame, fmt, output, f"Churn risk: {len(frame):,} accounts")
 
 
+@app.command()
+@friendly_errors
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port.")] = 8000,
+    app_db: Annotated[
+        str | None,
+        typer.Option(
+            "--app-db", help="App store URL (default $TENURE_APP_DB or sqlite:///tenure-app.db)."
+        ),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Serve the REST API (OpenAPI at /docs) and the public survey forms."""
+    import uvicorn
+
+    from tenure.api.app import create_app
+    from tenure.app.store import Store
+
+    ws = _workspace(db)
+    store = Store(app_db)
+    err.print(f"serving {ws.url} at http://{host}:{port} (API docs at /docs)", highlight=False)
+    uvicorn.run(create_app(ws, store, base_url=f"http://{host}:{port}"), host=host, port=port)
+
+
+keys_app = typer.Typer(help="API keys for the REST API.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+@friendly_errors
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who or what uses the key.")],
+    role: Annotated[str, typer.Option("--role", help="viewer, editor or admin.")] = "viewer",
+    app_db: Annotated[str | None, typer.Option("--app-db", help="App store URL.")] = None,
+) -> None:
+    """Create an API key; it is shown once."""
+    from tenure.app.keys import create_key
+    from tenure.app.store import Store
+
+    key = create_key(Store(app_db), name, role)
+    sys.stdout.write(key + "\n")
+
+
+@keys_app.command("revoke")
+@friendly_errors
+def keys_revoke(
+    name: Annotated[str, typer.Argument(help="The name given at creation.")],
+    app_db: Annotated[str | None, typer.Option("--app-db", help="App store URL.")] = None,
+) -> None:
+    """Revoke every active key of that name."""
+    from tenure.app.keys import revoke_key
+    from tenure.app.store import Store
+
+    out.print(f"revoked {revoke_key(Store(app_db), name)} key(s)", highlight=False)
+
+
 def _required_date(value: str, option: str) -> dt.date:
     day = _date(value, option)
     assert day is not None

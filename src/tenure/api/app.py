@@ -1,0 +1,536 @@
+"""The FastAPI application: API keys with roles on every route but the public survey form,
+problem details for every error, a body-size limit, pagination, and no SQL built from text
+(filters go through the engine's filter parser, values are passed as parameters)."""
+
+import datetime as dt
+import io
+import threading
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+import pandas as pd
+from fastapi import Depends, FastAPI, Form, Header, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from tenure.api.form import render
+from tenure.api.problems import PROBLEM, BodyLimit, problem
+from tenure.app import goals as goal_rules
+from tenure.app import keys as key_rules
+from tenure.app import surveys as survey_rules
+from tenure.app.store import ApiKey, AuditEntry, Goal, GoalHistory, Store, Survey
+from tenure.errors import TenureError
+from tenure.workspace import Workspace
+
+MAX_BODY = 5_000_000
+INGESTIBLE = ("events", "survey_responses", "tickets")
+
+
+class Problem(HTTPException):
+    def __init__(self, status: int, title: str, detail: str = "") -> None:
+        super().__init__(status_code=status, detail=detail)
+        self.title = title
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts: NaN as null, dates as ISO text, decimals as exact strings."""
+    clean = frame.astype(object).where(frame.notna(), None)
+    return [
+        {
+            str(k): (v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v)
+            for k, v in row.items()
+        }
+        for row in clean.to_dict("records")
+    ]
+
+
+class GoalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    kind: str = Field(pattern="^(metric|number|boolean|tasks)$")
+    owner: str | None = Field(default=None, max_length=200)
+    metric: str | None = Field(default=None, max_length=100)
+    segment_by: str | None = Field(default=None, max_length=100)
+    segment_value: str | None = Field(default=None, max_length=200)
+    unit: str = Field(default="number", pattern="^(number|currency|percent)$")
+    start_value: float = 0.0
+    target_value: float = 1.0
+    current_value: float | None = None
+    done: bool = False
+    tasks: list[dict[str, Any]] = Field(default_factory=list, max_length=200)
+    start_date: dt.date
+    due_date: dt.date
+    display: str = Field(default="bar", pattern="^(bar|pie|thermometer)$")
+
+
+class GoalPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    owner: str | None = Field(default=None, max_length=200)
+    target_value: float | None = None
+    current_value: float | None = None
+    done: bool | None = None
+    tasks: list[dict[str, Any]] | None = Field(default=None, max_length=200)
+    due_date: dt.date | None = None
+    display: str | None = Field(default=None, pattern="^(bar|pie|thermometer)$")
+
+
+class SurveyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    kind: str = Field(pattern="^(nps|csat|ces|custom)$")
+    question: str = Field(min_length=1, max_length=1000)
+    comment_prompt: str = Field(default="Anything you would like to add?", max_length=1000)
+    scale_min: int | None = Field(default=None, ge=0, le=100)
+    scale_max: int | None = Field(default=None, ge=1, le=100)
+    touchpoint: str | None = Field(default=None, max_length=100)
+    language: str | None = Field(default=None, max_length=20)
+
+
+class InvitationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    account_id: str | None = Field(default=None, max_length=200)
+    user_id: str | None = Field(default=None, max_length=200)
+    days: int = Field(default=14, ge=1, le=365)
+    channel: str = Field(default="email", max_length=50)
+
+
+class IngestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rows: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
+
+
+def create_app(workspace: Workspace, store: Store, *, base_url: str = "") -> FastAPI:
+    """The API over one workspace and one app store. Engine calls are serialised: an embedded
+    DuckDB connection is not shared between threads."""
+    app = FastAPI(title="Tenure", version="0.1.0", description="Customer-success metrics API.")
+    lock = threading.Lock()
+
+    def api_key(
+        authorization: Annotated[str | None, Header()] = None,
+        x_api_key: Annotated[str | None, Header()] = None,
+    ) -> ApiKey:
+        token = x_api_key or (
+            authorization[7:]
+            if authorization and authorization.lower().startswith("bearer ")
+            else None
+        )
+        record = key_rules.check_key(store, token)
+        if record is None:
+            raise Problem(
+                401, "Unauthorized", "send a valid API key as `Authorization: Bearer <key>`"
+            )
+        return record
+
+    def role(needed: str) -> Callable[..., ApiKey]:
+        def check(key: Annotated[ApiKey, Depends(api_key)]) -> ApiKey:
+            if not key_rules.allows(key.role, needed):
+                raise Problem(
+                    403, "Forbidden", f"this needs the {needed} role; the key is {key.role}"
+                )
+            return key
+
+        return check
+
+    Viewer = Annotated[ApiKey, Depends(role("viewer"))]
+    Editor = Annotated[ApiKey, Depends(role("editor"))]
+
+    def audit(key: ApiKey, action: str, detail: str) -> None:
+        with store.session() as session:
+            session.add(AuditEntry(actor=key.name, action=action, detail=detail[:2000]))
+
+    # -- errors ---------------------------------------------------------------------------------
+    def respond(request: Request, status: int, title: str, detail: str) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(
+            problem(status, title, detail, request.url.path),
+            status,
+            media_type=PROBLEM,
+            headers=headers,
+        )
+
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, exc: Problem) -> JSONResponse:
+        return respond(request, exc.status_code, exc.title, str(exc.detail))
+
+    @app.exception_handler(HTTPException)
+    async def on_http(request: Request, exc: HTTPException) -> JSONResponse:
+        return respond(request, exc.status_code, "HTTP error", str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10]
+        )
+        return respond(request, 422, "Invalid request", errors)
+
+    @app.exception_handler(TenureError)
+    async def on_tenure(request: Request, exc: TenureError) -> JSONResponse:
+        status = getattr(exc, "status", 400)
+        return respond(request, status, "Request cannot be served", str(exc))
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+        return respond(request, 500, "Internal error", "the server could not complete the request")
+
+    # -- metrics ------------------------------------------------------------------------------
+    @app.get("/health", include_in_schema=False)
+    def alive() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/api/metrics/catalog", summary="The metric catalog")
+    def catalog(_: Viewer) -> list[dict[str, Any]]:
+        from tenure.metrics.catalog import CATALOG
+
+        return [
+            {
+                "name": m.name,
+                "area": m.area,
+                "unit": m.unit,
+                "description": m.description,
+                "definition": m.definition,
+                "dimensions": list(m.dimensions),
+            }
+            for m in CATALOG.values()
+        ]
+
+    @app.get("/api/metrics", summary="Metrics per period and segment")
+    def metrics(
+        _: Viewer,
+        names: Annotated[list[str], Query(min_length=1, max_length=50)],
+        grain: Annotated[str, Query(pattern="^(day|week|month|quarter|year)$")] = "month",
+        start: Annotated[dt.date | None, Query(alias="from")] = None,
+        end: Annotated[dt.date | None, Query(alias="to")] = None,
+        by: Annotated[list[str] | None, Query(max_length=3)] = None,
+        where: Annotated[str | None, Query(max_length=500)] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        with lock:
+            frame = workspace.metrics(
+                names, grain=grain, start=start, end=end, by=by or (), where=where
+            )
+        page = frame.iloc[offset : offset + limit]
+        return {
+            "items": _records(page),
+            "total": len(frame),
+            "limit": limit,
+            "offset": offset,
+            "units": frame.attrs["units"],
+            "definitions": frame.attrs["definitions"],
+            "reporting_currency": frame.attrs["reporting_currency"],
+        }
+
+    @app.get("/api/drill/{name}", summary="The accounts behind one metric in one period")
+    def drill(
+        _: Viewer,
+        name: Annotated[str, Path(max_length=100)],
+        period: Annotated[str, Query(max_length=20)],
+        grain: Annotated[str, Query(pattern="^(day|week|month|quarter|year)$")] = "month",
+        where: Annotated[str | None, Query(max_length=500)] = None,
+    ) -> list[dict[str, Any]]:
+        with lock:
+            return _records(workspace.drill(name, period, grain=grain, where=where))
+
+    # -- accounts -----------------------------------------------------------------------------
+    def account_table(as_of: dt.date | None) -> pd.DataFrame:
+        with lock:
+            health = workspace.health(as_of=as_of)
+            try:
+                risk = workspace.churn_risk(as_of=as_of)[
+                    ["account_id", "churn_probability", "drivers"]
+                ]
+            except TenureError:
+                risk = pd.DataFrame(columns=["account_id", "churn_probability", "drivers"])
+        table = health.merge(risk, on="account_id", how="left")
+        return table.sort_values(
+            ["churn_probability", "health"], ascending=[False, True], na_position="last"
+        )
+
+    @app.get("/api/accounts", summary="Paying accounts with health and churn risk, riskiest first")
+    def accounts(
+        _: Viewer,
+        as_of: dt.date | None = None,
+        band: Annotated[str | None, Query(pattern="^(red|yellow|green)$")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        table = account_table(as_of)
+        if band:
+            table = table[table["band"] == band]
+        return {
+            "items": _records(table.iloc[offset : offset + limit]),
+            "total": len(table),
+            "limit": limit,
+            "offset": offset,
+        }
+
+    @app.get("/api/accounts/{account_id}", summary="One account's health, risk and components")
+    def account(
+        _: Viewer, account_id: Annotated[str, Path(max_length=200)], as_of: dt.date | None = None
+    ) -> dict[str, Any]:
+        table = account_table(as_of)
+        rows = table[table["account_id"] == account_id]
+        if rows.empty:
+            raise Problem(
+                404,
+                "Not found",
+                f"account {account_id!r} is not paying on that day, or does not exist",
+            )
+        return _records(rows)[0]
+
+    # -- goals ----------------------------------------------------------------------------------
+    def goal_view(goal: Goal) -> dict[str, Any]:
+        with lock:
+            state = goal_rules.progress(goal, workspace)
+        fields = {
+            c: getattr(goal, c)
+            for c in (
+                "id",
+                "name",
+                "kind",
+                "owner",
+                "metric",
+                "segment_by",
+                "segment_value",
+                "unit",
+                "start_value",
+                "target_value",
+                "current_value",
+                "done",
+                "tasks",
+                "start_date",
+                "due_date",
+                "display",
+            )
+        }
+        return {
+            **fields,
+            "value": state.value,
+            "progress": state.progress,
+            "expected": state.expected,
+            "status": state.status,
+        }
+
+    def record(goal: Goal) -> dict[str, Any]:
+        view = goal_view(goal)
+        with store.session() as session:
+            session.add(
+                GoalHistory(
+                    goal_id=goal.id,
+                    value=view["value"],
+                    progress=view["progress"],
+                    status=view["status"],
+                )
+            )
+        return view
+
+    def load_goal(goal_id: int) -> Goal:
+        with store.session() as session:
+            goal = session.get(Goal, goal_id)
+            if goal is None:
+                raise Problem(404, "Not found", f"no goal {goal_id}")
+            session.expunge(goal)
+            return goal
+
+    @app.get("/api/goals", summary="Goals with progress and status")
+    def list_goals(
+        _: Viewer,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        with store.session() as session:
+            rows = list(session.scalars(select(Goal).order_by(Goal.id).offset(offset).limit(limit)))
+            total = len(list(session.scalars(select(Goal.id))))
+            session.expunge_all()
+        return {
+            "items": [goal_view(g) for g in rows],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+        }
+
+    @app.post("/api/goals", status_code=201, summary="Create a goal")
+    def create_goal(key: Editor, body: GoalIn) -> dict[str, Any]:
+        goal = Goal(**body.model_dump())
+        goal_rules.check(goal)
+        with store.session() as session:
+            session.add(goal)
+            session.flush()
+            session.expunge(goal)
+        audit(key, "goal.create", f"{goal.id}: {goal.name}")
+        return record(goal)
+
+    @app.get("/api/goals/{goal_id}", summary="One goal with progress and status")
+    def get_goal(_: Viewer, goal_id: int) -> dict[str, Any]:
+        return goal_view(load_goal(goal_id))
+
+    @app.patch("/api/goals/{goal_id}", summary="Update a goal (a hand-kept value, tasks, target)")
+    def patch_goal(key: Editor, goal_id: int, body: GoalPatch) -> dict[str, Any]:
+        changes = body.model_dump(exclude_unset=True)
+        with store.session() as session:
+            goal = session.get(Goal, goal_id)
+            if goal is None:
+                raise Problem(404, "Not found", f"no goal {goal_id}")
+            for name, value in changes.items():
+                setattr(goal, name, value)
+            goal_rules.check(goal)
+            session.flush()
+            session.expunge(goal)
+        audit(key, "goal.update", f"{goal_id}: {sorted(changes)}")
+        return record(goal)
+
+    @app.delete("/api/goals/{goal_id}", status_code=204, summary="Delete a goal")
+    def delete_goal(key: Editor, goal_id: int) -> None:
+        with store.session() as session:
+            goal = session.get(Goal, goal_id)
+            if goal is None:
+                raise Problem(404, "Not found", f"no goal {goal_id}")
+            for entry in session.scalars(select(GoalHistory).where(GoalHistory.goal_id == goal_id)):
+                session.delete(entry)
+            session.delete(goal)
+        audit(key, "goal.delete", str(goal_id))
+
+    @app.get("/api/goals/{goal_id}/history", summary="Progress recorded over time")
+    def goal_history(_: Viewer, goal_id: int) -> list[dict[str, Any]]:
+        load_goal(goal_id)
+        with store.session() as session:
+            rows = session.scalars(
+                select(GoalHistory).where(GoalHistory.goal_id == goal_id).order_by(GoalHistory.id)
+            )
+            return [
+                {
+                    "recorded_at": r.recorded_at.isoformat(),
+                    "value": r.value,
+                    "progress": r.progress,
+                    "status": r.status,
+                }
+                for r in rows
+            ]
+
+    # -- surveys --------------------------------------------------------------------------------
+    @app.get("/api/surveys", summary="Surveys")
+    def list_surveys(_: Viewer) -> list[dict[str, Any]]:
+        return [
+            {
+                c: getattr(s, c)
+                for c in (
+                    "id",
+                    "name",
+                    "kind",
+                    "question",
+                    "scale_min",
+                    "scale_max",
+                    "touchpoint",
+                    "language",
+                )
+            }
+            for s in survey_rules.surveys(store)
+        ]
+
+    @app.post("/api/surveys", status_code=201, summary="Create a survey (NPS, CSAT, CES or custom)")
+    def create_survey(key: Editor, body: SurveyIn) -> dict[str, Any]:
+        low, high = survey_rules.SCALES.get(body.kind, (body.scale_min, body.scale_max))
+        low = body.scale_min if body.scale_min is not None else low
+        high = body.scale_max if body.scale_max is not None else high
+        if low is None or high is None or low >= high:
+            raise Problem(422, "Invalid request", "a custom survey needs scale_min < scale_max")
+        survey = Survey(**{**body.model_dump(), "scale_min": low, "scale_max": high})
+        with store.session() as session:
+            session.add(survey)
+            session.flush()
+            number = survey.id
+        audit(key, "survey.create", f"{number}: {body.name}")
+        return {"id": number, "kind": body.kind, "scale_min": low, "scale_max": high}
+
+    @app.post(
+        "/api/surveys/{survey_id}/invitations",
+        status_code=201,
+        summary="Invite someone: a signed, expiring, single-use link",
+    )
+    def create_invitation(key: Editor, survey_id: int, body: InvitationIn) -> dict[str, str]:
+        token = survey_rules.invite(
+            store,
+            survey_id,
+            account_id=body.account_id,
+            user_id=body.user_id,
+            days=body.days,
+            channel=body.channel,
+        )
+        audit(key, "survey.invite", f"{survey_id}: {body.account_id}/{body.user_id}")
+        return {"token": token, "url": f"{base_url}/s/{token}"}
+
+    @app.get("/s/{token}", response_class=HTMLResponse, include_in_schema=False)
+    def survey_form(token: Annotated[str, Path(max_length=500)]) -> HTMLResponse:
+        try:
+            _, survey = survey_rules.open_invitation(store, token)
+        except survey_rules.InvitationError as exc:
+            return HTMLResponse(render("Survey", message=str(exc)), status_code=exc.status)
+        return HTMLResponse(
+            render(survey.name, survey=survey, action=f"/s/{token}", language=survey.language)
+        )
+
+    @app.post("/s/{token}", response_class=HTMLResponse, include_in_schema=False)
+    def survey_answer(
+        token: Annotated[str, Path(max_length=500)],
+        score: Annotated[int, Form()],
+        comment: Annotated[str | None, Form(max_length=5000)] = None,
+    ) -> HTMLResponse:
+        try:
+            with lock:
+                survey_rules.answer(store, workspace, token, score, comment)
+        except survey_rules.InvitationError as exc:
+            return HTMLResponse(render("Survey", message=str(exc)), status_code=exc.status)
+        return HTMLResponse(render("Thank you", message="Your answer has been recorded."))
+
+    # -- ingestion and export -------------------------------------------------------------------
+    @app.post("/api/ingest/{table}", summary="Load a batch of events, survey responses or tickets")
+    def ingest(
+        key: Editor, table: Annotated[str, Path(max_length=50)], body: IngestIn
+    ) -> dict[str, Any]:
+        if table not in INGESTIBLE:
+            raise Problem(
+                404,
+                "Not found",
+                f"ingestion takes {', '.join(INGESTIBLE)}; load other tables with `tenure load`",
+            )
+        with lock:
+            report = workspace.load(table, pd.DataFrame(body.rows))
+        audit(key, "ingest", f"{table}: {report.inserted} inserted, {report.rejected} rejected")
+        rejects = [
+            {"row": r.line, "column": r.column, "value": r.value, "reason": r.reason}
+            for r in report.rejects[:100]
+        ]
+        return {
+            "table": table,
+            "read": report.rows_read,
+            "inserted": report.inserted,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "rejected": report.rejected,
+            "rejects": rejects,
+        }
+
+    @app.get("/api/export/{table}", summary="A table as CSV")
+    def export(_: Viewer, table: Annotated[str, Path(max_length=50)]) -> StreamingResponse:
+        from tenure.data.contract import CONTRACTS
+
+        if table not in CONTRACTS:
+            raise Problem(404, "Not found", f"tables: {', '.join(CONTRACTS)}")
+        with lock:
+            frame = workspace.table(table).to_pandas()
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False)
+
+        def chunks() -> Iterator[str]:
+            yield buffer.getvalue()
+
+        return StreamingResponse(
+            chunks(),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{table}.csv"'},
+        )
+
+    return BodyLimit(app, MAX_BODY)  # type: ignore[return-value]

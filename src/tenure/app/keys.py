@@ -1,0 +1,52 @@
+"""API keys: shown once, stored as SHA-256 hashes, each with a role."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+
+from tenure.app.store import ApiKey, Store, now
+from tenure.errors import TenureError
+
+ROLES = ("viewer", "editor", "admin")  # each includes the ones before it
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(store: Store, name: str, role: str) -> str:
+    if role not in ROLES:
+        raise TenureError(f"unknown role {role!r}; choose from: {', '.join(ROLES)}")
+    key = "tk_" + secrets.token_urlsafe(32)
+    with store.session() as session:
+        session.add(ApiKey(name=name, role=role, key_hash=_hash(key)))
+    return key
+
+
+def check_key(store: Store, key: str | None) -> ApiKey | None:
+    """The active key record for `key`, or None."""
+    if not key:
+        return None
+    with store.session() as session:
+        record = session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash(key)))
+        if record is None or record.revoked_at is not None:
+            return None
+        session.expunge(record)
+        return record
+
+
+def allows(role: str, needed: str) -> bool:
+    return ROLES.index(role) >= ROLES.index(needed)
+
+
+def revoke_key(store: Store, name: str) -> int:
+    with store.session() as session:
+        records = session.scalars(
+            select(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
+        ).all()
+        for record in records:
+            record.revoked_at = now()
+        return len(records)

@@ -1,0 +1,323 @@
+"""The REST API: authentication and roles, problem details, limits, metrics, accounts, goals,
+surveys by signed links, ingestion and export."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+import tenure
+from tenure.api.app import create_app
+from tenure.app import surveys as survey_rules
+from tenure.app.keys import create_key
+from tenure.app.store import Invitation, Store
+from tenure.data import demo
+from tenure.workspace import Workspace
+
+APP_DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("TENURE_TEST_PG") else [])
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    folder = tmp_path_factory.mktemp("api")
+    with tenure.connect(f"duckdb:///{folder / 'api.duckdb'}") as ws:
+        demo.build(
+            ws, folder / "demo", accounts=300, events=30_000, seed=3, as_of=dt.date(2026, 11, 1)
+        )
+        yield ws
+
+
+@pytest.fixture(params=APP_DATABASES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'app.db'}"
+    else:
+        from sqlalchemy import create_engine, text
+
+        base = os.environ["TENURE_TEST_PG"]
+        name = f"tenure_{os.getpid()}_{abs(hash(tmp_path)) % 10**8}"
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = base.rsplit("/", 1)[0] + f"/{name}"
+    app_store = Store(url)
+    yield app_store
+    app_store.dispose()
+
+
+@pytest.fixture
+def client(workspace: Workspace, store: Store) -> TestClient:
+    return TestClient(create_app(workspace, store, base_url="http://testserver"))
+
+
+def _key(store: Store, role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {create_key(store, role, role)}"}
+
+
+def test_every_route_but_the_survey_form_needs_a_key(client: TestClient, store: Store) -> None:
+    routes = [
+        ("get", "/api/metrics?names=mrr"),
+        ("get", "/api/metrics/catalog"),
+        ("get", "/api/accounts"),
+        ("get", "/api/goals"),
+        ("post", "/api/goals"),
+        ("get", "/api/surveys"),
+        ("post", "/api/ingest/events"),
+        ("get", "/api/export/accounts"),
+        ("get", "/api/drill/mrr_churned?period=2026-03"),
+    ]
+    for method, path in routes:
+        response = getattr(client, method)(path)
+        assert response.status_code == 401, path
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["title"] == "Unauthorized"
+        assert response.headers["www-authenticate"] == "Bearer"
+    wrong = client.get("/api/goals", headers={"Authorization": "Bearer tk_nope"})
+    assert wrong.status_code == 401
+    viewer = _key(store, "viewer")
+    assert client.get("/api/goals", headers=viewer).status_code == 200
+    denied = client.post("/api/goals", headers=viewer, json={})
+    assert denied.status_code == 403 and "editor role" in denied.json()["detail"]
+    assert client.get("/openapi.json").status_code == 200
+
+
+def test_bad_requests_get_problem_details(client: TestClient, store: Store) -> None:
+    editor = _key(store, "editor")
+    malformed = client.post(
+        "/api/goals", headers={**editor, "content-type": "application/json"}, content=b"{not json"
+    )
+    assert (
+        malformed.status_code == 422
+        and malformed.headers["content-type"] == "application/problem+json"
+    )
+    extra = client.post(
+        "/api/goals",
+        headers=editor,
+        json={
+            "name": "x",
+            "kind": "number",
+            "start_date": "2026-01-01",
+            "due_date": "2026-02-01",
+            "sql": "drop",
+        },
+    )
+    assert extra.status_code == 422 and "sql" in extra.json()["detail"]
+    big = client.post("/api/ingest/events", headers=editor, content=b"x" * 6_000_000)
+    assert big.status_code == 413 and big.json()["title"] == "Request body too large"
+    injected = client.get(
+        "/api/metrics", headers=editor, params={"names": "mrr", "where": "1=1; DROP TABLE accounts"}
+    )
+    assert injected.status_code == 400 and "filter" in injected.json()["detail"]
+    unknown = client.get("/api/metrics", headers=editor, params={"names": "vibes"})
+    assert unknown.status_code == 400 and "unknown metric 'vibes'" in unknown.json()["detail"]
+    grain = client.get(
+        "/api/metrics", headers=editor, params={"names": "mrr", "grain": "fortnight"}
+    )
+    assert grain.status_code == 422
+
+
+def test_metrics_accounts_drill_and_export(
+    client: TestClient, store: Store, workspace: Workspace
+) -> None:
+    viewer = _key(store, "viewer")
+    params: dict[str, Any] = {
+        "names": ["mrr", "customers"],
+        "from": "2026-01-01",
+        "to": "2026-06-01",
+        "by": "plan",
+        "limit": 5,
+    }
+    page = client.get("/api/metrics", headers=viewer, params=params).json()
+    frame = workspace.metrics(
+        ["mrr", "customers"], start=dt.date(2026, 1, 1), end=dt.date(2026, 6, 1), by=["plan"]
+    )
+    assert page["total"] == len(frame) and len(page["items"]) == 5
+    assert page["items"][0]["value"] == str(frame.iloc[0]["value"])  # money as exact decimals
+    second = client.get("/api/metrics", headers=viewer, params={**params, "offset": 5}).json()
+    assert second["items"][0] != page["items"][0]
+    accounts = client.get(
+        "/api/accounts", headers=viewer, params={"as_of": "2026-10-01", "band": "red", "limit": 3}
+    ).json()
+    assert all(a["band"] == "red" for a in accounts["items"]) and accounts["total"] >= len(
+        accounts["items"]
+    )
+    one = accounts["items"][0]["account_id"]
+    detail = client.get(
+        f"/api/accounts/{one}", headers=viewer, params={"as_of": "2026-10-01"}
+    ).json()
+    assert detail["account_id"] == one and 0 <= detail["health"] <= 100
+    assert client.get("/api/accounts/NOPE", headers=viewer).status_code == 404
+    churned = client.get("/api/drill/mrr_churned", headers=viewer, params={"period": "2026-03"})
+    assert churned.status_code == 200 and all(r["mrr_churned"] is not None for r in churned.json())
+    csv = client.get("/api/export/accounts", headers=viewer)
+    assert csv.status_code == 200 and csv.text.startswith("account_id,")
+
+
+def test_goals_of_every_kind_with_progress_status_and_history(
+    client: TestClient, store: Store
+) -> None:
+    editor = _key(store, "editor")
+    today = dt.date.today()
+    half = {
+        "start_date": str(today - dt.timedelta(days=50)),
+        "due_date": str(today + dt.timedelta(days=50)),
+    }
+    number = client.post(
+        "/api/goals",
+        headers=editor,
+        json={
+            "name": "Case studies",
+            "kind": "number",
+            "start_value": 0,
+            "target_value": 10,
+            "current_value": 5,
+            **half,
+        },
+    ).json()
+    assert number["progress"] == pytest.approx(50) and number["status"] == "on_track"
+    behind = client.patch(
+        f"/api/goals/{number['id']}", headers=editor, json={"current_value": 2}
+    ).json()
+    assert behind["status"] == "off_track"
+    at_risk = client.patch(
+        f"/api/goals/{number['id']}", headers=editor, json={"current_value": 3.5}
+    ).json()
+    assert at_risk["status"] == "at_risk"
+    tasks = client.post(
+        "/api/goals",
+        headers=editor,
+        json={
+            "name": "Launch QBRs",
+            "kind": "tasks",
+            "tasks": [{"title": "a", "done": True}, {"title": "b"}, {"title": "c"}, {"title": "d"}],
+            "display": "pie",
+            **half,
+        },
+    ).json()
+    assert tasks["progress"] == pytest.approx(25)
+    flag = client.post(
+        "/api/goals", headers=editor, json={"name": "SOC 2", "kind": "boolean", **half}
+    ).json()
+    assert (
+        client.patch(f"/api/goals/{flag['id']}", headers=editor, json={"done": True}).json()[
+            "status"
+        ]
+        == "done"
+    )
+    metric = client.post(
+        "/api/goals",
+        headers=editor,
+        json={
+            "name": "NRR",
+            "kind": "metric",
+            "metric": "nrr",
+            "start_value": 90,
+            "target_value": 110,
+            "display": "thermometer",
+            **half,
+        },
+    )
+    assert metric.status_code == 201 and metric.json()["value"] is not None
+    bad = client.post(
+        "/api/goals",
+        headers=editor,
+        json={"name": "x", "kind": "metric", "metric": "vibes", **half},
+    )
+    assert bad.status_code == 400 and "unknown metric" in bad.json()["detail"]
+    history = client.get(f"/api/goals/{number['id']}/history", headers=editor).json()
+    assert [h["status"] for h in history] == ["on_track", "off_track", "at_risk"]
+    listed = client.get("/api/goals", headers=editor, params={"limit": 2}).json()
+    assert listed["total"] == 4 and len(listed["items"]) == 2
+    assert client.delete(f"/api/goals/{number['id']}", headers=editor).status_code == 204
+    assert client.get(f"/api/goals/{number['id']}", headers=editor).status_code == 404
+
+
+def test_survey_links_are_signed_single_use_and_expire(
+    client: TestClient, store: Store, workspace: Workspace
+) -> None:
+    editor = _key(store, "editor")
+    survey = client.post(
+        "/api/surveys",
+        headers=editor,
+        json={
+            "name": "<b>Q4</b> NPS",
+            "kind": "nps",
+            "question": "How likely are you to recommend us?",
+        },
+    ).json()
+    assert (survey["scale_min"], survey["scale_max"]) == (0, 10)
+    invite = client.post(
+        f"/api/surveys/{survey['id']}/invitations",
+        headers=editor,
+        json={"account_id": "A000007", "user_id": "U1"},
+    ).json()
+    token = invite["token"]
+    assert invite["url"] == f"http://testserver/s/{token}"
+    page = client.get(f"/s/{token}")
+    assert (
+        page.status_code == 200
+        and '<form method="post"' in page.text
+        and "<script" not in page.text
+    )
+    assert "&lt;b&gt;Q4&lt;/b&gt; NPS" in page.text  # the survey's name is escaped
+    payload, signature = token.split(".")
+    forged = f"{payload}.{signature[:-2]}AA"
+    assert client.get(f"/s/{forged}").status_code == 404
+    other = survey_rules._b64(b'{"i": 1, "e": 9999999999}')
+    assert client.post(f"/s/{other}.{signature}", data={"score": 10}).status_code == 404
+    assert client.post(f"/s/{token}", data={"score": 11}).status_code == 422
+    comment = "<script>alert('x')</script> ottimo servizio"
+    done = client.post(f"/s/{token}", data={"score": 9, "comment": comment})
+    assert done.status_code == 200 and "Your answer has been recorded" in done.text
+    assert client.post(f"/s/{token}", data={"score": 1}).status_code == 410  # one answer per token
+    assert client.get(f"/s/{token}").status_code == 410
+    stored = workspace.table("survey_responses")
+    row = stored.filter(
+        stored.account_id == "A000007",
+        stored.comment.notnull(),
+        stored.response_id.startswith("INV"),
+    ).to_pandas()
+    assert list(row.comment) == [comment] and list(row.score) == [9.0]
+    late = client.post(
+        f"/api/surveys/{survey['id']}/invitations", headers=editor, json={"days": 1}
+    ).json()["token"]
+    with store.session() as session:
+        number = max(i.id for i in session.query(Invitation).all())
+        session.get(Invitation, number).expires_at = dt.datetime(2020, 1, 1)  # type: ignore[union-attr]
+    assert client.get(f"/s/{late}").status_code == 410
+
+
+def test_ingestion_reports_rejects_and_is_idempotent(client: TestClient, store: Store) -> None:
+    editor = _key(store, "editor")
+    rows = [
+        {
+            "event_id": "API1",
+            "occurred_at": "2026-10-20T10:00:00Z",
+            "name": "page_view",
+            "user_id": "U1",
+            "account_id": "A000001",
+        },
+        {"event_id": "API2", "occurred_at": "yesterday", "name": "page_view", "user_id": "U1"},
+    ]
+    first = client.post("/api/ingest/events", headers=editor, json={"rows": rows})
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert (body["inserted"], body["rejected"]) == (1, 1)
+    assert body["rejects"][0]["column"] == "occurred_at"
+    again = client.post("/api/ingest/events", headers=editor, json={"rows": rows[:1]}).json()
+    assert (again["inserted"], again["unchanged"]) == (0, 1)
+    assert (
+        client.post("/api/ingest/accounts", headers=editor, json={"rows": rows}).status_code == 404
+    )
+    assert client.post("/api/ingest/events", headers=editor, json={"rows": []}).status_code == 422
