@@ -31,8 +31,9 @@ java:
 		echo "installing a Java runtime for Spark"; \
 		apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
 
+# The app-store tests also run on PostgreSQL when .ci/postgres can start a server here.
 unit: $(STAMP) java
-	$(BIN)/python -m pytest -q
+	TENURE_TEST_PG="$${TENURE_TEST_PG:-$$(bash .ci/postgres)}" $(BIN)/python -m pytest -q
 
 test: lint typecheck unit
 
@@ -40,4 +41,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) tenure.duckdb demo-data artifacts
+	rm -rf $(VENV) tenure.duckdb tenure-app.db demo-data artifacts

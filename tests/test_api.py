@@ -300,9 +300,10 @@ def test_survey_links_are_signed_single_use_and_expire(
 
 def test_ingestion_reports_rejects_and_is_idempotent(client: TestClient, store: Store) -> None:
     editor = _key(store, "editor")
+    unique = store.engine.dialect.name  # the workspace is shared by both app stores
     rows = [
         {
-            "event_id": "API1",
+            "event_id": f"API1-{unique}",
             "occurred_at": "2026-10-20T10:00:00Z",
             "name": "page_view",
             "user_id": "U1",
