@@ -322,3 +322,41 @@ def test_ingestion_reports_rejects_and_is_idempotent(client: TestClient, store: 
         client.post("/api/ingest/accounts", headers=editor, json={"rows": rows}).status_code == 404
     )
     assert client.post("/api/ingest/events", headers=editor, json={"rows": []}).status_code == 422
+
+
+def test_goals_and_keys_from_the_command_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tenure.cli import app
+
+    runner = CliRunner()
+    app_db = f"sqlite:///{tmp_path / 'cli-app.db'}"
+    common = ["--app-db", app_db, "--db", f"duckdb:///{tmp_path / 'cli.duckdb'}"]
+    made = runner.invoke(
+        app,
+        [
+            "goals",
+            "add",
+            "Onboard EMEA",
+            "--kind",
+            "tasks",
+            "--task",
+            "a",
+            "--task",
+            "b",
+            "--due",
+            "2099-01-01",
+            *common,
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    ticked = runner.invoke(app, ["goals", "set", "1", "--task-done", "2", *common])
+    assert ticked.exit_code == 0, ticked.output
+    listed = runner.invoke(app, ["goals", "list", "--format", "csv", *common])
+    assert "Onboard EMEA,tasks,,1.0,1.0,50.0" in listed.output
+    wrong = runner.invoke(app, ["goals", "set", "1", "--task-done", "7", *common])
+    assert wrong.exit_code == 2 and "task 7 does not exist" in wrong.output
+    key = runner.invoke(app, ["keys", "create", "ops", "--role", "editor", "--app-db", app_db])
+    assert key.exit_code == 0 and key.output.startswith("tk_")
+    bad = runner.invoke(app, ["keys", "create", "ops", "--role", "root", "--app-db", app_db])
+    assert bad.exit_code == 2 and "unknown role 'root'" in bad.output

@@ -13,14 +13,13 @@ from fastapi import Depends, FastAPI, Form, Header, HTTPException, Path, Query, 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from tenure.api.form import render
 from tenure.api.problems import PROBLEM, BodyLimit, problem
 from tenure.app import goals as goal_rules
 from tenure.app import keys as key_rules
 from tenure.app import surveys as survey_rules
-from tenure.app.store import ApiKey, AuditEntry, Goal, GoalHistory, Store, Survey
+from tenure.app.store import ApiKey, AuditEntry, Store, Survey
 from tenure.errors import TenureError
 from tenure.workspace import Workspace
 
@@ -282,133 +281,46 @@ def create_app(workspace: Workspace, store: Store, *, base_url: str = "") -> Fas
         return _records(rows)[0]
 
     # -- goals ----------------------------------------------------------------------------------
-    def goal_view(goal: Goal) -> dict[str, Any]:
-        with lock:
-            state = goal_rules.progress(goal, workspace)
-        fields = {
-            c: getattr(goal, c)
-            for c in (
-                "id",
-                "name",
-                "kind",
-                "owner",
-                "metric",
-                "segment_by",
-                "segment_value",
-                "unit",
-                "start_value",
-                "target_value",
-                "current_value",
-                "done",
-                "tasks",
-                "start_date",
-                "due_date",
-                "display",
-            )
-        }
-        return {
-            **fields,
-            "value": state.value,
-            "progress": state.progress,
-            "expected": state.expected,
-            "status": state.status,
-        }
-
-    def record(goal: Goal) -> dict[str, Any]:
-        view = goal_view(goal)
-        with store.session() as session:
-            session.add(
-                GoalHistory(
-                    goal_id=goal.id,
-                    value=view["value"],
-                    progress=view["progress"],
-                    status=view["status"],
-                )
-            )
-        return view
-
-    def load_goal(goal_id: int) -> Goal:
-        with store.session() as session:
-            goal = session.get(Goal, goal_id)
-            if goal is None:
-                raise Problem(404, "Not found", f"no goal {goal_id}")
-            session.expunge(goal)
-            return goal
-
     @app.get("/api/goals", summary="Goals with progress and status")
     def list_goals(
         _: Viewer,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
-        with store.session() as session:
-            rows = list(session.scalars(select(Goal).order_by(Goal.id).offset(offset).limit(limit)))
-            total = len(list(session.scalars(select(Goal.id))))
-            session.expunge_all()
-        return {
-            "items": [goal_view(g) for g in rows],
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-        }
+        rows, total = goal_rules.page(store, limit, offset)
+        with lock:
+            items = [goal_rules.view(g, workspace) for g in rows]
+        return {"items": items, "total": total, "limit": limit, "offset": offset}
 
     @app.post("/api/goals", status_code=201, summary="Create a goal")
     def create_goal(key: Editor, body: GoalIn) -> dict[str, Any]:
-        goal = Goal(**body.model_dump())
-        goal_rules.check(goal)
-        with store.session() as session:
-            session.add(goal)
-            session.flush()
-            session.expunge(goal)
-        audit(key, "goal.create", f"{goal.id}: {goal.name}")
-        return record(goal)
+        with lock:
+            shown = goal_rules.create(store, workspace, body.model_dump())
+        audit(key, "goal.create", f"{shown['id']}: {shown['name']}")
+        return shown
 
     @app.get("/api/goals/{goal_id}", summary="One goal with progress and status")
     def get_goal(_: Viewer, goal_id: int) -> dict[str, Any]:
-        return goal_view(load_goal(goal_id))
+        goal = goal_rules.get(store, goal_id)
+        with lock:
+            return goal_rules.view(goal, workspace)
 
     @app.patch("/api/goals/{goal_id}", summary="Update a goal (a hand-kept value, tasks, target)")
     def patch_goal(key: Editor, goal_id: int, body: GoalPatch) -> dict[str, Any]:
         changes = body.model_dump(exclude_unset=True)
-        with store.session() as session:
-            goal = session.get(Goal, goal_id)
-            if goal is None:
-                raise Problem(404, "Not found", f"no goal {goal_id}")
-            for name, value in changes.items():
-                setattr(goal, name, value)
-            goal_rules.check(goal)
-            session.flush()
-            session.expunge(goal)
+        with lock:
+            shown = goal_rules.update(store, workspace, goal_id, changes)
         audit(key, "goal.update", f"{goal_id}: {sorted(changes)}")
-        return record(goal)
+        return shown
 
     @app.delete("/api/goals/{goal_id}", status_code=204, summary="Delete a goal")
     def delete_goal(key: Editor, goal_id: int) -> None:
-        with store.session() as session:
-            goal = session.get(Goal, goal_id)
-            if goal is None:
-                raise Problem(404, "Not found", f"no goal {goal_id}")
-            for entry in session.scalars(select(GoalHistory).where(GoalHistory.goal_id == goal_id)):
-                session.delete(entry)
-            session.delete(goal)
+        goal_rules.delete(store, goal_id)
         audit(key, "goal.delete", str(goal_id))
 
     @app.get("/api/goals/{goal_id}/history", summary="Progress recorded over time")
     def goal_history(_: Viewer, goal_id: int) -> list[dict[str, Any]]:
-        load_goal(goal_id)
-        with store.session() as session:
-            rows = session.scalars(
-                select(GoalHistory).where(GoalHistory.goal_id == goal_id).order_by(GoalHistory.id)
-            )
-            return [
-                {
-                    "recorded_at": r.recorded_at.isoformat(),
-                    "value": r.value,
-                    "progress": r.progress,
-                    "status": r.status,
-                }
-                for r in rows
-            ]
+        return goal_rules.history(store, goal_id)
 
     # -- surveys --------------------------------------------------------------------------------
     @app.get("/api/surveys", summary="Surveys")

@@ -17,7 +17,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from tenure.app.store import Goal
+from sqlalchemy import func, select
+
+from tenure.app.store import Goal, GoalHistory, Store
 from tenure.engine.calendar import floor_date, shift
 from tenure.errors import TenureError
 
@@ -98,3 +100,122 @@ def progress(goal: Goal, tables: Any, today: dt.date | None = None) -> Progress:
     else:
         status = "off_track"
     return Progress(value, covered, expected, status)
+
+
+# -- stored goals ----------------------------------------------------------------------------------
+FIELDS = (
+    "id",
+    "name",
+    "kind",
+    "owner",
+    "metric",
+    "segment_by",
+    "segment_value",
+    "unit",
+    "start_value",
+    "target_value",
+    "current_value",
+    "done",
+    "tasks",
+    "start_date",
+    "due_date",
+    "display",
+)
+
+
+class GoalNotFound(TenureError):
+    status = 404
+
+
+def view(goal: Goal, tables: Any, today: dt.date | None = None) -> dict[str, Any]:
+    """The goal's fields with value, progress, expected progress and status."""
+    state = progress(goal, tables, today)
+    fields = {c: getattr(goal, c) for c in FIELDS}
+    return {
+        **fields,
+        "value": state.value,
+        "progress": state.progress,
+        "expected": state.expected,
+        "status": state.status,
+    }
+
+
+def _recorded(store: Store, goal: Goal, tables: Any) -> dict[str, Any]:
+    shown = view(goal, tables)
+    with store.session() as session:
+        session.add(
+            GoalHistory(
+                goal_id=goal.id,
+                value=shown["value"],
+                progress=shown["progress"],
+                status=shown["status"],
+            )
+        )
+    return shown
+
+
+def create(store: Store, tables: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    goal = Goal(**fields)
+    check(goal)
+    with store.session() as session:
+        session.add(goal)
+        session.flush()
+        session.expunge(goal)
+    return _recorded(store, goal, tables)
+
+
+def get(store: Store, goal_id: int) -> Goal:
+    with store.session() as session:
+        goal = session.get(Goal, goal_id)
+        if goal is None:
+            raise GoalNotFound(f"no goal {goal_id}")
+        session.expunge(goal)
+        return goal
+
+
+def update(store: Store, tables: Any, goal_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+    with store.session() as session:
+        goal = session.get(Goal, goal_id)
+        if goal is None:
+            raise GoalNotFound(f"no goal {goal_id}")
+        for name, value in changes.items():
+            setattr(goal, name, value)
+        check(goal)
+        session.flush()
+        session.expunge(goal)
+    return _recorded(store, goal, tables)
+
+
+def delete(store: Store, goal_id: int) -> None:
+    with store.session() as session:
+        goal = session.get(Goal, goal_id)
+        if goal is None:
+            raise GoalNotFound(f"no goal {goal_id}")
+        for entry in session.scalars(select(GoalHistory).where(GoalHistory.goal_id == goal_id)):
+            session.delete(entry)
+        session.delete(goal)
+
+
+def page(store: Store, limit: int = 100, offset: int = 0) -> tuple[list[Goal], int]:
+    with store.session() as session:
+        rows = list(session.scalars(select(Goal).order_by(Goal.id).offset(offset).limit(limit)))
+        total = session.scalar(select(func.count()).select_from(Goal)) or 0
+        session.expunge_all()
+    return rows, int(total)
+
+
+def history(store: Store, goal_id: int) -> list[dict[str, Any]]:
+    get(store, goal_id)
+    with store.session() as session:
+        rows = session.scalars(
+            select(GoalHistory).where(GoalHistory.goal_id == goal_id).order_by(GoalHistory.id)
+        )
+        return [
+            {
+                "recorded_at": r.recorded_at.isoformat(),
+                "value": r.value,
+                "progress": r.progress,
+                "status": r.status,
+            }
+            for r in rows
+        ]
