@@ -808,7 +808,8 @@ def serve(
     ] = None,
     db: DbOption = None,
 ) -> None:
-    """Serve the REST API (OpenAPI at /docs) and the public survey forms."""
+    """Serve the REST API (OpenAPI at /docs) and the public survey forms, and run the
+    automations every minute."""
     import uvicorn
 
     from tenure.api.app import create_app
@@ -817,7 +818,8 @@ def serve(
     ws = _workspace(db)
     store = Store(app_db)
     err.print(f"serving {ws.url} at http://{host}:{port} (API docs at /docs)", highlight=False)
-    uvicorn.run(create_app(ws, store, base_url=f"http://{host}:{port}"), host=host, port=port)
+    api = create_app(ws, store, base_url=f"http://{host}:{port}", schedule_seconds=60)
+    uvicorn.run(api, host=host, port=port)
 
 
 keys_app = typer.Typer(help="API keys for the REST API.", no_args_is_help=True)
@@ -969,6 +971,65 @@ def goals_set(
     with _reader(db) as ws:
         shown = goals.update(store, ws, goal_id, changes)
     _emit(_goal_table([shown]), "table", None, f"goal {goal_id}")
+
+
+automations_app = typer.Typer(help="When-then automations.", no_args_is_help=True)
+app.add_typer(automations_app, name="automations")
+
+
+@automations_app.command("add")
+@friendly_errors
+def automations_add(
+    path: Annotated[
+        Path, typer.Argument(help="A rule in YAML: name, trigger, conditions, actions.")
+    ],
+    app_db: AppDbOption = None,
+) -> None:
+    """Create a rule from a YAML file."""
+    import yaml
+
+    from tenure.app.automations import create_rule
+    from tenure.app.store import Store
+
+    try:
+        rule = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise TenureError(f"cannot read {path}: {exc}") from None
+    if not isinstance(rule, dict) or "name" not in rule:
+        raise TenureError(f"{path}: expected a mapping with name, trigger, conditions, actions")
+    number = create_rule(
+        Store(app_db),
+        str(rule["name"]),
+        rule.get("trigger") or {},
+        rule.get("conditions") or [],
+        rule.get("actions") or [],
+    )
+    out.print(f"rule {number} created", highlight=False)
+
+
+@automations_app.command("run")
+@friendly_errors
+def automations_run(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would fire.")] = False,
+    app_db: AppDbOption = None,
+    db: DbOption = None,
+) -> None:
+    """Evaluate every enabled rule once and deliver what is due (what `tenure serve` does every
+    minute)."""
+    import pandas as pd
+
+    from tenure.app.automations import run
+    from tenure.app.store import Store
+
+    with _reader(db) as ws:
+        report = run(Store(app_db), ws, dry_run=dry_run)
+    fired = pd.DataFrame(report.fired, columns=["rule_id", "subject", "window"])
+    _emit(
+        fired,
+        "table",
+        None,
+        f"{'would fire' if dry_run else 'fired'}: {len(fired)}; sent {report.sent}, retrying {report.retrying}, dead {report.dead}",
+    )
 
 
 def _required_date(value: str, option: str) -> dt.date:

@@ -2,10 +2,11 @@
 problem details for every error, a body-size limit, pagination, and no SQL built from text
 (filters go through the engine's filter parser, values are passed as parameters)."""
 
+import contextlib
 import datetime as dt
 import io
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any
 
 import pandas as pd
@@ -13,13 +14,15 @@ from fastapi import Depends, FastAPI, Form, Header, HTTPException, Path, Query, 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
 from tenure.api.form import render
 from tenure.api.problems import PROBLEM, BodyLimit, problem
+from tenure.app import automations
 from tenure.app import goals as goal_rules
 from tenure.app import keys as key_rules
 from tenure.app import surveys as survey_rules
-from tenure.app.store import ApiKey, AuditEntry, Store, Survey
+from tenure.app.store import ApiKey, AuditEntry, AutomationRule, Store, Survey
 from tenure.errors import TenureError
 from tenure.workspace import Workspace
 
@@ -96,16 +99,60 @@ class InvitationIn(BaseModel):
     channel: str = Field(default="email", max_length=50)
 
 
+class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    trigger: dict[str, Any]
+    conditions: list[dict[str, Any]] = Field(default_factory=list, max_length=20)
+    actions: list[dict[str, Any]] = Field(min_length=1, max_length=20)
+    enabled: bool = True
+
+
+class RulePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool
+
+
 class IngestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rows: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
 
 
-def create_app(workspace: Workspace, store: Store, *, base_url: str = "") -> FastAPI:
+def create_app(
+    workspace: Workspace, store: Store, *, base_url: str = "", schedule_seconds: float | None = None
+) -> FastAPI:
     """The API over one workspace and one app store. Engine calls are serialised: an embedded
     DuckDB connection is not shared between threads."""
-    app = FastAPI(title="Tenure", version="0.1.0", description="Customer-success metrics API.")
     lock = threading.Lock()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        """Run the automations every `schedule_seconds` while the server is up."""
+        if not schedule_seconds:
+            yield
+            return
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        def tick() -> None:
+            with lock:
+                automations.run(store, workspace)
+
+        scheduler = BackgroundScheduler(timezone="UTC")
+        scheduler.add_job(
+            tick, "interval", seconds=schedule_seconds, max_instances=1, coalesce=True
+        )
+        scheduler.start()
+        try:
+            yield
+        finally:
+            scheduler.shutdown(wait=False)
+
+    app = FastAPI(
+        title="Tenure",
+        version="0.1.0",
+        description="Customer-success metrics API.",
+        lifespan=lifespan,
+    )
 
     def api_key(
         authorization: Annotated[str | None, Header()] = None,
@@ -135,6 +182,7 @@ def create_app(workspace: Workspace, store: Store, *, base_url: str = "") -> Fas
 
     Viewer = Annotated[ApiKey, Depends(role("viewer"))]
     Editor = Annotated[ApiKey, Depends(role("editor"))]
+    Role_admin = Annotated[ApiKey, Depends(role("admin"))]
 
     def audit(key: ApiKey, action: str, detail: str) -> None:
         with store.session() as session:
@@ -396,6 +444,83 @@ def create_app(workspace: Workspace, store: Store, *, base_url: str = "") -> Fas
         except survey_rules.InvitationError as exc:
             return HTMLResponse(render("Survey", message=str(exc)), status_code=exc.status)
         return HTMLResponse(render("Thank you", message="Your answer has been recorded."))
+
+    # -- automations ----------------------------------------------------------------------------
+    def rule_view(rule: Any) -> dict[str, Any]:
+        return {
+            c: getattr(rule, c)
+            for c in ("id", "name", "enabled", "trigger", "conditions", "actions")
+        }
+
+    @app.get("/api/automations", summary="Automation rules")
+    def list_rules(_: Viewer) -> list[dict[str, Any]]:
+        with store.session() as session:
+            return [
+                rule_view(r)
+                for r in session.scalars(select(AutomationRule).order_by(AutomationRule.id))
+            ]
+
+    @app.post("/api/automations", status_code=201, summary="Create a when-then rule")
+    def create_rule(key: Editor, body: RuleIn) -> dict[str, Any]:
+        number = automations.create_rule(
+            store, body.name, body.trigger, body.conditions, body.actions, body.enabled
+        )
+        audit(key, "automation.create", f"{number}: {body.name}")
+        return {"id": number}
+
+    @app.patch("/api/automations/{rule_id}", summary="Enable or disable a rule")
+    def patch_rule(key: Editor, rule_id: int, body: RulePatch) -> dict[str, Any]:
+        with store.session() as session:
+            rule = session.get(AutomationRule, rule_id)
+            if rule is None:
+                raise Problem(404, "Not found", f"no rule {rule_id}")
+            rule.enabled = body.enabled
+            shown = rule_view(rule)
+        audit(key, "automation.update", f"{rule_id}: enabled={body.enabled}")
+        return shown
+
+    @app.delete("/api/automations/{rule_id}", status_code=204, summary="Delete a rule")
+    def delete_rule(key: Editor, rule_id: int) -> None:
+        with store.session() as session:
+            rule = session.get(AutomationRule, rule_id)
+            if rule is None:
+                raise Problem(404, "Not found", f"no rule {rule_id}")
+            session.delete(rule)
+        audit(key, "automation.delete", str(rule_id))
+
+    @app.post(
+        "/api/automations/{rule_id}/dry-run",
+        summary="What the rule would fire now; records nothing",
+    )
+    def dry_run(_: Editor, rule_id: int) -> list[dict[str, Any]]:
+        with lock:
+            return automations.run(store, workspace, dry_run=True, rule_ids=[rule_id]).fired
+
+    @app.get("/api/automations/{rule_id}/firings", summary="A rule's firings and their deliveries")
+    def rule_firings(_: Viewer, rule_id: int) -> list[dict[str, Any]]:
+        return automations.firings(store, rule_id)
+
+    @app.get("/api/dead-letters", summary="Deliveries that failed every attempt")
+    def dead_letters(_: Viewer) -> list[dict[str, Any]]:
+        return automations.firings(store, status="dead")
+
+    @app.post("/api/dead-letters/{delivery_id}/retry", summary="Queue a dead letter again")
+    def retry(key: Role_admin, delivery_id: int) -> dict[str, str]:
+        automations.retry_dead(store, delivery_id)
+        audit(key, "automation.retry", str(delivery_id))
+        return {"status": "pending"}
+
+    @app.post("/api/automations/run", summary="Run every enabled rule now")
+    def run_now(key: Role_admin) -> dict[str, Any]:
+        with lock:
+            report = automations.run(store, workspace)
+        audit(key, "automation.run", f"{len(report.fired)} fired, {report.sent} sent")
+        return {
+            "fired": report.fired,
+            "sent": report.sent,
+            "retrying": report.retrying,
+            "dead": report.dead,
+        }
 
     # -- ingestion and export -------------------------------------------------------------------
     @app.post("/api/ingest/{table}", summary="Load a batch of events, survey responses or tickets")

@@ -1,0 +1,204 @@
+"""What an automation does when it fires: e-mail through SMTP, a signed webhook, a chat message,
+a task, an account tag, or a survey invitation. Texts are Jinja templates rendered in a sandbox
+with the firing's variables (account_id, name, and the trigger's own: order_id, amount, ...)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import smtplib
+import uuid
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+from jinja2.sandbox import SandboxedEnvironment
+
+from tenure.app.store import AccountTag, AppSetting, Store, Task, now
+from tenure.errors import TenureError
+
+KINDS = ("email", "webhook", "chat", "task", "tag", "survey_invitation")
+REQUIRED = {
+    "email": ("to", "subject", "body"),
+    "webhook": ("url",),
+    "chat": ("url", "text"),
+    "task": ("title",),
+    "tag": ("tag",),
+    "survey_invitation": ("survey_id",),
+}
+_templates = SandboxedEnvironment(autoescape=False)
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """Where messages go: SMTP server and sender (TENURE_SMTP_HOST, _PORT, _FROM)."""
+
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    sender: str = "tenure@localhost"
+    timeout: float = 10.0
+
+    @classmethod
+    def from_environment(cls) -> Outbox:
+        return cls(
+            os.environ.get("TENURE_SMTP_HOST", "localhost"),
+            int(os.environ.get("TENURE_SMTP_PORT", "25")),
+            os.environ.get("TENURE_SMTP_FROM", "tenure@localhost"),
+        )
+
+
+class ActionError(TenureError):
+    """An action that failed; it will be retried."""
+
+
+def check(action: Any, number: int) -> None:
+    if not isinstance(action, dict) or action.get("kind") not in KINDS:
+        raise TenureError(f"action #{number}: `kind` must be one of {', '.join(KINDS)}")
+    missing = [k for k in REQUIRED[action["kind"]] if not action.get(k)]
+    if missing:
+        raise TenureError(f"action #{number} ({action['kind']}): needs {', '.join(missing)}")
+    for key in ("to", "subject", "body", "text", "title", "url"):
+        if key in action:
+            try:
+                _templates.from_string(str(action[key]))
+            except Exception as exc:
+                raise TenureError(
+                    f"action #{number}: template {key!r} cannot be read: {exc}"
+                ) from None
+
+
+def render(text: str, variables: dict[str, Any]) -> str:
+    try:
+        return _templates.from_string(text).render(**variables)
+    except Exception as exc:
+        raise ActionError(f"template failed: {exc}") from None
+
+
+def webhook_secret(store: Store) -> bytes:
+    cached: bytes | None = getattr(store, "_webhook_secret", None)
+    if cached is None:
+        with store.session() as session:
+            row = session.get(AppSetting, "webhook_secret")
+            if row is None:
+                row = AppSetting(
+                    key="webhook_secret", value=base64.b64encode(os.urandom(32)).decode()
+                )
+                session.add(row)
+            cached = base64.b64decode(row.value)
+        store._webhook_secret = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def signed_headers(secret: bytes, message_id: str, body: bytes, at: dt.datetime) -> dict[str, str]:
+    """Standard Webhooks: HMAC-SHA256 over `id.timestamp.body`, base64, as `v1,<signature>`."""
+    timestamp = str(int(at.replace(tzinfo=dt.UTC).timestamp()))
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    signature = base64.b64encode(hmac.new(secret, signed, hashlib.sha256).digest()).decode()
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": f"v1,{signature}",
+        "content-type": "application/json",
+    }
+
+
+def perform(
+    store: Store,
+    outbox: Outbox,
+    action: dict[str, Any],
+    variables: dict[str, Any],
+    delivery_id: int,
+) -> None:
+    """Do one action; raise ActionError if it did not happen (the caller retries)."""
+    kind = action["kind"]
+    try:
+        if kind == "email":
+            _email(
+                outbox,
+                render(action["to"], variables),
+                render(action["subject"], variables),
+                render(action["body"], variables),
+            )
+        elif kind in ("webhook", "chat"):
+            payload = (
+                {"text": render(action["text"], variables)}
+                if kind == "chat"
+                else {
+                    "rule": variables.get("rule"),
+                    "subject": variables.get("subject"),
+                    "variables": variables,
+                }
+            )
+            body = json.dumps(payload, default=str).encode()
+            headers = signed_headers(webhook_secret(store), f"msg_{delivery_id}", body, now())
+            response = httpx.post(
+                render(action["url"], variables),
+                content=body,
+                headers=headers,
+                timeout=outbox.timeout,
+            )
+            if response.status_code >= 300:
+                raise ActionError(f"{action['url']} answered {response.status_code}")
+        elif kind == "task":
+            due = variables.get("today")
+            days = int(action.get("due_in_days", 7))
+            with store.session() as session:
+                session.add(
+                    Task(
+                        title=render(action["title"], variables),
+                        account_id=variables.get("account_id"),
+                        assignee=action.get("assignee"),
+                        due_date=(dt.date.fromisoformat(due) if due else dt.date.today())
+                        + dt.timedelta(days=days),
+                    )
+                )
+        elif kind == "tag":
+            account = variables.get("account_id")
+            if not account:
+                raise ActionError("a tag action needs an account")
+            with store.session() as session:
+                if session.get(AccountTag, (account, action["tag"])) is None:
+                    session.add(AccountTag(account_id=account, tag=action["tag"]))
+        elif kind == "survey_invitation":
+            from tenure.app.surveys import invite
+
+            token = invite(
+                store,
+                int(action["survey_id"]),
+                account_id=variables.get("account_id"),
+                user_id=variables.get("user_id"),
+            )
+            if action.get("to"):
+                link = f"{action.get('base_url', '')}/s/{token}"
+                text = render(
+                    action.get("body", "Tell us how we are doing: {{ link }}"),
+                    {**variables, "link": link},
+                )
+                _email(
+                    outbox,
+                    render(action["to"], variables),
+                    render(action.get("subject", "A quick question"), variables),
+                    text,
+                )
+    except ActionError:
+        raise
+    except (OSError, smtplib.SMTPException, httpx.HTTPError) as exc:
+        raise ActionError(f"{kind}: {exc}") from None
+
+
+def _email(outbox: Outbox, to: str, subject: str, body: str) -> None:
+    if "@" not in to:
+        raise ActionError(f"no e-mail address to send to ({to!r})")
+    message = EmailMessage()
+    message["From"] = outbox.sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = f"<{uuid.uuid4()}@tenure>"
+    message.set_content(body)
+    with smtplib.SMTP(outbox.smtp_host, outbox.smtp_port, timeout=outbox.timeout) as smtp:
+        smtp.send_message(message)

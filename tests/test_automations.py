@@ -1,0 +1,424 @@
+"""Automations end to end with a real SMTP server (aiosmtpd) and a real HTTP receiver on
+127.0.0.1: the seed's two examples deliver exactly once across repeated runs, a receiver that
+fails twice still gets exactly one delivery, and failures end as dead letters, never lost."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from aiosmtpd.controller import Controller
+
+from tenure.app import automations
+from tenure.app.actions import Outbox, webhook_secret
+from tenure.app.store import AccountTag, Store, Task
+from tenure.errors import TenureError
+from tenure.workspace import Workspace
+from tests.books import day
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, Outbox]]:
+    box = Mailbox()
+    with socket.socket() as probe:  # a free port on the loopback interface
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, Outbox("127.0.0.1", port, "cs@tenure.test", timeout=5)
+    finally:
+        controller.stop()
+
+
+class Receiver:
+    """An HTTP endpoint that fails its first `failures` requests with 500."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.requests: list[tuple[dict[str, str], bytes, int]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                status = 500 if len(receiver.requests) < receiver.failures else 200
+                receiver.requests.append(
+                    ({k.lower(): v for k, v in self.headers.items()}, body, status)
+                )
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def delivered(self) -> list[bytes]:
+        return [body for _, body, status in self.requests if status == 200]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    app_store = Store(f"sqlite:///{tmp_path / 'app.db'}")
+    yield app_store
+    app_store.dispose()
+
+
+@pytest.fixture
+def company(ws: Workspace) -> Workspace:
+    ws.load(
+        "accounts",
+        pd.DataFrame(
+            [
+                {
+                    "account_id": "A1",
+                    "name": "Sakura Logistics",
+                    "created_at": day("2025-01-01"),
+                    "email": "ops@sakura.test",
+                    "plan": "pro",
+                },
+                {
+                    "account_id": "A2",
+                    "name": "Rossi & Figli",
+                    "created_at": day("2025-01-01"),
+                    "email": "info@rossi.test",
+                    "plan": "free",
+                },
+            ]
+        ),
+    )
+    ws.load(
+        "orders",
+        pd.DataFrame(
+            [
+                {
+                    "order_id": "O1",
+                    "account_id": "A1",
+                    "ordered_at": day("2026-03-01T10:00:00"),
+                    "amount": 120,
+                    "currency": "USD",
+                    "kind": "one_time",
+                },
+                {
+                    "order_id": "O2",
+                    "account_id": "A2",
+                    "ordered_at": day("2026-03-01T12:00:00"),
+                    "amount": 40,
+                    "currency": "USD",
+                    "kind": "one_time",
+                },
+            ]
+        ),
+    )
+    ws.load(
+        "tickets",
+        pd.DataFrame(
+            [
+                {
+                    "ticket_id": "T1",
+                    "account_id": "A1",
+                    "channel": "email",
+                    "opened_at": day("2026-03-01T09:00:00"),
+                    "status": "open",
+                },
+                {
+                    "ticket_id": "T2",
+                    "account_id": "A2",
+                    "channel": "chat",
+                    "opened_at": day("2026-03-01T09:00:00"),
+                    "resolved_at": day("2026-03-01T10:00:00"),
+                    "status": "resolved",
+                },
+            ]
+        ),
+    )
+    return ws
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def test_feedback_email_a_week_after_a_purchase_is_sent_once(
+    company: Workspace, store: Store, mailbox: tuple[Mailbox, Outbox]
+) -> None:
+    box, outbox = mailbox
+    automations.create_rule(
+        store,
+        "Feedback a week after a purchase",
+        {"type": "event_delay", "table": "orders", "name": "one_time", "delay_days": 7},
+        [{"where": "plan = 'pro'"}],
+        [
+            {
+                "kind": "email",
+                "to": "{{ email }}",
+                "subject": "How was order {{ order_id }}?",
+                "body": "Hello {{ name }}, you bought {{ amount }} {{ currency }} a week ago.",
+            }
+        ],
+    )
+    assert automations.run(store, company, outbox=outbox, at=at("2026-03-05T12:00:00")).fired == []
+    preview = automations.run(
+        store, company, outbox=outbox, at=at("2026-03-08T12:00:00"), dry_run=True
+    )
+    assert [f["subject"] for f in preview.fired] == ["O1"] and box.messages == []  # A2 is on free
+    for moment in ("2026-03-08T12:00:00", "2026-03-08T13:00:00", "2026-03-09T12:00:00"):
+        automations.run(store, company, outbox=outbox, at=at(moment))
+    assert len(box.messages) == 1
+    message = box.messages[0]
+    assert message.rcpt_tos == ["ops@sakura.test"]
+    text = message.content.decode()
+    assert "Subject: How was order O1?" in text and "Hello Sakura Logistics, you bought 120" in text
+
+
+def test_reminder_for_a_ticket_unresolved_48_hours_is_posted_once_and_signed(
+    company: Workspace, store: Store
+) -> None:
+    receiver = Receiver()
+    rule = automations.create_rule(
+        store,
+        "Ticket open 48 hours",
+        {"type": "state_duration", "hours": 48},
+        [],
+        [
+            {"kind": "webhook", "url": receiver.url},
+            {"kind": "task", "title": "Call {{ name }} about {{ ticket_id }}"},
+            {"kind": "tag", "tag": "needs-attention"},
+        ],
+    )
+    automations.run(store, company, at=at("2026-03-02T10:00:00"))
+    assert receiver.requests == []
+    for moment in ("2026-03-03T10:00:00", "2026-03-03T11:00:00", "2026-03-04T10:00:00"):
+        automations.run(store, company, at=at(moment))
+    assert len(receiver.delivered) == 1
+    headers, body, _ = receiver.requests[0]
+    payload = json.loads(body)
+    assert payload["subject"] == "T1" and payload["variables"]["channel"] == "email"
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = base64.b64encode(
+        hmac.new(webhook_secret(store), signed, hashlib.sha256).digest()
+    ).decode()
+    assert headers["webhook-signature"] == f"v1,{expected}"
+    with store.session() as session:
+        assert [t.title for t in session.query(Task).all()] == ["Call Sakura Logistics about T1"]
+        assert [(t.account_id, t.tag) for t in session.query(AccountTag).all()] == [
+            ("A1", "needs-attention")
+        ]
+    history = automations.firings(store, rule)
+    assert {h["status"] for h in history} == {"sent"} and len(history) == 3
+
+
+def test_a_receiver_that_fails_twice_gets_exactly_one_delivery(
+    company: Workspace, store: Store
+) -> None:
+    receiver = Receiver(failures=2)
+    automations.create_rule(
+        store,
+        "chat",
+        {"type": "state_duration", "hours": 48},
+        [],
+        [{"kind": "chat", "url": receiver.url, "text": "{{ ticket_id }} has waited 48 hours"}],
+    )
+    moment = at("2026-03-04T10:00:00")
+    for step in range(6):
+        automations.run(
+            store, company, at=moment + dt.timedelta(minutes=step * 10), backoff_seconds=60
+        )
+    assert len(receiver.requests) == 3 and len(receiver.delivered) == 1
+    assert json.loads(receiver.delivered[0]) == {"text": "T1 has waited 48 hours"}
+    (delivery,) = automations.firings(store)
+    assert (delivery["status"], delivery["attempts"]) == ("sent", 3)
+
+
+def test_failures_end_as_dead_letters_and_can_be_retried(company: Workspace, store: Store) -> None:
+    receiver = Receiver(failures=100)
+    automations.create_rule(
+        store,
+        "hook",
+        {"type": "state_duration", "hours": 48},
+        [],
+        [{"kind": "webhook", "url": receiver.url}],
+    )
+    moment = at("2026-03-04T10:00:00")
+    for step in range(8):
+        report = automations.run(
+            store, company, at=moment + dt.timedelta(hours=step * 24), backoff_seconds=1
+        )
+    assert len(receiver.requests) == automations.MAX_ATTEMPTS
+    (dead,) = automations.firings(store, status="dead")
+    assert dead["attempts"] == automations.MAX_ATTEMPTS and "answered 500" in dead["last_error"]
+    assert report.dead == 0  # reported once, when it died
+    receiver.failures = 0
+    automations.retry_dead(store, dead["delivery_id"], at=moment + dt.timedelta(days=9))
+    automations.run(store, company, at=moment + dt.timedelta(days=9))
+    assert len(receiver.delivered) == 1
+    with pytest.raises(TenureError, match="not a dead letter"):
+        automations.retry_dead(store, dead["delivery_id"])
+
+
+def test_schedules_survey_answers_and_rule_validation(
+    company: Workspace, store: Store, mailbox: tuple[Mailbox, Outbox]
+) -> None:
+    box, outbox = mailbox
+    automations.create_rule(
+        store,
+        "weekly",
+        {"type": "schedule", "cron": "0 9 * * 1"},
+        [],
+        [
+            {
+                "kind": "email",
+                "to": "cs@tenure.test",
+                "subject": "Weekly review",
+                "body": "It is {{ today }}",
+            }
+        ],
+    )
+    company.load(
+        "survey_responses",
+        pd.DataFrame(
+            [
+                {
+                    "response_id": "R1",
+                    "account_id": "A2",
+                    "survey": "nps",
+                    "score": 3,
+                    "comment": "<b>slow</b>",
+                    "responded_at": day("2026-11-22T10:00:00"),
+                },
+                {
+                    "response_id": "R2",
+                    "account_id": "A1",
+                    "survey": "nps",
+                    "score": 10,
+                    "responded_at": day("2026-11-22T11:00:00"),
+                },
+            ]
+        ),
+    )
+    automations.create_rule(
+        store,
+        "detractor",
+        {"type": "survey_response", "survey": "nps", "max_score": 6},
+        [],
+        [
+            {
+                "kind": "email",
+                "to": "{{ email }}",
+                "subject": "Sorry",
+                "body": "You said: {{ comment }}",
+            }
+        ],
+    )
+    for moment in ("2026-11-23T08:30:00", "2026-11-23T09:30:00", "2026-11-23T10:30:00"):  # a Monday
+        automations.run(store, company, outbox=outbox, at=at(moment))
+    subjects = sorted(
+        m.content.decode().split("Subject: ")[1].split("\n")[0].strip() for m in box.messages
+    )
+    assert subjects == ["Sorry", "Weekly review"]
+    for trigger, message in [
+        ({"type": "tomorrow"}, "trigger `type` must be one of"),
+        ({"type": "schedule", "cron": "every day"}, "expected 5 fields"),
+        ({"type": "metric", "metric": "vibes", "op": "above", "value": 1}, "unknown metric"),
+        ({"type": "state_duration"}, "needs hours"),
+    ]:
+        with pytest.raises(TenureError, match=message):
+            automations.create_rule(store, "bad", trigger, [], [{"kind": "task", "title": "x"}])
+    with pytest.raises(TenureError, match="action #0 \\(email\\): needs to"):
+        automations.create_rule(
+            store,
+            "bad",
+            {"type": "state_duration", "hours": 1},
+            [],
+            [{"kind": "email", "subject": "x", "body": "y"}],
+        )
+    with pytest.raises(TenureError, match="template 'body' cannot be read"):
+        automations.create_rule(
+            store,
+            "bad",
+            {"type": "state_duration", "hours": 1},
+            [],
+            [{"kind": "chat", "url": "http://x", "text": "y", "body": "{% if %}"}],
+        )
+
+
+def test_automation_routes_and_commands(company: Workspace, store: Store, tmp_path: Path) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from typer.testing import CliRunner
+
+    from tenure.api.app import create_app
+    from tenure.app.keys import create_key
+    from tenure.cli import app
+
+    client = TestClient(create_app(company, store))
+    editor = {"Authorization": f"Bearer {create_key(store, 'e', 'editor')}"}
+    admin = {"Authorization": f"Bearer {create_key(store, 'a', 'admin')}"}
+    rule = {
+        "name": "open tickets",
+        "trigger": {"type": "state_duration", "hours": 48},
+        "actions": [{"kind": "task", "title": "{{ ticket_id }}"}],
+    }
+    made = client.post("/api/automations", headers=editor, json=rule)
+    assert made.status_code == 201, made.text
+    number = made.json()["id"]
+    bad = client.post(
+        "/api/automations", headers=editor, json={**rule, "trigger": {"type": "never"}}
+    )
+    assert bad.status_code == 400 and "trigger `type`" in bad.json()["detail"]
+    preview = client.post(f"/api/automations/{number}/dry-run", headers=editor)
+    assert [f["subject"] for f in preview.json()] == ["T1"]
+    assert client.get(f"/api/automations/{number}/firings", headers=editor).json() == []
+    assert client.post("/api/automations/run", headers=editor).status_code == 403
+    ran = client.post("/api/automations/run", headers=admin).json()
+    assert ran["sent"] == 1 and [f["subject"] for f in ran["fired"]] == ["T1"]
+    assert client.post("/api/automations/run", headers=admin).json()["fired"] == []
+    assert client.get("/api/dead-letters", headers=editor).json() == []
+    off = client.patch(f"/api/automations/{number}", headers=editor, json={"enabled": False})
+    assert off.json()["enabled"] is False
+    assert client.delete(f"/api/automations/{number}", headers=editor).status_code == 204
+
+    path = tmp_path / "rule.yaml"
+    path.write_text(
+        "name: Detractors\ntrigger: {type: survey_response, survey: nps, max_score: 6}\nactions:\n  - {kind: tag, tag: detractor}\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    app_db = str(store.url)
+    added = runner.invoke(app, ["automations", "add", str(path), "--app-db", app_db])
+    assert added.exit_code == 0 and "created" in added.output
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        "name: x\ntrigger: {type: state_duration}\nactions: [{kind: task, title: y}]\n",
+        encoding="utf-8",
+    )
+    refused = runner.invoke(app, ["automations", "add", str(broken), "--app-db", app_db])
+    assert refused.exit_code == 2 and "needs hours" in refused.output
