@@ -289,6 +289,8 @@ def test_survey_links_are_signed_single_use_and_expire(
         stored.response_id.startswith("INV"),
     ).to_pandas()
     assert list(row.comment) == [comment] and list(row.score) == [9.0]
+    answers = client.get(f"/api/surveys/{survey['id']}/responses", headers=editor).json()
+    assert [a["comment"] for a in answers] == [comment]
     late = client.post(
         f"/api/surveys/{survey['id']}/invitations", headers=editor, json={"days": 1}
     ).json()["token"]

@@ -422,6 +422,16 @@ def create_app(
         audit(key, "survey.invite", f"{survey_id}: {body.account_id}/{body.user_id}")
         return {"token": token, "url": f"{base_url}/s/{token}"}
 
+    @app.get("/api/surveys/{survey_id}/responses", summary="Answers collected by a survey's links")
+    def survey_responses(_: Viewer, survey_id: int) -> list[dict[str, Any]]:
+        ids = survey_rules.response_ids(store, survey_id)
+        with lock:
+            answers = workspace.table("survey_responses")
+            frame = (
+                answers.filter(answers.response_id.isin(ids)).order_by("responded_at").to_pandas()
+            )
+        return _records(frame)
+
     @app.get("/s/{token}", response_class=HTMLResponse, include_in_schema=False)
     def survey_form(token: Annotated[str, Path(max_length=500)]) -> HTMLResponse:
         try:

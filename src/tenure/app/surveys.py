@@ -158,3 +158,16 @@ def surveys(store: Store) -> list[Survey]:
         rows = list(session.scalars(select(Survey).order_by(Survey.id)))
         session.expunge_all()
         return rows
+
+
+def response_ids(store: Store, survey_id: int) -> list[str]:
+    """The survey_responses keys of a survey's answered invitations."""
+    with store.session() as session:
+        if session.get(Survey, survey_id) is None:
+            raise InvitationError(f"no survey {survey_id}", 404)
+        rows = session.scalars(
+            select(Invitation.id).where(
+                Invitation.survey_id == survey_id, Invitation.used_at.is_not(None)
+            )
+        )
+        return [f"INV{number:08d}" for number in rows]
