@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 import tenure
+from tenure.app.store import Store
 from tenure.data import demo
 from tenure.workspace import Workspace
 
@@ -47,3 +50,27 @@ def demo_ws(
     with tenure.connect("duckdb://") as workspace:
         result = demo.build(workspace, folder, accounts=400, events=60_000, seed=11, as_of=AS_OF)
         yield workspace, result
+
+
+APP_DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("TENURE_TEST_PG") else [])
+
+
+@pytest.fixture(params=APP_DATABASES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A migrated application store: a SQLite file, and a fresh database on the PostgreSQL server
+    of $TENURE_TEST_PG when `make test` could start one."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'app.db'}"
+    else:
+        from sqlalchemy import create_engine, text
+
+        base = os.environ["TENURE_TEST_PG"]
+        name = f"tenure_{os.getpid()}_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = base.rsplit("/", 1)[0] + f"/{name}"
+    app_store = Store(url)
+    yield app_store
+    app_store.dispose()

@@ -4,7 +4,6 @@ surveys by signed links, ingestion and export."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +23,6 @@ from tenure.app.store import Invitation, Store
 from tenure.data import demo
 from tenure.workspace import Workspace
 
-APP_DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("TENURE_TEST_PG") else [])
-
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
@@ -35,25 +32,6 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
             ws, folder / "demo", accounts=300, events=30_000, seed=3, as_of=dt.date(2026, 11, 1)
         )
         yield ws
-
-
-@pytest.fixture(params=APP_DATABASES)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'app.db'}"
-    else:
-        from sqlalchemy import create_engine, text
-
-        base = os.environ["TENURE_TEST_PG"]
-        name = f"tenure_{os.getpid()}_{abs(hash(tmp_path)) % 10**8}"
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        url = base.rsplit("/", 1)[0] + f"/{name}"
-    app_store = Store(url)
-    yield app_store
-    app_store.dispose()
 
 
 @pytest.fixture

@@ -82,13 +82,6 @@ class Receiver:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    app_store = Store(f"sqlite:///{tmp_path / 'app.db'}")
-    yield app_store
-    app_store.dispose()
-
-
-@pytest.fixture
 def company(ws: Workspace) -> Workspace:
     ws.load(
         "accounts",
@@ -422,3 +415,33 @@ def test_automation_routes_and_commands(company: Workspace, store: Store, tmp_pa
     )
     refused = runner.invoke(app, ["automations", "add", str(broken), "--app-db", app_db])
     assert refused.exit_code == 2 and "needs hours" in refused.output
+
+
+def test_the_server_runs_the_automations_on_a_schedule(company: Workspace, store: Store) -> None:
+    import time
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from tenure.api.app import create_app
+
+    automations.create_rule(
+        store,
+        "open",
+        {"type": "state_duration", "hours": 48},
+        [],
+        [{"kind": "tag", "tag": "waiting"}],
+    )
+    with TestClient(create_app(company, store, schedule_seconds=0.2)):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with store.session() as session:
+                if session.query(AccountTag).count():
+                    break
+            time.sleep(0.1)
+    with store.session() as session:
+        assert [(t.account_id, t.tag) for t in session.query(AccountTag).all()] == [
+            ("A1", "waiting")
+        ]
