@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_ARGS ?= --accounts 2000 --events 1000000
 
-.PHONY: install demo test lint typecheck unit bench clean java
+.PHONY: install demo test lint typecheck unit bench clean java browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,13 +28,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+browser:
+	@test -x /usr/bin/chromium || { \
+		echo "installing Chromium for the dashboard tests"; \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
 java:
 	@command -v java >/dev/null 2>&1 || { \
 		echo "installing a Java runtime for Spark"; \
 		apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
 
 # The app-store tests also run on PostgreSQL when .ci/postgres can start a server here.
-unit: $(STAMP) java
+unit: $(STAMP) java browser
 	TENURE_TEST_PG="$${TENURE_TEST_PG:-$$(bash .ci/postgres)}" $(BIN)/python -m pytest -q
 
 test: lint typecheck unit

@@ -24,9 +24,12 @@ from tenure.app import keys as key_rules
 from tenure.app import surveys as survey_rules
 from tenure.app.store import ApiKey, AuditEntry, AutomationRule, Store, Survey
 from tenure.errors import TenureError
+from tenure.web import session as web_session
 from tenure.workspace import Workspace
 
 MAX_BODY = 5_000_000
+# Row ids in paths: positive and within a 32-bit integer, which every app database stores.
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 INGESTIBLE = ("events", "survey_responses", "tickets")
 
 
@@ -34,6 +37,12 @@ class Problem(HTTPException):
     def __init__(self, status: int, title: str, detail: str = "") -> None:
         super().__init__(status_code=status, detail=detail)
         self.title = title
+
+
+def json_string(value: str) -> str:
+    """A text value as a filter literal: quoted, with quotes doubled (the filter parser reads it
+    as one string, never as syntax)."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -155,15 +164,30 @@ def create_app(
     )
 
     def api_key(
+        request: Request,
         authorization: Annotated[str | None, Header()] = None,
         x_api_key: Annotated[str | None, Header()] = None,
     ) -> ApiKey:
-        token = x_api_key or (
+        bearer = (
             authorization[7:]
             if authorization and authorization.lower().startswith("bearer ")
             else None
         )
-        record = key_rules.check_key(store, token)
+        token = x_api_key or bearer
+        if token is not None:
+            record = key_rules.check_key(store, token)
+        else:  # a browser session of the dashboard
+            record = web_session.resolve(store, request.cookies.get(web_session.COOKIE))
+            unsafe = request.method not in ("GET", "HEAD", "OPTIONS")
+            csrf = request.cookies.get(web_session.CSRF_COOKIE)
+            if (
+                record is not None
+                and unsafe
+                and (not csrf or request.headers.get("x-csrf-token") != csrf)
+            ):
+                raise Problem(
+                    403, "Forbidden", "a write from the dashboard needs its X-CSRF-Token header"
+                )
         if record is None:
             raise Problem(
                 401, "Unauthorized", "send a valid API key as `Authorization: Bearer <key>`"
@@ -281,6 +305,109 @@ def create_app(
         with lock:
             return _records(workspace.drill(name, period, grain=grain, where=where))
 
+    @app.get("/api/cohorts", summary="Logo and revenue retention by first-paid cohort")
+    def cohort_table(
+        _: Viewer,
+        start: Annotated[dt.date | None, Query(alias="from")] = None,
+        end: Annotated[dt.date | None, Query(alias="to")] = None,
+        where: Annotated[str | None, Query(max_length=500)] = None,
+    ) -> list[dict[str, Any]]:
+        with lock:
+            return _records(workspace.cohorts(start=start, end=end, where=where))
+
+    @app.get("/api/survival", summary="Kaplan-Meier survival of account lifetimes")
+    def survival_curve(
+        _: Viewer,
+        by: Annotated[list[str] | None, Query(max_length=2)] = None,
+        where: Annotated[str | None, Query(max_length=500)] = None,
+    ) -> dict[str, Any]:
+        with lock:
+            curve, summary = workspace.survival(by=by or (), where=where)
+        return {"curve": _records(curve), "summary": _records(summary)}
+
+    @app.get("/api/feedback", summary="Survey comments with language, sentiment and themes")
+    def feedback_comments(
+        _: Viewer,
+        start: Annotated[dt.date | None, Query(alias="from")] = None,
+        end: Annotated[dt.date | None, Query(alias="to")] = None,
+        contains: Annotated[str | None, Query(max_length=200)] = None,
+        survey: Annotated[str | None, Query(pattern="^(nps|csat|ces|custom)$")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        from tenure.text.feedback import theme_report
+
+        with lock:
+            frame = workspace.feedback(
+                start=start, end=end, contains=contains or None, survey=survey
+            )
+        themes = theme_report(frame) if len(frame) else None
+        shown = frame.sort_values("responded_at", ascending=False)
+        columns = [
+            "response_id",
+            "responded_at",
+            "account_id",
+            "survey",
+            "score",
+            "band",
+            "language",
+            "sentiment",
+            "themes",
+            "comment",
+        ]
+        page = shown[columns].iloc[offset : offset + limit]
+        return {
+            "items": _records(page),
+            "total": len(frame),
+            "limit": limit,
+            "offset": offset,
+            "themes": _records(themes) if themes is not None else [],
+        }
+
+    @app.get(
+        "/api/accounts/{account_id}/timeline",
+        summary="One account's MRR, events, answers and tickets",
+    )
+    def account_timeline(
+        _: Viewer, account_id: Annotated[str, Path(max_length=200)]
+    ) -> dict[str, Any]:
+        with lock:
+            mrr = workspace.metrics(["mrr"], where=f"account_id = {json_string(account_id)}")
+            events = workspace.table("events")
+            recent = (
+                events.filter(events.account_id == account_id)
+                .order_by(events.occurred_at.desc())
+                .limit(50)
+            )
+            answers = workspace.table("survey_responses")
+            said = (
+                answers.filter(answers.account_id == account_id)
+                .order_by(answers.responded_at.desc())
+                .limit(50)
+            )
+            tickets = workspace.table("tickets")
+            asked = (
+                tickets.filter(tickets.account_id == account_id)
+                .order_by(tickets.opened_at.desc())
+                .limit(50)
+            )
+            return {
+                "mrr": _records(mrr[["period_start", "value"]]),
+                "events": _records(
+                    recent.select("occurred_at", "name", "user_id", "feature", "page").to_pandas()
+                ),
+                "answers": _records(
+                    said.select(
+                        "responded_at", "survey", "score", "comment", "language"
+                    ).to_pandas()
+                ),
+                "tickets": _records(
+                    asked.select(
+                        "opened_at", "channel", "status", "contacts", "resolved_at"
+                    ).to_pandas()
+                ),
+            }
+
     # -- accounts -----------------------------------------------------------------------------
     def account_table(as_of: dt.date | None) -> pd.DataFrame:
         with lock:
@@ -348,26 +475,31 @@ def create_app(
         return shown
 
     @app.get("/api/goals/{goal_id}", summary="One goal with progress and status")
-    def get_goal(_: Viewer, goal_id: int) -> dict[str, Any]:
+    def get_goal(_: Viewer, goal_id: Id) -> dict[str, Any]:
         goal = goal_rules.get(store, goal_id)
         with lock:
             return goal_rules.view(goal, workspace)
 
     @app.patch("/api/goals/{goal_id}", summary="Update a goal (a hand-kept value, tasks, target)")
-    def patch_goal(key: Editor, goal_id: int, body: GoalPatch) -> dict[str, Any]:
+    def patch_goal(key: Editor, goal_id: Id, body: GoalPatch) -> dict[str, Any]:
         changes = body.model_dump(exclude_unset=True)
+        required = [
+            k for k, v in changes.items() if v is None and k not in ("owner", "current_value")
+        ]
+        if required:
+            raise Problem(422, "Invalid request", f"{', '.join(required)} cannot be null")
         with lock:
             shown = goal_rules.update(store, workspace, goal_id, changes)
         audit(key, "goal.update", f"{goal_id}: {sorted(changes)}")
         return shown
 
     @app.delete("/api/goals/{goal_id}", status_code=204, summary="Delete a goal")
-    def delete_goal(key: Editor, goal_id: int) -> None:
+    def delete_goal(key: Editor, goal_id: Id) -> None:
         goal_rules.delete(store, goal_id)
         audit(key, "goal.delete", str(goal_id))
 
     @app.get("/api/goals/{goal_id}/history", summary="Progress recorded over time")
-    def goal_history(_: Viewer, goal_id: int) -> list[dict[str, Any]]:
+    def goal_history(_: Viewer, goal_id: Id) -> list[dict[str, Any]]:
         return goal_rules.history(store, goal_id)
 
     # -- surveys --------------------------------------------------------------------------------
@@ -410,7 +542,7 @@ def create_app(
         status_code=201,
         summary="Invite someone: a signed, expiring, single-use link",
     )
-    def create_invitation(key: Editor, survey_id: int, body: InvitationIn) -> dict[str, str]:
+    def create_invitation(key: Editor, survey_id: Id, body: InvitationIn) -> dict[str, str]:
         token = survey_rules.invite(
             store,
             survey_id,
@@ -423,7 +555,7 @@ def create_app(
         return {"token": token, "url": f"{base_url}/s/{token}"}
 
     @app.get("/api/surveys/{survey_id}/responses", summary="Answers collected by a survey's links")
-    def survey_responses(_: Viewer, survey_id: int) -> list[dict[str, Any]]:
+    def survey_responses(_: Viewer, survey_id: Id) -> list[dict[str, Any]]:
         ids = survey_rules.response_ids(store, survey_id)
         with lock:
             answers = workspace.table("survey_responses")
@@ -479,7 +611,7 @@ def create_app(
         return {"id": number}
 
     @app.patch("/api/automations/{rule_id}", summary="Enable or disable a rule")
-    def patch_rule(key: Editor, rule_id: int, body: RulePatch) -> dict[str, Any]:
+    def patch_rule(key: Editor, rule_id: Id, body: RulePatch) -> dict[str, Any]:
         with store.session() as session:
             rule = session.get(AutomationRule, rule_id)
             if rule is None:
@@ -490,7 +622,7 @@ def create_app(
         return shown
 
     @app.delete("/api/automations/{rule_id}", status_code=204, summary="Delete a rule")
-    def delete_rule(key: Editor, rule_id: int) -> None:
+    def delete_rule(key: Editor, rule_id: Id) -> None:
         with store.session() as session:
             rule = session.get(AutomationRule, rule_id)
             if rule is None:
@@ -502,12 +634,12 @@ def create_app(
         "/api/automations/{rule_id}/dry-run",
         summary="What the rule would fire now; records nothing",
     )
-    def dry_run(_: Editor, rule_id: int) -> list[dict[str, Any]]:
+    def dry_run(_: Editor, rule_id: Id) -> list[dict[str, Any]]:
         with lock:
             return automations.run(store, workspace, dry_run=True, rule_ids=[rule_id]).fired
 
     @app.get("/api/automations/{rule_id}/firings", summary="A rule's firings and their deliveries")
-    def rule_firings(_: Viewer, rule_id: int) -> list[dict[str, Any]]:
+    def rule_firings(_: Viewer, rule_id: Id) -> list[dict[str, Any]]:
         return automations.firings(store, rule_id)
 
     @app.get("/api/dead-letters", summary="Deliveries that failed every attempt")
@@ -515,7 +647,7 @@ def create_app(
         return automations.firings(store, status="dead")
 
     @app.post("/api/dead-letters/{delivery_id}/retry", summary="Queue a dead letter again")
-    def retry(key: Role_admin, delivery_id: int) -> dict[str, str]:
+    def retry(key: Role_admin, delivery_id: Id) -> dict[str, str]:
         automations.retry_dead(store, delivery_id)
         audit(key, "automation.retry", str(delivery_id))
         return {"status": "pending"}
@@ -580,4 +712,7 @@ def create_app(
             headers={"Content-Disposition": f'attachment; filename="{table}.csv"'},
         )
 
+    from tenure.web.routes import mount
+
+    mount(app, workspace, store, lock)
     return BodyLimit(app, MAX_BODY)  # type: ignore[return-value]

@@ -1,0 +1,100 @@
+"""Dashboard pages: a login by API key, then one server-rendered page per section whose script
+reads the JSON API with the session cookie."""
+
+from __future__ import annotations
+
+import threading
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from tenure.app import keys as key_rules
+from tenure.app.store import Store
+from tenure.engine.segments import attribute_columns
+from tenure.web import session
+
+PAGES = [
+    ("overview", "Overview"),
+    ("revenue", "Revenue"),
+    ("retention", "Retention"),
+    ("engagement", "Engagement"),
+    ("voice", "Voice of the customer"),
+    ("support", "Support"),
+    ("goals", "Goals"),
+    ("accounts", "Accounts"),
+]
+WITH_PICKERS = {"overview", "revenue", "retention", "engagement", "voice", "support"}
+_templates = Environment(
+    loader=PackageLoader("tenure.web", "templates"), autoescape=select_autoescape(default=True)
+)
+
+
+def mount(app: FastAPI, workspace: Any, store: Store, lock: threading.Lock) -> None:
+    static = resources.files("tenure.web").joinpath("static")
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    def render(name: str, **values: Any) -> HTMLResponse:
+        return HTMLResponse(_templates.get_template(name).render(**values))
+
+    @app.get("/login", include_in_schema=False)
+    def login_form() -> HTMLResponse:
+        return render("login.html")
+
+    @app.post("/login", include_in_schema=False)
+    def login(api_key: Annotated[str, Form(max_length=200)]) -> Response:
+        record = key_rules.check_key(store, api_key.strip())
+        if record is None:
+            page = render("login.html", message="That API key is not valid.")
+            page.status_code = 401
+            return page
+        response = RedirectResponse("/overview", status_code=303)
+        response.set_cookie(
+            session.COOKIE, session.issue(store, record), httponly=True, samesite="strict"
+        )
+        response.set_cookie(session.CSRF_COOKIE, session.new_csrf(), samesite="strict")
+        return response
+
+    @app.get("/logout", include_in_schema=False)
+    def logout() -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(session.COOKIE)
+        response.delete_cookie(session.CSRF_COOKIE)
+        return response
+
+    def show(request: Request, slug: str, title: str, account_id: str | None = None) -> Response:
+        user = session.resolve(store, request.cookies.get(session.COOKIE))
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
+        with lock:
+            attributes = attribute_columns(workspace.table("accounts"))
+        return render(
+            "page.html",
+            page=slug,
+            title=title,
+            pages=PAGES,
+            pickers=slug in WITH_PICKERS,
+            params=dict(request.query_params),
+            attributes=attributes,
+            user=user.name,
+            role=user.role,
+            account_id=account_id,
+        )
+
+    @app.get("/", include_in_schema=False)
+    def home() -> Response:
+        return RedirectResponse("/overview", status_code=303)
+
+    for slug, title in PAGES:
+
+        def page(request: Request, slug: str = slug, title: str = title) -> Response:
+            return show(request, slug, title)
+
+        app.add_api_route(f"/{slug}", page, methods=["GET"], include_in_schema=False)
+
+    @app.get("/accounts/{account_id}", include_in_schema=False)
+    def account_page(request: Request, account_id: str) -> Response:
+        return show(request, "account", f"Account {account_id}", account_id)

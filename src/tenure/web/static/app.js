@@ -1,0 +1,289 @@
+// Tenure dashboard: every page reads the JSON API with the session cookie and builds the DOM with
+// text nodes only, so nothing a customer typed is ever interpreted as HTML.
+"use strict";
+
+const page = document.getElementById("page");
+const content = document.getElementById("content");
+const query = new URLSearchParams(location.search);
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function fail(message) {
+  const box = document.getElementById("error");
+  box.hidden = false;
+  box.textContent = message;
+}
+
+function cookie(name) {
+  const found = document.cookie.split("; ").find((c) => c.startsWith(name + "="));
+  return found ? decodeURIComponent(found.split("=")[1]) : "";
+}
+
+async function api(path, params, options) {
+  const url = new URL(path, location.origin);
+  for (const [key, value] of Object.entries(params || {})) {
+    for (const item of [].concat(value)) if (item !== "" && item !== null && item !== undefined) url.searchParams.append(key, item);
+  }
+  const init = Object.assign({ credentials: "same-origin", headers: {} }, options || {});
+  if (init.method && init.method !== "GET") {
+    init.headers["X-CSRF-Token"] = cookie("tenure_csrf");
+    init.headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(url, init);
+  if (response.status === 204) return null;
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.detail || body.title || response.statusText);
+  return body;
+}
+
+// -- pickers -------------------------------------------------------------------------------------
+function monthStart(value) { return value ? value + "-01" : ""; }
+function range() {
+  const today = new Date();
+  const last = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - 1, 1));
+  const first = new Date(Date.UTC(last.getUTCFullYear(), last.getUTCMonth() - 11, 1));
+  return {
+    from: monthStart(query.get("from")) || first.toISOString().slice(0, 10),
+    to: monthStart(query.get("to")) || last.toISOString().slice(0, 10),
+    grain: query.get("grain") || "month",
+    by: query.get("by") || "",
+    where: query.get("where") || "",
+  };
+}
+async function metrics(names, extra) {
+  const r = range();
+  const body = await api("/api/metrics", Object.assign({ names, from: r.from, to: r.to, grain: r.grain, by: r.by, where: r.where, limit: 10000 }, extra || {}));
+  return body;
+}
+function seriesOf(items, metric, by) {
+  const groups = new Map();
+  for (const row of items.filter((r) => r.metric === metric)) {
+    const key = by ? String(row[by]) : metric;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push([row.period_start, row.value === null ? null : Number(row.value)]);
+  }
+  return groups;
+}
+
+// -- widgets -------------------------------------------------------------------------------------
+function format(value, unit) {
+  if (value === null || value === undefined) return "–";
+  const n = Number(value);
+  if (unit === "percent") return n.toFixed(1) + "%";
+  if (unit === "currency") return n.toLocaleString("en-US", { maximumFractionDigits: 0 });
+  if (unit === "score") return n.toFixed(1);
+  return n.toLocaleString("en-US", { maximumFractionDigits: 2 });
+}
+
+function download(name, href) {
+  const link = el("a", { href, download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+}
+
+function panel(title, slug) {
+  const tools = el("span", { class: "tools" });
+  const box = el("section", { class: "panel", "data-panel": slug }, tools, el("h2", {}, title));
+  content.append(box);
+  return { box, tools };
+}
+
+function chart(title, slug, option) {
+  const { box, tools } = panel(title, slug);
+  const holder = el("div", { class: "chart", id: "chart-" + slug });
+  box.append(holder);
+  const instance = echarts.init(holder, null, { renderer: "canvas" });
+  instance.setOption(Object.assign({ animation: false, tooltip: { trigger: "axis" }, legend: { type: "scroll" } }, option));
+  holder.dataset.ready = "1";
+  tools.append(el("button", { type: "button", "data-export": "png", onclick: () => download(slug + ".png", instance.getDataURL({ type: "png", backgroundColor: "#fff" })) }, "PNG"));
+  return instance;
+}
+
+function lines(title, slug, groups, extra) {
+  const series = [...groups.entries()].map(([name, points]) => Object.assign({ name, type: "line", data: points, showSymbol: false }, extra || {}));
+  return chart(title, slug, { xAxis: { type: "category" }, yAxis: { type: "value" }, series });
+}
+
+function table(title, slug, columns, rows, render) {
+  const { box, tools } = panel(title, slug);
+  const head = el("tr", {}, columns.map((c) => el("th", {}, c)));
+  const body = rows.map((row) => el("tr", {}, columns.map((c) => el("td", {}, render ? render(c, row) : row[c] ?? ""))));
+  box.append(el("table", { id: "table-" + slug }, el("thead", {}, head), el("tbody", {}, body)));
+  tools.append(el("button", { type: "button", "data-export": "csv", onclick: () => {
+    const quote = (v) => '"' + String(v ?? "").replaceAll('"', '""') + '"';
+    const text = [columns.map(quote).join(","), ...rows.map((r) => columns.map((c) => quote(Array.isArray(r[c]) ? r[c].join("; ") : r[c])).join(","))].join("\n");
+    download(slug + ".csv", URL.createObjectURL(new Blob([text], { type: "text/csv" })));
+  } }, "CSV"));
+}
+
+// -- pages ---------------------------------------------------------------------------------------
+const KPIS = [
+  ["mrr", "MRR"], ["arr", "ARR"], ["nrr", "NRR"], ["grr", "GRR"], ["customer_churn_rate", "Customer churn"],
+  ["customer_retention_rate", "Retention"], ["arpa", "ARPA"], ["clv_subscription", "CLV"], ["nps", "NPS"],
+  ["csat", "CSAT"], ["ces", "CES"], ["stickiness", "DAU/MAU"], ["fcr", "FCR"],
+];
+
+const LOWER_IS_BETTER = new Set(["customer_churn_rate"]);
+
+async function overview() {
+  const body = await metrics(KPIS.map((k) => k[0]), { by: "" });
+  const cards = el("div", { class: "cards", id: "kpis" });
+  content.append(cards);
+  for (const [name, label] of KPIS) {
+    const rows = body.items.filter((r) => r.metric === name);
+    const known = rows.filter((r) => r.value !== null);  // quarterly surveys leave months empty
+    const last = known[known.length - 1];
+    const before = known[known.length - 2];
+    const unit = body.units[name];
+    const value = last ? last.value : null;
+    const change = last && before && last.value !== null && before.value !== null ? Number(last.value) - Number(before.value) : null;
+    const spark = el("div", { class: "spark" });
+    cards.append(el("div", { class: "card", "data-metric": name, "data-value": value === null ? "" : String(value), "data-period": last ? last.period_start : "" },
+      el("div", { class: "label" }, label, " · ", last ? last.period_start.slice(0, 7) : ""),
+      el("div", { class: "value" }, format(value, unit)),
+      el("div", { class: "change " + ((LOWER_IS_BETTER.has(name) ? -change : change) > 0 ? "up" : change ? "down" : "") }, change === null ? "no change data" : (change >= 0 ? "+" : "") + format(change, unit === "percent" ? "number" : unit) + " vs previous"),
+      spark));
+    echarts.init(spark).setOption({ animation: false, grid: { left: 0, right: 0, top: 2, bottom: 2 }, xAxis: { type: "category", show: false }, yAxis: { type: "value", show: false, scale: true }, series: [{ type: "line", showSymbol: false, data: rows.map((r) => [r.period_start, r.value === null ? null : Number(r.value)]) }] });
+  }
+}
+
+async function revenue() {
+  const r = range();
+  const body = await metrics(["mrr", "mrr_new", "mrr_expansion", "mrr_contraction", "mrr_churned", "mrr_reactivation"]);
+  lines("MRR", "mrr", seriesOf(body.items, "mrr", r.by));
+  const moves = ["mrr_new", "mrr_expansion", "mrr_reactivation", "mrr_contraction", "mrr_churned"];
+  const total = await metrics(moves, { by: "" });
+  const series = moves.map((m) => ({ name: m.replace("mrr_", ""), type: "bar", stack: "moves", data: [...seriesOf(total.items, m, "").values()][0] || [] }));
+  chart("MRR movements per period", "movements", { xAxis: { type: "category" }, yAxis: { type: "value" }, series });
+}
+
+async function retention() {
+  const r = range();
+  const body = await metrics(["customer_churn_rate", "customer_retention_rate"]);
+  lines("Customer churn rate (%)", "churn", seriesOf(body.items, "customer_churn_rate", r.by));
+  lines("Customer retention rate (%)", "retention", seriesOf(body.items, "customer_retention_rate", r.by));
+  const cohorts = await api("/api/cohorts", { from: r.from, to: r.to, where: r.where });
+  for (const [kind, field] of [["logos", "retention"], ["revenue", "revenue_retention"]]) {
+    const names = [...new Set(cohorts.map((c) => c.cohort))];
+    const offsets = [...new Set(cohorts.map((c) => c.offset))].sort((a, b) => a - b);
+    const data = cohorts.map((c) => [offsets.indexOf(c.offset), names.indexOf(c.cohort), c[field] === null ? null : Number(Number(c[field]).toFixed(1))]);
+    chart(`Cohort retention (${kind}, %)`, "cohorts-" + kind, { tooltip: { position: "top" }, xAxis: { type: "category", data: offsets }, yAxis: { type: "category", data: names }, visualMap: { min: 0, max: 100, calculable: true, orient: "horizontal", left: "center", bottom: 0 }, series: [{ type: "heatmap", data, label: { show: true } }], grid: { bottom: 70 } });
+  }
+  const survival = await api("/api/survival", { where: r.where });
+  chart("Account survival (Kaplan-Meier)", "survival", { xAxis: { type: "value", name: "days" }, yAxis: { type: "value", max: 1 }, series: [{ type: "line", step: "end", showSymbol: false, data: survival.curve.map((p) => [Number(p.duration), Number(p.survival)]) }] });
+}
+
+async function engagement() {
+  const r = range();
+  const body = await metrics(["dau", "wau", "mau", "stickiness", "average_session_seconds"], { by: "" });
+  const groups = new Map([["DAU", [...seriesOf(body.items, "dau").values()][0]], ["WAU", [...seriesOf(body.items, "wau").values()][0]], ["MAU", [...seriesOf(body.items, "mau").values()][0]]]);
+  lines("Active users", "active", groups);
+  lines("Stickiness (DAU/MAU, %)", "stickiness", seriesOf(body.items, "stickiness"));
+  lines("Average session (seconds)", "sessions", seriesOf(body.items, "average_session_seconds"));
+  const adoption = await api("/api/metrics", { names: "feature_adoption_rate", by: "feature", from: r.to, to: r.to });
+  chart("Feature adoption, last period (%)", "adoption", { xAxis: { type: "category", data: adoption.items.map((i) => i.feature) }, yAxis: { type: "value" }, series: [{ type: "bar", data: adoption.items.map((i) => i.value === null ? null : Number(i.value)) }] });
+}
+
+async function voice() {
+  const r = range();
+  const body = await metrics(["nps", "csat", "ces"], { by: "" });
+  lines("NPS", "nps", seriesOf(body.items, "nps"));
+  lines("CSAT and CES (%)", "csat", new Map([["CSAT", [...seriesOf(body.items, "csat").values()][0]], ["CES", [...seriesOf(body.items, "ces").values()][0]]]));
+  const feedback = await api("/api/feedback", { from: r.from, to: r.to, limit: 50 });
+  table("Themes (z > 0: detractors)", "themes", ["theme", "comments", "sentiment", "detractor_mentions", "promoter_mentions", "z"], feedback.themes, (c, row) => (typeof row[c] === "number" && !Number.isInteger(row[c]) ? row[c].toFixed(2) : row[c]));
+  table("Latest comments", "comments", ["responded_at", "account_id", "survey", "score", "language", "sentiment", "themes", "comment"], feedback.items, (c, row) => c === "sentiment" ? Number(row[c]).toFixed(2) : c === "themes" ? (row[c] || []).join(", ") : row[c]);
+}
+
+async function support() {
+  const body = await metrics(["fcr", "resolution_hours_median", "resolution_hours_p90", "first_response_hours_median"], { by: "" });
+  lines("First-contact resolution (%)", "fcr", seriesOf(body.items, "fcr"));
+  lines("Hours to first response and resolution", "times", new Map([["first response, median", [...seriesOf(body.items, "first_response_hours_median").values()][0]], ["resolution, median", [...seriesOf(body.items, "resolution_hours_median").values()][0]], ["resolution, p90", [...seriesOf(body.items, "resolution_hours_p90").values()][0]]]));
+}
+
+function goalVisual(goal) {
+  const share = Number(goal.progress);
+  if (goal.display === "pie") {
+    const holder = el("div", { style: "width:120px;height:120px" });
+    setTimeout(() => echarts.init(holder).setOption({ animation: false, series: [{ type: "pie", radius: ["50%", "80%"], label: { show: false }, data: [{ value: share, name: "done" }, { value: 100 - share, name: "left", itemStyle: { color: "#e5e7eb" } }] }] }), 0);
+    return holder;
+  }
+  if (goal.display === "thermometer") return el("div", { class: "thermo" }, el("div", { style: `height:${share}%` }));
+  return el("progress", { max: "100", value: String(share) });
+}
+
+async function goals() {
+  const list = el("div", { id: "goals" });
+  const form = el("form", { id: "new-goal", class: "panel" },
+    el("h2", {}, "New goal"),
+    el("label", {}, "Name ", el("input", { name: "name", required: "required" })), " ",
+    el("label", {}, "Kind ", el("select", { name: "kind" }, ["number", "metric", "boolean"].map((k) => el("option", {}, k)))), " ",
+    el("label", {}, "Metric ", el("input", { name: "metric", placeholder: "nrr" })), " ",
+    el("label", {}, "Start ", el("input", { name: "start_value", type: "number", step: "any", value: "0" })), " ",
+    el("label", {}, "Target ", el("input", { name: "target_value", type: "number", step: "any", value: "100" })), " ",
+    el("label", {}, "Now ", el("input", { name: "current_value", type: "number", step: "any" })), " ",
+    el("label", {}, "Due ", el("input", { name: "due_date", type: "date", required: "required" })), " ",
+    el("label", {}, "Show as ", el("select", { name: "display" }, ["bar", "pie", "thermometer"].map((k) => el("option", {}, k)))), " ",
+    el("button", { type: "submit" }, "Create"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(form).entries());
+    const goal = { name: data.name, kind: data.kind, start_value: Number(data.start_value), target_value: Number(data.target_value), start_date: new Date().toISOString().slice(0, 10), due_date: data.due_date, display: data.display };
+    if (data.metric) goal.metric = data.metric;
+    if (data.current_value) goal.current_value = Number(data.current_value);
+    try { await api("/api/goals", {}, { method: "POST", body: JSON.stringify(goal) }); form.reset(); await drawGoals(list); }
+    catch (error) { fail(error.message); }
+  });
+  content.append(form, list);
+  await drawGoals(list);
+}
+
+async function drawGoals(list) {
+  const body = await api("/api/goals", { limit: 500 });
+  list.replaceChildren(...body.items.map((goal) => el("section", { class: "panel goal", "data-goal": goal.name },
+    goalVisual(goal),
+    el("div", {}, el("h2", {}, goal.name), el("p", {}, `${format(goal.value)} of ${format(goal.target_value)} · ${Number(goal.progress).toFixed(0)}% (expected ${Number(goal.expected).toFixed(0)}%) · `, el("strong", { class: "status" }, goal.status), ` · due ${goal.due_date}`)))));
+}
+
+async function accounts() {
+  const band = query.get("band") || "";
+  const picker = el("select", { id: "band", onchange: (e) => { const q = new URLSearchParams(location.search); q.set("band", e.target.value); location.search = q.toString(); } },
+    ["", "red", "yellow", "green"].map((b) => el("option", { value: b, selected: b === band ? "selected" : null }, b || "all bands")));
+  content.append(el("p", {}, "Band ", picker));
+  const body = await api("/api/accounts", { band, limit: 500 });
+  table("Accounts by churn risk", "accounts", ["account_id", "health", "band", "trend", "churn_probability", "drivers", "pulled_down_by"], body.items, (c, row) => {
+    if (c === "account_id") return el("a", { href: "/accounts/" + encodeURIComponent(row.account_id) }, row.account_id);
+    if (c === "band") return el("span", { class: "band-" + row.band }, row.band);
+    if (["health", "trend"].includes(c)) return row[c] === null ? "" : Number(row[c]).toFixed(1);
+    if (c === "churn_probability") return row[c] === null ? "" : (100 * Number(row[c])).toFixed(1) + "%";
+    return row[c];
+  });
+}
+
+async function account() {
+  const id = page.dataset.account;
+  const [detail, timeline] = await Promise.all([api("/api/accounts/" + encodeURIComponent(id)).catch(() => null), api(`/api/accounts/${encodeURIComponent(id)}/timeline`)]);
+  lines("MRR", "account-mrr", new Map([["MRR", timeline.mrr.map((p) => [p.period_start, p.value === null ? null : Number(p.value)])]]));
+  if (detail) {
+    const components = Object.keys(detail).filter((k) => k.startsWith("score_"));
+    table(`Health ${Number(detail.health).toFixed(1)} (${detail.band})`, "health", ["component", "score"], components.map((k) => ({ component: k.replace("score_", ""), score: Number(detail[k]).toFixed(0) })));
+  }
+  table("Survey answers", "answers", ["responded_at", "survey", "score", "language", "comment"], timeline.answers);
+  table("Tickets", "tickets", ["opened_at", "channel", "status", "contacts", "resolved_at"], timeline.tickets);
+  table("Latest events", "events", ["occurred_at", "name", "user_id", "feature", "page"], timeline.events);
+}
+
+const PAGES = { overview, revenue, retention, engagement, voice, support, goals, accounts, account };
+PAGES[page.dataset.page]().then(() => { page.dataset.loaded = "1"; }).catch((error) => { fail(error.message); page.dataset.loaded = "error"; });

@@ -1,0 +1,215 @@
+"""The dashboard in a real browser (Playwright driving the system Chromium, headless): every page
+loads, numbers equal the API's, pickers change them, a goal created in the UI appears with its
+progress, CSV and PNG exports download, and a customer's `<script>` comment stays text.
+Screenshots of each page are saved under artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+
+import tenure
+from tenure.api.app import create_app
+from tenure.app.keys import create_key
+from tenure.app.store import Store
+from tenure.data import demo
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="needs the system Chromium; `make test` installs it"
+)
+SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+XSS = '<script>window.__tenure_xss = 1</script><img src=x onerror="window.__tenure_xss = 2"> slow reports'
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    import uvicorn
+
+    folder = tmp_path_factory.mktemp("web")
+    ws = tenure.connect(f"duckdb:///{folder / 'web.duckdb'}")
+    demo.build(ws, folder / "demo", accounts=300, events=30_000, seed=4, as_of=dt.date(2026, 11, 1))
+    ws.load(
+        "survey_responses",
+        pd.DataFrame(
+            [
+                {
+                    "response_id": "XSS1",
+                    "account_id": "A000001",
+                    "survey": "nps",
+                    "score": 2,
+                    "comment": XSS,
+                    "language": "en",
+                    "responded_at": dt.datetime(2026, 9, 15, 10),
+                }
+            ]
+        ),
+    )
+    store = Store(f"sqlite:///{folder / 'app.db'}")
+    key = create_key(store, "browser", "admin")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(ws, store), host="127.0.0.1", port=port, log_level="warning")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(base + "/health", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield {"base": base, "key": key}
+    instance.should_exit = True
+    thread.join(timeout=10)
+    ws.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: dict[str, Any]) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1300, "height": 1000}, accept_downloads=True)
+    tab = context.new_page()
+    tab.goto(server["base"] + "/overview")
+    assert tab.url.endswith("/login")  # no session: the login page
+    tab.fill("input[name=api_key]", server["key"])
+    tab.click("button[type=submit]")
+    tab.wait_for_url("**/overview")
+    yield tab
+    context.close()
+
+
+def _open(page: Any, server: dict[str, Any], path: str) -> None:
+    page.goto(server["base"] + path)
+    page.wait_for_selector("#page[data-loaded]", timeout=60_000)
+    assert page.get_attribute("#page", "data-loaded") == "1", page.inner_text("#error")
+
+
+def _api(server: dict[str, Any], path: str, params: dict[str, Any]) -> Any:
+    response = httpx.get(
+        server["base"] + path,
+        params=params,
+        headers={"Authorization": f"Bearer {server['key']}"},
+        timeout=60,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def test_every_page_loads_and_is_captured(page: Any, server: dict[str, Any]) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for slug in (
+        "overview",
+        "revenue",
+        "retention",
+        "engagement",
+        "voice",
+        "support",
+        "goals",
+        "accounts",
+        "accounts/A000001",
+    ):
+        _open(page, server, f"/{slug}?from=2026-01&to=2026-09")
+        assert page.locator("main h1").inner_text()
+        page.screenshot(path=str(SHOTS / f"{slug.replace('/', '-')}.png"), full_page=True)
+    wrong = page.context.browser.new_context().new_page()
+    wrong.goto(server["base"] + "/login")
+    wrong.fill("input[name=api_key]", "tk_wrong")
+    wrong.click("button[type=submit]")
+    assert "not valid" in wrong.inner_text("body")
+    wrong.context.close()
+
+
+def test_kpi_cards_equal_the_api_and_the_pickers_change_them(
+    page: Any, server: dict[str, Any]
+) -> None:
+    _open(page, server, "/overview?from=2026-01&to=2026-09")
+    names = ["mrr", "nrr", "customer_churn_rate", "csat", "fcr"]
+    api = pd.DataFrame(
+        _api(
+            server,
+            "/api/metrics",
+            {"names": names, "from": "2026-01-01", "to": "2026-09-01", "limit": 10000},
+        )["items"]
+    )
+    for name in names:
+        known = api[(api.metric == name) & api.value.notna()]
+        shown = page.get_attribute(f".card[data-metric={name}]", "data-value")
+        assert float(shown) == pytest.approx(float(known.iloc[-1]["value"]), rel=1e-9), name
+    september = page.get_attribute(".card[data-metric=mrr]", "data-value")
+    page.fill("input[name=to]", "2026-03")
+    page.click("#pickers button[type=submit]")
+    page.wait_for_selector("#page[data-loaded]")
+    march = page.get_attribute(".card[data-metric=mrr]", "data-value")
+    expected = _api(
+        server, "/api/metrics", {"names": "mrr", "from": "2026-01-01", "to": "2026-03-01"}
+    )["items"][-1]["value"]
+    assert march != september and float(march) == pytest.approx(float(expected))
+    assert page.get_attribute(".card[data-metric=mrr]", "data-period") == "2026-03-01"
+
+
+def test_a_goal_created_in_the_ui_appears_with_its_progress(
+    page: Any, server: dict[str, Any]
+) -> None:
+    _open(page, server, "/goals")
+    page.fill("#new-goal input[name=name]", "Publish case studies")
+    page.fill("#new-goal input[name=start_value]", "0")
+    page.fill("#new-goal input[name=target_value]", "8")
+    page.fill("#new-goal input[name=current_value]", "2")
+    page.fill("#new-goal input[name=due_date]", "2099-12-31")
+    page.select_option("#new-goal select[name=display]", "thermometer")
+    page.click("#new-goal button[type=submit]")
+    goal = page.locator("[data-goal='Publish case studies']")
+    goal.wait_for()
+    assert "25% (expected" in goal.inner_text() and goal.locator(".thermo").count() == 1
+    page.reload()
+    page.wait_for_selector("[data-goal='Publish case studies']")
+    stored = _api(server, "/api/goals", {})["items"]
+    assert [g["progress"] for g in stored if g["name"] == "Publish case studies"] == [25.0]
+
+
+def test_charts_export_png_and_tables_export_csv(
+    page: Any, server: dict[str, Any], tmp_path: Path
+) -> None:
+    _open(page, server, "/revenue?from=2026-01&to=2026-09")
+    with page.expect_download() as png:
+        page.click("[data-panel=mrr] button[data-export=png]")
+    path = tmp_path / "mrr.png"
+    png.value.save_as(path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 1000
+    _open(page, server, "/accounts")
+    with page.expect_download() as csv:
+        page.click("[data-panel=accounts] button[data-export=csv]")
+    text = Path(csv.value.path()).read_text(encoding="utf-8")
+    assert (
+        text.splitlines()[0].startswith('"account_id","health","band"')
+        and len(text.splitlines()) > 10
+    )
+
+
+def test_a_script_in_a_comment_renders_as_text(page: Any, server: dict[str, Any]) -> None:
+    _open(page, server, "/voice?from=2026-09&to=2026-09")
+    cells = page.locator("#table-comments td", has_text="slow reports")
+    assert cells.count() == 1 and cells.first.inner_text() == XSS
+    assert page.evaluate("window.__tenure_xss") is None
+    assert page.locator("#table-comments script, #table-comments img").count() == 0
