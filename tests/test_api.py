@@ -103,6 +103,10 @@ def test_bad_requests_get_problem_details(client: TestClient, store: Store) -> N
         "/api/metrics", headers=editor, params={"names": "mrr", "grain": "fortnight"}
     )
     assert grain.status_code == 422
+    nul = client.get("/api/accounts/A%00B", headers=editor)
+    assert nul.status_code == 400 and "NUL" in nul.json()["detail"]
+    ancient = client.get("/api/accounts", headers=editor, params={"as_of": "0001-01-01"})
+    assert ancient.status_code == 422
 
 
 def test_metrics_accounts_drill_and_export(
@@ -340,3 +344,36 @@ def test_goals_and_keys_from_the_command_line(tmp_path: Path) -> None:
     assert key.exit_code == 0 and key.output.startswith("tk_")
     bad = runner.invoke(app, ["keys", "create", "ops", "--role", "root", "--app-db", app_db])
     assert bad.exit_code == 2 and "unknown role 'root'" in bad.output
+
+
+def test_dashboards_are_per_key_and_metric_results_follow_new_loads(
+    client: TestClient, store: Store, workspace: Workspace
+) -> None:
+    mine, theirs = _key(store, "viewer"), _key(store, "viewer")
+    saved = client.put(
+        "/api/dashboard", headers=mine, json={"widgets": [{"metric": "mrr", "type": "line"}]}
+    )
+    assert saved.status_code == 200
+    assert client.get("/api/dashboard", headers=mine).json()["widgets"][0]["metric"] == "mrr"
+    assert client.get("/api/dashboard", headers=theirs).json() == {"widgets": []}
+    bad = client.put(
+        "/api/dashboard", headers=mine, json={"widgets": [{"metric": "vibes", "type": "line"}]}
+    )
+    assert bad.status_code == 400
+    editor = _key(store, "editor")
+    params = {"names": "survey_responses", "from": "2026-10-01", "to": "2026-10-01"}
+    before = client.get("/api/metrics", headers=editor, params=params).json()["items"][0]["value"]
+    answer = {
+        "response_id": f"CACHE-{store.engine.dialect.name}",
+        "survey": "csat",
+        "score": 5,
+        "responded_at": "2026-10-10T10:00:00Z",
+    }
+    assert (
+        client.post(
+            "/api/ingest/survey_responses", headers=editor, json={"rows": [answer]}
+        ).status_code
+        == 200
+    )
+    after = client.get("/api/metrics", headers=editor, params=params).json()["items"][0]["value"]
+    assert after == before + 1  # the cached result was dropped by the load

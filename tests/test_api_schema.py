@@ -30,7 +30,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(_workspace, 
 
 
 @schema.parametrize()
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_no_request_makes_the_server_fail(case: schemathesis.Case) -> None:
     if case.path.startswith("/api/export"):
         pytest.skip("exports stream whole tables; covered by test_api")

@@ -213,3 +213,34 @@ def test_a_script_in_a_comment_renders_as_text(page: Any, server: dict[str, Any]
     assert cells.count() == 1 and cells.first.inner_text() == XSS
     assert page.evaluate("window.__tenure_xss") is None
     assert page.locator("#table-comments script, #table-comments img").count() == 0
+
+
+def test_a_widget_added_to_my_dashboard_persists_after_reload(
+    page: Any, server: dict[str, Any]
+) -> None:
+    _open(page, server, "/dashboard?from=2026-01&to=2026-09")
+    for metric, kind in (("mrr", "line"), ("nps", "number")):
+        page.select_option("#add-widget select[name=metric]", metric)
+        page.select_option("#add-widget select[name=type]", kind)
+        page.click("#add-widget button[type=submit]")
+        page.wait_for_selector(f"[data-widget='{metric}:{kind}']")
+    page.reload()
+    page.wait_for_selector("#page[data-loaded]")
+    page.wait_for_selector("[data-widget='nps:number']")
+    order = page.eval_on_selector_all("[data-widget]", "nodes => nodes.map(n => n.dataset.widget)")
+    assert order == ["mrr:line", "nps:number"]
+    page.click("[data-widget='nps:number'] button[data-action=up]")
+    page.wait_for_function(
+        "document.querySelector('[data-widget]').dataset.widget === 'nps:number'"
+    )
+    page.reload()
+    page.wait_for_selector("[data-widget='mrr:line']")
+    order = page.eval_on_selector_all("[data-widget]", "nodes => nodes.map(n => n.dataset.widget)")
+    assert order == ["nps:number", "mrr:line"]
+    page.click("[data-widget='mrr:line'] button[data-action=remove]")
+    page.wait_for_function("document.querySelectorAll('[data-widget]').length === 1")
+    saved = httpx.get(
+        server["base"] + "/api/dashboard", headers={"Authorization": f"Bearer {server['key']}"}
+    ).json()
+    assert saved == {"widgets": [{"metric": "nps", "type": "number", "by": None}]}
+    page.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True)

@@ -39,6 +39,7 @@ class Workspace:
         # Ibis table handles (each costs a catalog look-up); a load through this workspace can
         # add attribute columns, so it clears them.
         self._tables: dict[str, ir.Table] = {}
+        self.data_version = 0  # moves with every load through this workspace (cache keys)
 
     # -- connection ---------------------------------------------------------------------------
     @property
@@ -333,6 +334,7 @@ class Workspace:
         if isinstance(mapping, (str, Path)):
             mapping = read_mapping(Path(mapping))
         self._tables.clear()
+        self.data_version += 1
         return loader.load(
             self.duckdb,
             table,

@@ -22,7 +22,7 @@ from tenure.app import automations
 from tenure.app import goals as goal_rules
 from tenure.app import keys as key_rules
 from tenure.app import surveys as survey_rules
-from tenure.app.store import ApiKey, AuditEntry, AutomationRule, Store, Survey
+from tenure.app.store import ApiKey, AuditEntry, AutomationRule, Dashboard, Store, Survey, now
 from tenure.errors import TenureError
 from tenure.web import session as web_session
 from tenure.workspace import Workspace
@@ -30,6 +30,8 @@ from tenure.workspace import Workspace
 MAX_BODY = 5_000_000
 # Row ids in paths: positive and within a 32-bit integer, which every app database stores.
 Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
+# Dates a calendar can shift by years without leaving the range of Python dates.
+Day = Annotated[dt.date, Field(ge=dt.date(1900, 1, 1), le=dt.date(2199, 12, 31))]
 INGESTIBLE = ("events", "survey_responses", "tickets")
 
 
@@ -122,6 +124,18 @@ class RulePatch(BaseModel):
     enabled: bool
 
 
+class Widget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    metric: str = Field(min_length=1, max_length=100)
+    type: str = Field(pattern="^(number|line|bar|pie)$")
+    by: str | None = Field(default=None, max_length=100)
+
+
+class DashboardIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    widgets: list[Widget] = Field(max_length=30)
+
+
 class IngestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rows: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
@@ -133,6 +147,9 @@ def create_app(
     """The API over one workspace and one app store. Engine calls are serialised: an embedded
     DuckDB connection is not shared between threads."""
     lock = threading.Lock()
+    # Metric results by request and data version: a load through this workspace moves the
+    # version, so nothing stale is served after new data arrives.
+    cache: dict[tuple[Any, ...], pd.DataFrame] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -272,17 +289,31 @@ def create_app(
         _: Viewer,
         names: Annotated[list[str], Query(min_length=1, max_length=50)],
         grain: Annotated[str, Query(pattern="^(day|week|month|quarter|year)$")] = "month",
-        start: Annotated[dt.date | None, Query(alias="from")] = None,
-        end: Annotated[dt.date | None, Query(alias="to")] = None,
+        start: Annotated[Day | None, Query(alias="from")] = None,
+        end: Annotated[Day | None, Query(alias="to")] = None,
         by: Annotated[list[str] | None, Query(max_length=3)] = None,
         where: Annotated[str | None, Query(max_length=500)] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
     ) -> dict[str, Any]:
+        request_key = (
+            tuple(names),
+            grain,
+            start,
+            end,
+            tuple(by or ()),
+            where,
+            workspace.data_version,
+        )
         with lock:
-            frame = workspace.metrics(
-                names, grain=grain, start=start, end=end, by=by or (), where=where
-            )
+            frame = cache.get(request_key)
+            if frame is None:
+                frame = workspace.metrics(
+                    names, grain=grain, start=start, end=end, by=by or (), where=where
+                )
+                if len(cache) >= 256:
+                    cache.pop(next(iter(cache)))
+                cache[request_key] = frame
         page = frame.iloc[offset : offset + limit]
         return {
             "items": _records(page),
@@ -308,8 +339,8 @@ def create_app(
     @app.get("/api/cohorts", summary="Logo and revenue retention by first-paid cohort")
     def cohort_table(
         _: Viewer,
-        start: Annotated[dt.date | None, Query(alias="from")] = None,
-        end: Annotated[dt.date | None, Query(alias="to")] = None,
+        start: Annotated[Day | None, Query(alias="from")] = None,
+        end: Annotated[Day | None, Query(alias="to")] = None,
         where: Annotated[str | None, Query(max_length=500)] = None,
     ) -> list[dict[str, Any]]:
         with lock:
@@ -328,12 +359,12 @@ def create_app(
     @app.get("/api/feedback", summary="Survey comments with language, sentiment and themes")
     def feedback_comments(
         _: Viewer,
-        start: Annotated[dt.date | None, Query(alias="from")] = None,
-        end: Annotated[dt.date | None, Query(alias="to")] = None,
+        start: Annotated[Day | None, Query(alias="from")] = None,
+        end: Annotated[Day | None, Query(alias="to")] = None,
         contains: Annotated[str | None, Query(max_length=200)] = None,
         survey: Annotated[str | None, Query(pattern="^(nps|csat|ces|custom)$")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
     ) -> dict[str, Any]:
         from tenure.text.feedback import theme_report
 
@@ -408,6 +439,29 @@ def create_app(
                 ),
             }
 
+    @app.get("/api/funnel", summary="Ordered funnel of events with a conversion window")
+    def funnel_steps(
+        _: Viewer,
+        steps: Annotated[list[str], Query(min_length=2, max_length=10)],
+        window: Annotated[float, Query(gt=0, le=365)] = 30,
+        start: Annotated[Day | None, Query(alias="from")] = None,
+        end: Annotated[Day | None, Query(alias="to")] = None,
+    ) -> list[dict[str, Any]]:
+        with lock:
+            return _records(workspace.funnel(steps, window_days=window, start=start, end=end))
+
+    @app.get("/api/surveys/distribution", summary="Answers per score of one survey kind")
+    def score_counts(
+        _: Viewer,
+        survey: Annotated[str, Query(pattern="^(nps|csat|ces|custom)$")],
+        start: Annotated[Day, Query(alias="from")],
+        end: Annotated[Day, Query(alias="to")],
+    ) -> list[dict[str, Any]]:
+        from tenure.metrics.voice import score_distribution
+
+        with lock:
+            return _records(score_distribution(workspace, survey, start, end))
+
     # -- accounts -----------------------------------------------------------------------------
     def account_table(as_of: dt.date | None) -> pd.DataFrame:
         with lock:
@@ -426,10 +480,10 @@ def create_app(
     @app.get("/api/accounts", summary="Paying accounts with health and churn risk, riskiest first")
     def accounts(
         _: Viewer,
-        as_of: dt.date | None = None,
+        as_of: Day | None = None,
         band: Annotated[str | None, Query(pattern="^(red|yellow|green)$")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
     ) -> dict[str, Any]:
         table = account_table(as_of)
         if band:
@@ -443,7 +497,7 @@ def create_app(
 
     @app.get("/api/accounts/{account_id}", summary="One account's health, risk and components")
     def account(
-        _: Viewer, account_id: Annotated[str, Path(max_length=200)], as_of: dt.date | None = None
+        _: Viewer, account_id: Annotated[str, Path(max_length=200)], as_of: Day | None = None
     ) -> dict[str, Any]:
         table = account_table(as_of)
         rows = table[table["account_id"] == account_id]
@@ -460,7 +514,7 @@ def create_app(
     def list_goals(
         _: Viewer,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
     ) -> dict[str, Any]:
         rows, total = goal_rules.page(store, limit, offset)
         with lock:
@@ -663,6 +717,29 @@ def create_app(
             "retrying": report.retrying,
             "dead": report.dead,
         }
+
+    # -- dashboards -------------------------------------------------------------------------------
+    @app.get("/api/dashboard", summary="The caller's own dashboard: its widgets in order")
+    def my_dashboard(key: Viewer) -> dict[str, Any]:
+        with store.session() as session:
+            board = session.get(Dashboard, key.id)
+            return {"widgets": board.widgets if board else []}
+
+    @app.put("/api/dashboard", summary="Save the caller's dashboard (add, remove, reorder widgets)")
+    def save_dashboard(key: Viewer, body: DashboardIn) -> dict[str, Any]:
+        from tenure.metrics.catalog import metric
+
+        for widget in body.widgets:
+            metric(widget.metric)
+        widgets = [w.model_dump() for w in body.widgets]
+        with store.session() as session:
+            board = session.get(Dashboard, key.id)
+            if board is None:
+                session.add(Dashboard(key_id=key.id, widgets=widgets))
+            else:
+                board.widgets = widgets
+                board.updated_at = now()
+        return {"widgets": widgets}
 
     # -- ingestion and export -------------------------------------------------------------------
     @app.post("/api/ingest/{table}", summary="Load a batch of events, survey responses or tickets")

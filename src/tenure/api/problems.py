@@ -20,7 +20,8 @@ def problem(status: int, title: str, detail: str = "", instance: str = "") -> di
 
 
 class BodyLimit:
-    """Refuse bodies larger than `limit` bytes with 413, whether or not they say their size."""
+    """Refuse bodies larger than `limit` bytes with 413, whether or not they say their size, and
+    NUL characters in the path or query (which no text column or filter accepts) with 400."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -29,6 +30,10 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        raw = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
+        if b"%00" in raw or b"\x00" in raw:
+            await self._refuse(scope, send, 400, "Bad request", "NUL characters are not allowed")
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
@@ -50,19 +55,16 @@ class BodyLimit:
         except _TooLarge:
             await self._refuse(scope, send)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        body = json.dumps(
-            problem(
-                413,
-                "Request body too large",
-                f"the limit is {self.limit:,} bytes",
-                scope.get("path", ""),
-            )
-        ).encode()
+    async def _refuse(
+        self, scope: Scope, send: Send, status: int = 413, title: str = "", detail: str = ""
+    ) -> None:
+        title = title or "Request body too large"
+        detail = detail or f"the limit is {self.limit:,} bytes"
+        body = json.dumps(problem(status, title, detail, scope.get("path", ""))).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", PROBLEM.encode()),
                     (b"content-length", str(len(body)).encode()),

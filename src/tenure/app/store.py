@@ -209,3 +209,12 @@ class AccountTag(Base):
     account_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     tag: Mapped[str] = mapped_column(String(100), primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+
+class Dashboard(Base):
+    __tablename__ = "dashboards"
+    key_id: Mapped[int] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    widgets: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)

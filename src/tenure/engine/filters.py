@@ -32,6 +32,8 @@ def parse_filter(text: str, table: ir.Table) -> ir.BooleanValue:
     """Translate `text` into a predicate over `table`, or raise QueryError saying what is wrong."""
     if not text or not text.strip():
         raise QueryError(f"empty filter; {HELP}")
+    if "\x00" in text:
+        raise QueryError("the filter contains a NUL character")
     try:
         tree = sqlglot.parse_one(text, read="duckdb")
     except sqlglot.errors.ParseError as exc:

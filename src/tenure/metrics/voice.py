@@ -8,8 +8,12 @@ another scale are first mapped linearly onto 0-10. CSAT and CES thresholds are d
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 
 from tenure.metrics.definitions import scale_share
 from tenure.metrics.query import Query, flag
@@ -72,3 +76,16 @@ def account_voice(query: Query) -> ir.Table:
         ces_positive=flag(ces & _at_least(rows, d.ces_positive, "above_midpoint")).sum(),
         ces_score_sum=ibis.cases((ces, rows.score), else_=0.0).sum(),
     )
+
+
+def score_distribution(
+    tables: Any, survey: str, start: dt.date, end: dt.date, where: str | None = None
+) -> pd.DataFrame:
+    """How many answers of `survey` gave each score, answered from `start` to `end` (inclusive)."""
+    query = Query(tables, "day", start, end, where=where)
+    answers = query.facts("survey_responses")
+    day = query.local(answers.responded_at).date()
+    rows = answers.filter(answers.survey == survey, day >= start, day <= end)
+    counted = rows.group_by("score").aggregate(answers=rows.count()).order_by("score")
+    frame: pd.DataFrame = counted.to_pandas()
+    return frame

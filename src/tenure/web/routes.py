@@ -19,6 +19,7 @@ from tenure.web import session
 
 PAGES = [
     ("overview", "Overview"),
+    ("dashboard", "My dashboard"),
     ("revenue", "Revenue"),
     ("retention", "Retention"),
     ("engagement", "Engagement"),
@@ -27,7 +28,7 @@ PAGES = [
     ("goals", "Goals"),
     ("accounts", "Accounts"),
 ]
-WITH_PICKERS = {"overview", "revenue", "retention", "engagement", "voice", "support"}
+WITH_PICKERS = {"overview", "dashboard", "revenue", "retention", "engagement", "voice", "support"}
 _templates = Environment(
     loader=PackageLoader("tenure.web", "templates"), autoescape=select_autoescape(default=True)
 )

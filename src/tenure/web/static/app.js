@@ -193,6 +193,10 @@ async function engagement() {
   lines("Active users", "active", groups);
   lines("Stickiness (DAU/MAU, %)", "stickiness", seriesOf(body.items, "stickiness"));
   lines("Average session (seconds)", "sessions", seriesOf(body.items, "average_session_seconds"));
+  const steps = ["visit", "signup", "onboarding_step", "converted_to_paid"];
+  const funnel = await api("/api/funnel", { steps, window: 30, from: r.from, to: r.to });
+  const totals = steps.map((_, i) => funnel.filter((row) => row.step === i + 1).reduce((sum, row) => sum + row.people, 0));
+  chart("Funnel: visit > signup > onboarding > paid (30 days)", "funnel", { xAxis: { type: "category", data: steps }, yAxis: { type: "value" }, series: [{ type: "bar", data: totals, label: { show: true, position: "top" } }] });
   const adoption = await api("/api/metrics", { names: "feature_adoption_rate", by: "feature", from: r.to, to: r.to });
   chart("Feature adoption, last period (%)", "adoption", { xAxis: { type: "category", data: adoption.items.map((i) => i.feature) }, yAxis: { type: "value" }, series: [{ type: "bar", data: adoption.items.map((i) => i.value === null ? null : Number(i.value)) }] });
 }
@@ -202,6 +206,12 @@ async function voice() {
   const body = await metrics(["nps", "csat", "ces"], { by: "" });
   lines("NPS", "nps", seriesOf(body.items, "nps"));
   lines("CSAT and CES (%)", "csat", new Map([["CSAT", [...seriesOf(body.items, "csat").values()][0]], ["CES", [...seriesOf(body.items, "ces").values()][0]]]));
+  const last = new Date(r.to);
+  const end = new Date(Date.UTC(last.getUTCFullYear(), last.getUTCMonth() + 1, 0)).toISOString().slice(0, 10);
+  for (const survey of ["nps", "csat", "ces"]) {
+    const counts = await api("/api/surveys/distribution", { survey, from: r.from, to: end });
+    chart(`${survey.toUpperCase()} score distribution`, "distribution-" + survey, { xAxis: { type: "category", data: counts.map((c) => c.score) }, yAxis: { type: "value" }, series: [{ type: "bar", data: counts.map((c) => c.answers) }] });
+  }
   const feedback = await api("/api/feedback", { from: r.from, to: r.to, limit: 50 });
   table("Themes (z > 0: detractors)", "themes", ["theme", "comments", "sentiment", "detractor_mentions", "promoter_mentions", "z"], feedback.themes, (c, row) => (typeof row[c] === "number" && !Number.isInteger(row[c]) ? row[c].toFixed(2) : row[c]));
   table("Latest comments", "comments", ["responded_at", "account_id", "survey", "score", "language", "sentiment", "themes", "comment"], feedback.items, (c, row) => c === "sentiment" ? Number(row[c]).toFixed(2) : c === "themes" ? (row[c] || []).join(", ") : row[c]);
@@ -252,9 +262,13 @@ async function goals() {
 
 async function drawGoals(list) {
   const body = await api("/api/goals", { limit: 500 });
-  list.replaceChildren(...body.items.map((goal) => el("section", { class: "panel goal", "data-goal": goal.name },
-    goalVisual(goal),
-    el("div", {}, el("h2", {}, goal.name), el("p", {}, `${format(goal.value)} of ${format(goal.target_value)} · ${Number(goal.progress).toFixed(0)}% (expected ${Number(goal.expected).toFixed(0)}%) · `, el("strong", { class: "status" }, goal.status), ` · due ${goal.due_date}`)))));
+  list.replaceChildren(...body.items.map((goal) => {
+    const history = el("div", { class: "spark", style: "width:220px" });
+    api(`/api/goals/${goal.id}/history`).then((points) => echarts.init(history).setOption({ animation: false, grid: { left: 0, right: 0, top: 2, bottom: 2 }, tooltip: { trigger: "axis" }, xAxis: { type: "category", show: false }, yAxis: { type: "value", min: 0, max: 100, show: false }, series: [{ type: "line", data: points.map((p) => [p.recorded_at, p.progress]) }] }));
+    return el("section", { class: "panel goal", "data-goal": goal.name },
+      goalVisual(goal),
+      el("div", {}, el("h2", {}, goal.name), el("p", {}, `${format(goal.value)} of ${format(goal.target_value)} · ${Number(goal.progress).toFixed(0)}% (expected ${Number(goal.expected).toFixed(0)}%) · `, el("strong", { class: "status" }, goal.status), ` · due ${goal.due_date}`), el("div", { class: "label" }, "progress history"), history));
+  }));
 }
 
 async function accounts() {
@@ -285,5 +299,65 @@ async function account() {
   table("Latest events", "events", ["occurred_at", "name", "user_id", "feature", "page"], timeline.events);
 }
 
-const PAGES = { overview, revenue, retention, engagement, voice, support, goals, accounts, account };
+async function dashboard() {
+  const catalog = await api("/api/metrics/catalog");
+  const form = el("form", { id: "add-widget", class: "panel" },
+    el("h2", {}, "Add a widget"),
+    el("label", {}, "Metric ", el("select", { name: "metric" }, catalog.map((m) => el("option", { value: m.name }, m.name)))), " ",
+    el("label", {}, "As ", el("select", { name: "type" }, ["number", "line", "bar", "pie"].map((t) => el("option", {}, t)))), " ",
+    el("label", {}, "Split by (pie) ", el("input", { name: "by", placeholder: "plan" })), " ",
+    el("button", { type: "submit" }, "Add"));
+  const board = el("div", { id: "widgets" });
+  content.append(form, board);
+  let widgets = (await api("/api/dashboard")).widgets;
+  const save = async (next) => {
+    widgets = (await api("/api/dashboard", {}, { method: "PUT", body: JSON.stringify({ widgets: next }) })).widgets;
+    await draw();
+  };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(form).entries());
+    const widget = { metric: data.metric, type: data.type };
+    if (data.by) widget.by = data.by;
+    try { await save([...widgets, widget]); } catch (error) { fail(error.message); }
+  });
+  async function draw() {
+    board.replaceChildren();
+    for (const [index, widget] of widgets.entries()) {
+      const holder = el("div", { class: "widget", "data-widget": `${widget.metric}:${widget.type}` });
+      board.append(holder);
+      const move = (delta) => { const next = [...widgets]; const [item] = next.splice(index, 1); next.splice(index + delta, 0, item); return save(next); };
+      const controls = el("span", { class: "tools" },
+        el("button", { type: "button", "data-action": "up", disabled: index === 0 ? "disabled" : null, onclick: () => move(-1) }, "↑"),
+        el("button", { type: "button", "data-action": "down", disabled: index === widgets.length - 1 ? "disabled" : null, onclick: () => move(1) }, "↓"),
+        el("button", { type: "button", "data-action": "remove", onclick: () => save(widgets.filter((_, i) => i !== index)) }, "✕"));
+      const body = await metrics([widget.metric], { by: widget.type === "pie" ? widget.by || "" : "" });
+      const unit = body.units[widget.metric];
+      const rows = body.items.filter((r) => r.value !== null);
+      if (widget.type === "number") {
+          const last = rows[rows.length - 1];
+          holder.append(el("section", { class: "panel" }, controls, el("h2", {}, widget.metric), el("div", { class: "value" }, last ? format(last.value, unit) : "–")));
+        } else if (widget.type === "pie") {
+          const lastPeriod = rows.length ? rows[rows.length - 1].period_start : null;
+          const data = rows.filter((r) => r.period_start === lastPeriod).map((r) => ({ name: String(widget.by ? r[widget.by] : widget.metric), value: Number(r.value) }));
+          chartIn(holder, controls, widget.metric, { series: [{ type: "pie", data }] });
+        } else {
+          chartIn(holder, controls, widget.metric, { xAxis: { type: "category" }, yAxis: { type: "value" }, series: [{ name: widget.metric, type: widget.type, data: rows.map((r) => [r.period_start, Number(r.value)]) }] });
+        }
+    }
+  }
+  await draw();
+}
+
+function chartIn(holder, controls, title, option) {
+  const box = el("section", { class: "panel" }, controls, el("h2", {}, title));
+  const area = el("div", { class: "chart" });
+  box.append(area);
+  holder.append(box);
+  const instance = echarts.init(area, null, { renderer: "canvas" });
+  instance.setOption(Object.assign({ animation: false, tooltip: {} }, option));
+  controls.append(el("button", { type: "button", "data-export": "png", onclick: () => download(title + ".png", instance.getDataURL({ type: "png", backgroundColor: "#fff" })) }, "PNG"));
+}
+
+const PAGES = { overview, dashboard, revenue, retention, engagement, voice, support, goals, accounts, account };
 PAGES[page.dataset.page]().then(() => { page.dataset.loaded = "1"; }).catch((error) => { fail(error.message); page.dataset.loaded = "error"; });
