@@ -18,6 +18,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tenure demo $(DEMO_ARGS) --db duckdb:///tenure.duckdb --out demo-data
 	$(BIN)/tenure report --db duckdb:///tenure.duckdb
+	$(BIN)/tenure churn train --db duckdb:///tenure.duckdb
 	@echo "admin API key for this demo: $$($(BIN)/tenure keys create demo --role admin)"
 	$(BIN)/tenure serve --db duckdb:///tenure.duckdb
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import tempfile
-import time
 from pathlib import Path
 
 import tenure
 from tenure.data import loader
 from tenure.data.contract import contract_for
 from tenure.metrics.usage_catalog import USAGE_METRICS
+from timing import best_of
 
 FIRST, LAST = dt.date(2025, 11, 1), dt.date(2026, 10, 1)
 EVENTS = """
@@ -50,15 +50,6 @@ SELECT date_trunc('month', occurred_at) AS month, count(*) AS events,
        sum(duration_s) AS seconds
 FROM events GROUP BY 1
 """
-
-
-def best_of(runs: int, action) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def main() -> None:

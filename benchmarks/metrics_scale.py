@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,8 @@ import pandas as pd
 
 import tenure
 from tenure.metrics.catalog import CATALOG
+from tenure.metrics.revenue_catalog import REVENUE_METRICS
+from timing import best_of
 
 FIRST, LAST = dt.date(2024, 11, 1), dt.date(2026, 10, 1)
 BASELINE = """
@@ -123,15 +124,6 @@ def generate(accounts: int, orders: int, seed: int) -> dict[str, pd.DataFrame]:
     }
 
 
-def best_of(runs: int, action) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--accounts", type=int, default=100_000)
@@ -158,14 +150,15 @@ def main() -> None:
         revenue_retention = [n for n, m in CATALOG.items() if m.area in ("revenue", "retention")]
         options = {"start": FIRST, "end": LAST, "by": ["plan"]}
         ours = best_of(args.runs, lambda: ws.metrics(revenue_retention, **options))  # type: ignore[arg-type]
-        everything = best_of(args.runs, lambda: ws.metrics(list(CATALOG), **options))  # type: ignore[arg-type]
+        issue_three = [m.name for m in REVENUE_METRICS]
+        everything = best_of(args.runs, lambda: ws.metrics(issue_three, **options))  # type: ignore[arg-type]
         print(f"baseline single DuckDB query: {baseline:.3f} s")
         print(
             f"{len(revenue_retention)} revenue and retention metrics, monthly x 24, by plan: "
             f"{ours:.3f} s = {ours / baseline:.1f}x baseline (target <= 5x and < 10 s)"
         )
         print(
-            f"all {len(CATALOG)} metrics (with value and cost): {everything:.3f} s = "
+            f"all {len(issue_three)} revenue, retention, value and cost metrics: {everything:.3f} s = "
             f"{everything / baseline:.1f}x baseline"
         )
 

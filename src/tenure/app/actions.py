@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from jinja2.sandbox import SandboxedEnvironment
 
-from tenure.app.store import AccountTag, AppSetting, Store, Task, now
+from tenure.app.store import AccountTag, Store, Task, now, secret
 from tenure.errors import TenureError
 
 KINDS = ("email", "webhook", "chat", "task", "tag", "survey_invitation")
@@ -80,18 +80,7 @@ def render(text: str, variables: dict[str, Any]) -> str:
 
 
 def webhook_secret(store: Store) -> bytes:
-    cached: bytes | None = getattr(store, "_webhook_secret", None)
-    if cached is None:
-        with store.session() as session:
-            row = session.get(AppSetting, "webhook_secret")
-            if row is None:
-                row = AppSetting(
-                    key="webhook_secret", value=base64.b64encode(os.urandom(32)).decode()
-                )
-                session.add(row)
-            cached = base64.b64decode(row.value)
-        store._webhook_secret = cached  # type: ignore[attr-defined]
-    return cached
+    return secret(store, "webhook_secret")
 
 
 def signed_headers(secret: bytes, message_id: str, body: bytes, at: dt.datetime) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -218,3 +219,17 @@ class Dashboard(Base):
     )
     widgets: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+
+def secret(store: Store, name: str) -> bytes:
+    """A 32-byte secret kept in app_settings under `name`, created on first use and cached by
+    the Store (signing survey links, webhooks and browser sessions)."""
+    cache: dict[str, bytes] = store.__dict__.setdefault("_secrets", {})
+    if name not in cache:
+        with store.session() as session:
+            row = session.get(AppSetting, name)
+            if row is None:
+                row = AppSetting(key=name, value=secrets.token_hex(32))
+                session.add(row)
+            cache[name] = bytes.fromhex(row.value)
+    return cache[name]

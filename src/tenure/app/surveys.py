@@ -14,13 +14,13 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import secrets
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import select, update
 
-from tenure.app.store import AppSetting, Invitation, Store, Survey, now
+from tenure.app.store import Invitation, Store, Survey, now
+from tenure.app.store import secret as store_secret
 from tenure.errors import TenureError
 
 SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
@@ -35,17 +35,7 @@ class InvitationError(TenureError):
 
 
 def secret(store: Store) -> bytes:
-    """The signing secret, created once per application store (and kept by the Store)."""
-    cached: bytes | None = getattr(store, "_survey_secret", None)
-    if cached is None:
-        with store.session() as session:
-            row = session.get(AppSetting, "survey_secret")
-            if row is None:
-                row = AppSetting(key="survey_secret", value=secrets.token_hex(32))
-                session.add(row)
-            cached = bytes.fromhex(row.value)
-        store._survey_secret = cached  # type: ignore[attr-defined]
-    return cached
+    return store_secret(store, "survey_secret")
 
 
 def _b64(data: bytes) -> str:

@@ -11,27 +11,14 @@ import secrets
 
 from sqlalchemy import select
 
-from tenure.app.store import ApiKey, AppSetting, Store
+from tenure.app.store import ApiKey, Store, secret
 
 COOKIE = "tenure_session"
 CSRF_COOKIE = "tenure_csrf"
 
 
-def _secret(store: Store) -> bytes:
-    cached: bytes | None = getattr(store, "_session_secret", None)
-    if cached is None:
-        with store.session() as session:
-            row = session.get(AppSetting, "session_secret")
-            if row is None:
-                row = AppSetting(key="session_secret", value=secrets.token_hex(32))
-                session.add(row)
-            cached = bytes.fromhex(row.value)
-        store._session_secret = cached  # type: ignore[attr-defined]
-    return cached
-
-
 def _sign(store: Store, text: str) -> str:
-    digest = hmac.new(_secret(store), text.encode(), hashlib.sha256).digest()
+    digest = hmac.new(secret(store, "session_secret"), text.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
