@@ -271,6 +271,10 @@ def test_survey_links_are_signed_single_use_and_expire(
         stored.response_id.startswith("INV"),
     ).to_pandas()
     assert list(row.comment) == [comment] and list(row.score) == [9.0]
+    rates = client.get("/api/surveys/response-rates", headers=editor).json()
+    assert [(r["invitations"], r["responses"], r["response_rate"]) for r in rates] == [
+        (1, 1, 100.0)
+    ]
     answers = client.get(f"/api/surveys/{survey['id']}/responses", headers=editor).json()
     assert [a["comment"] for a in answers] == [comment]
     late = client.post(

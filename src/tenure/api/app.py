@@ -576,6 +576,13 @@ def create_app(
             for s in survey_rules.surveys(store)
         ]
 
+    @app.get(
+        "/api/surveys/response-rates",
+        summary="Invitations sent, answered and response rate by survey and channel",
+    )
+    def response_rates(_: Viewer) -> list[dict[str, Any]]:
+        return survey_rules.response_rates(store)
+
     @app.post("/api/surveys", status_code=201, summary="Create a survey (NPS, CSAT, CES or custom)")
     def create_survey(key: Editor, body: SurveyIn) -> dict[str, Any]:
         low, high = survey_rules.SCALES.get(body.kind, (body.scale_min, body.scale_max))

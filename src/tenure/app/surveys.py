@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from tenure.app.store import Invitation, Store, Survey, now
 from tenure.app.store import secret as store_secret
@@ -161,3 +161,35 @@ def response_ids(store: Store, survey_id: int) -> list[str]:
             )
         )
         return [f"INV{number:08d}" for number in rows]
+
+
+def response_rates(store: Store) -> list[dict[str, Any]]:
+    """Per survey and invitation channel: invitations sent, answered, and the response rate %."""
+    with store.session() as session:
+        rows = session.execute(
+            select(
+                Survey.id,
+                Survey.name,
+                Survey.kind,
+                Survey.touchpoint,
+                Invitation.channel,
+                func.count(Invitation.id),
+                func.count(Invitation.used_at),
+            )
+            .join(Invitation, Invitation.survey_id == Survey.id)
+            .group_by(Survey.id, Survey.name, Survey.kind, Survey.touchpoint, Invitation.channel)
+            .order_by(Survey.id, Invitation.channel)
+        ).all()
+    return [
+        {
+            "survey_id": number,
+            "name": name,
+            "kind": kind,
+            "touchpoint": touchpoint,
+            "channel": channel,
+            "invitations": sent,
+            "responses": answered,
+            "response_rate": 100.0 * answered / sent if sent else None,
+        }
+        for number, name, kind, touchpoint, channel, sent, answered in rows
+    ]
