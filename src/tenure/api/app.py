@@ -442,7 +442,7 @@ def create_app(
     @app.get("/api/funnel", summary="Ordered funnel of events with a conversion window")
     def funnel_steps(
         _: Viewer,
-        steps: Annotated[list[str], Query(min_length=2, max_length=10)],
+        steps: Annotated[list[str], Query(min_length=2, max_length=8)],
         window: Annotated[float, Query(gt=0, le=365)] = 30,
         start: Annotated[Day | None, Query(alias="from")] = None,
         end: Annotated[Day | None, Query(alias="to")] = None,

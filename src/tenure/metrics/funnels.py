@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
@@ -76,29 +77,40 @@ def funnel(
         "account_person"
     )
     limit = window_days * 86400
-    reached = entries.mutate(step_1=entries.t1)
-    previous = "step_1"
+    keyed = query.with_segments(entries)
+    keys = ["period_start", *query.by]
+    # Each step keeps (person, time of this step, time of the first): one narrow table built from
+    # the step before, referenced once, so the query grows linearly with the steps.
+    reached = entries.select("person", t="t1", t1="t1")
+    parts = [keyed.group_by(keys).aggregate(people=keyed.count()).mutate(step=ibis.literal(1))]
     for number, name in enumerate(steps[1:], start=2):
         later = events.filter(events.name == name).select(later_person="person", later_s="at_s")
         hits = reached.join(
             later,
             [
                 reached.person == later.later_person,
-                later.later_s >= reached[previous],
+                later.later_s >= reached.t,
                 later.later_s <= reached.t1 + limit,
             ],
         )
-        firsts = hits.group_by(hit_person="person").aggregate(hit=hits.later_s.min())
-        reached = reached.left_join(firsts, reached.person == firsts.hit_person)
-        column = f"step_{number}"
-        reached = reached.mutate(**{column: reached.hit}).drop("hit", "hit_person")
-        previous = column
-    reached = query.with_segments(reached)
-    keys = ["period_start", *query.by]
-    counts = reached.group_by(keys).aggregate(
-        **{f"step_{i}": reached[f"step_{i}"].count() for i in range(1, len(steps) + 1)}
+        reached = hits.group_by("person").aggregate(t=hits.later_s.min(), t1=hits.t1.max())
+        who = keyed.semi_join(reached, keyed.person == reached.person)
+        parts.append(
+            who.group_by(keys).aggregate(people=who.count()).mutate(step=ibis.literal(number))
+        )
+    union = parts[0]
+    for part in parts[1:]:
+        union = union.union(part)
+    long = union.to_pandas()
+    counts = (
+        long.pivot_table(
+            index=keys, columns="step", values="people", aggfunc="sum", fill_value=0, dropna=False
+        )
+        .reindex(columns=range(1, len(steps) + 1), fill_value=0)
+        .reset_index()
     )
-    frame = counts.order_by(keys).to_pandas()
+    counts.columns = [*keys, *[f"step_{i}" for i in range(1, len(steps) + 1)]]
+    frame = counts.sort_values(keys, na_position="last")
     rows = []
     for record in frame.to_dict("records"):
         entered = record["step_1"]
