@@ -398,3 +398,25 @@ def test_user_text_is_data_never_sql(ws: Workspace, write: Write) -> None:
     assert ws.load("accounts", path).inserted == 1
     assert rows(ws, "accounts", "account_id")[0]["account_id"] == hostile
     assert "we_ird" in ws.table("accounts").columns
+
+
+def test_a_mapping_reads_emoji_as_scores(ws: Workspace, write: Write) -> None:
+    mapping = write(
+        "smileys.yaml",
+        'values:\n  score: {"😀": 5, "🙂": 4, "😐": 3, "🙁": 2, "😞": 1}\n',
+    )
+    path = write(
+        "csat.csv",
+        "response_id,survey,score,responded_at\n"
+        "R1,csat,😀,2026-01-05\nR2,csat, 🙁 ,2026-01-05\nR3,csat,4,2026-01-05\nR4,csat,🤷,2026-01-05\n",
+    )
+    report = ws.load("survey_responses", path, mapping=mapping)
+    assert (report.inserted, report.rejected) == (3, 1)
+    (reject,) = report.rejects
+    assert (reject.line, reject.column, reject.value) == (5, "score", "🤷")
+    scores = {r["response_id"]: r["score"] for r in rows(ws, "survey_responses", "response_id")}
+    assert scores == {"R1": 5.0, "R2": 2.0, "R3": 4.0}
+    frame = ws.metrics(["csat"], start=dt.date(2026, 1, 1), end=dt.date(2026, 1, 1))
+    assert frame.iloc[0]["value"] == pytest.approx(200 / 3)  # 😀 and 4 are top-two boxes
+    with pytest.raises(MappingError, match="'values' names mood, not columns of survey_responses"):
+        ws.load("survey_responses", path, mapping=write("m.yaml", "values:\n  mood: {a: 1}\n"))

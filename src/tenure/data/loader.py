@@ -29,7 +29,7 @@ from tenure.data.readers import (
     stage_frame,
 )
 from tenure.data.validate import TYPED, literal
-from tenure.errors import ContractError, SourceError
+from tenure.errors import ContractError, MappingError, SourceError
 
 LOADS_TABLE = "_tenure_loads"
 SETTINGS_TABLE = "_tenure_settings"
@@ -163,6 +163,16 @@ def _drop_temporaries(con: duckdb.DuckDBPyConnection) -> None:
     drop_staging(con)
 
 
+def _value_maps(contract: TableContract, mapping: Mapping) -> dict[str, dict[str, str]]:
+    unknown = sorted(set(mapping.values) - set(contract.column_names))
+    if unknown:
+        raise MappingError(
+            f"mapping 'values' names {', '.join(unknown)}, not columns of {contract.name}; "
+            f"valid: {', '.join(contract.column_names)}"
+        )
+    return mapping.values
+
+
 def _load_staged(
     con: duckdb.DuckDBPyConnection,
     contract: TableContract,
@@ -191,6 +201,7 @@ def _load_staged(
         attribute_types,
         timezone,
         None if contract.name == "fx_rates" else reporting_currency,
+        _value_maps(contract, mapping),
     )
     con.execute(sql.create_typed)
     con.execute(

@@ -6,6 +6,8 @@ A mapping file is YAML:
       Customer ID: account_id
       Signup Date: created_at
     timezone: Europe/Rome   # optional: zone of timestamps written without an offset
+    values:             # optional: values to read as others, per canonical column
+      score: {"😀": 5, "🙂": 4, "😐": 3, "🙁": 2, "😞": 1}
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 class Mapping:
     columns: dict[str, str] = field(default_factory=dict)
     timezone: str | None = None
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def read_mapping(path: Path) -> Mapping:
@@ -39,8 +42,10 @@ def read_mapping(path: Path) -> Mapping:
         raise MappingError(f"{path}: {line}not valid YAML") from None
     if doc is None:
         return Mapping()
-    if not isinstance(doc, dict) or set(doc) - {"columns", "timezone"}:
-        raise MappingError(f"{path}: expected a mapping with the keys 'columns' and 'timezone'")
+    if not isinstance(doc, dict) or set(doc) - {"columns", "timezone", "values"}:
+        raise MappingError(
+            f"{path}: expected a mapping with the keys 'columns', 'timezone' and 'values'"
+        )
     columns = doc.get("columns") or {}
     if not isinstance(columns, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in columns.items()
@@ -49,7 +54,24 @@ def read_mapping(path: Path) -> Mapping:
     timezone = doc.get("timezone")
     if timezone is not None and not isinstance(timezone, str):
         raise MappingError(f"{path}: 'timezone' must be a zone name such as Europe/Rome")
-    return Mapping(columns=dict(columns), timezone=timezone)
+    values = doc.get("values") or {}
+    if not isinstance(values, dict) or not all(
+        isinstance(k, str)
+        and isinstance(v, dict)
+        and all(not isinstance(x, (dict, list)) for x in v.values())
+        for k, v in values.items()
+    ):
+        raise MappingError(
+            f"{path}: 'values' must map a canonical column to {{value in your file: value to load}}"
+        )
+    return Mapping(
+        columns=dict(columns),
+        timezone=timezone,
+        values={
+            column: {str(raw): str(new) for raw, new in pairs.items()}
+            for column, pairs in values.items()
+        },
+    )
 
 
 def normalise_name(name: str) -> str:

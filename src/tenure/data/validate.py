@@ -133,8 +133,10 @@ def build(
     attribute_types: dict[str, str],
     timezone: str,
     reporting_currency: str | None,
+    values: dict[str, dict[str, str]] | None = None,
 ) -> ValidationSql:
-    """`reporting_currency` None skips the known-currency rule (for fx_rates itself)."""
+    """`reporting_currency` None skips the known-currency rule (for fx_rates itself); `values`
+    replaces listed source values of a canonical column before it is read (emoji as scores)."""
     typed_parts = ["_line"]
     errors: list[str] = []
     raw_columns: set[str] = set()
@@ -151,6 +153,12 @@ def build(
             typed_parts.append(f"CAST(NULL AS {col.kind.sql}) AS {quote(col.name)}")
             continue
         ref, stype = quote(source), source_types[source]
+        if values and col.name in values:
+            text = f"trim(CAST({ref} AS VARCHAR))"
+            cases = " ".join(
+                f"WHEN {literal(raw)} THEN {literal(new)}" for raw, new in values[col.name].items()
+            )
+            ref, stype = f"(CASE {text} {cases} ELSE CAST({ref} AS VARCHAR) END)", "VARCHAR"
         typed_parts.append(
             f"{typed_expression(col.kind, ref, stype, timezone)} AS {quote(col.name)}"
         )
