@@ -19,6 +19,19 @@ from tenure.text.language import detect
 from tenure.text.sentiment import LearnedSentiment, Sentiment, lexicon_score
 from tenure.text.themes import contrast, key_phrases, themes_of
 
+# What a listing of comments shows, in order.
+COMMENT_COLUMNS = [
+    "responded_at",
+    "account_id",
+    "survey",
+    "score",
+    "band",
+    "language",
+    "sentiment",
+    "themes",
+    "comment",
+]
+
 
 def bands(frame: pd.DataFrame, definitions: Definitions) -> pd.Series:
     """promoter / passive / detractor for each answer: NPS bands on 0-10 (other scales mapped
@@ -111,20 +124,28 @@ def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _learned(tables: Any) -> LearnedSentiment | None:
-    """A sentiment model fitted on all of the workspace's scored comments (cached per workspace
-    and number of answers)."""
+    """A sentiment model fitted on all of the workspace's scored comments, kept on the workspace
+    until a load (data_version) or the counting definitions change it."""
+    definitions = tables.definitions
+    key = (getattr(tables, "data_version", None), definitions)
+    cached = getattr(tables, "_sentiment_model", None)
+    if cached is not None and cached[0] == key:
+        model: LearnedSentiment | None = cached[1]
+        return model
     answers = tables.table("survey_responses")
     scored = answers.filter(answers.comment.notnull()).select(
         "comment", "survey", "score", "scale_min", "scale_max"
     )
     frame = scored.to_pandas()
-    if frame.empty:
-        return None
-    frame["band"] = bands(frame, tables.definitions)
-    labelled = _labelled(frame)
-    return LearnedSentiment.fit(
-        labelled["comment"].tolist(), (labelled["band"] == "promoter").astype(int).tolist()
-    )
+    model = None
+    if not frame.empty:
+        frame["band"] = bands(frame, definitions)
+        labelled = _labelled(frame)
+        model = LearnedSentiment.fit(
+            labelled["comment"].tolist(), (labelled["band"] == "promoter").astype(int).tolist()
+        )
+    tables._sentiment_model = (key, model)
+    return model
 
 
 def theme_report(
