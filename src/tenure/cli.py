@@ -656,7 +656,7 @@ def feedback_search(
     db: DbOption = None,
 ) -> None:
     """Comments that contain TEXT, with their account, score, language, sentiment and themes."""
-    from tenure.text.feedback import require_text
+    from tenure.text.feedback import COMMENT_COLUMNS, require_text
 
     with _reader(db) as ws:
         frame = ws.feedback(
@@ -666,19 +666,7 @@ def feedback_search(
             survey=survey,
             contains=require_text(text),
         )
-    shown = frame[
-        [
-            "responded_at",
-            "account_id",
-            "survey",
-            "score",
-            "band",
-            "language",
-            "sentiment",
-            "themes",
-            "comment",
-        ]
-    ].copy()
+    shown = frame[COMMENT_COLUMNS].copy()
     shown["themes"] = shown["themes"].map(", ".join)
     _emit(shown, fmt, output, f"{len(shown):,} comments containing {text!r}")
 

@@ -366,7 +366,7 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
     ) -> dict[str, Any]:
-        from tenure.text.feedback import theme_report
+        from tenure.text.feedback import COMMENT_COLUMNS, theme_report
 
         with lock:
             frame = workspace.feedback(
@@ -374,18 +374,7 @@ def create_app(
             )
         themes = theme_report(frame) if len(frame) else None
         shown = frame.sort_values("responded_at", ascending=False)
-        columns = [
-            "response_id",
-            "responded_at",
-            "account_id",
-            "survey",
-            "score",
-            "band",
-            "language",
-            "sentiment",
-            "themes",
-            "comment",
-        ]
+        columns = ["response_id", *COMMENT_COLUMNS]
         page = shown[columns].iloc[offset : offset + limit]
         return {
             "items": _records(page),

@@ -19,6 +19,7 @@ from tenure.errors import QueryError
 from tenure.metrics.definitions import Definitions
 from tenure.metrics.mrr import paying_spells
 from tenure.metrics.query import Query, convert, flag
+from tenure.metrics.voice import on_ten
 
 FEATURES = (
     "mrr",
@@ -123,10 +124,7 @@ def account_features(
     said = answers.join(
         cuts, [answers.day < cuts.cutoff, answers.day >= _days_before(cuts.cutoff, 180)]
     )
-    ten = ibis.cases(
-        (said.scale_max == 10, said.score),
-        else_=(said.score - said.scale_min) * 10 / (said.scale_max - said.scale_min),
-    )
+    ten = on_ten(said)
     share = (said.score - said.scale_min) / (said.scale_max - said.scale_min)
     voice = said.group_by(v_account="account_id", v_cutoff="cutoff").aggregate(
         nps_180d=ibis.cases((said.survey == "nps", ten)).mean(),

@@ -14,7 +14,6 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from tenure.engine.calendar import truncate
 from tenure.metrics.query import Query, flag, union_sum
 
 ACTIVITY_MEASURES = (
@@ -57,23 +56,6 @@ def _events(query: Query) -> ir.Table:
     return query.memo("events", build)
 
 
-def _periods(query: Query) -> ir.Table:
-    return query.calendar.select("period_index", "period_start", "last_day", "days")
-
-
-def _in_period(rows: ir.Table, query: Query, day: str = "day") -> ir.Table:
-    """Rows with the period their `day` falls in (an equality join on the truncated day, which
-    engines run as a hash join; rows outside the calendar drop out)."""
-    periods = _periods(query)
-    keyed = rows.mutate(in_period=truncate(rows[day], query.grain))
-    return keyed.join(periods, keyed.in_period == periods.period_start).drop("in_period")
-
-
-def _keys(query: Query, *dims: str) -> list[str]:
-    """Per-account row keys, with the dimensions among `dims` that the query splits by."""
-    return ["account_id", "period_index", "period_start", *[d for d in dims if d in query.dims]]
-
-
 # -- active users --------------------------------------------------------------------------------
 def _user_days(query: Query) -> ir.Table:
     """Distinct (account_id, user_id, day) with activity."""
@@ -94,8 +76,8 @@ def account_activity(query: Query) -> ir.Table:
     any active user), active_accounts (1 if any), and at the period's last day: wau and mau
     (distinct users in the 7 and 30 days ending then), mau_accounts, user_days_30."""
     days = _user_days(query)
-    keys = _keys(query)
-    inside = _in_period(days, query)
+    keys = query.account_keys()
+    inside = query.in_period(days)
     period = inside.group_by(keys).aggregate(
         user_days=inside.count(),
         active_users=inside.user_id.nunique(),
@@ -173,8 +155,8 @@ def _sessions(query: Query) -> ir.Table:
 def account_sessions(query: Query) -> ir.Table:
     """Per account and period (of each session's start): sessions, session_seconds (last event
     end - first event start) and session_users (distinct users or visitors)."""
-    sessions = _in_period(_sessions(query), query)
-    return sessions.group_by(_keys(query)).aggregate(
+    sessions = query.in_period(_sessions(query))
+    return sessions.group_by(query.account_keys()).aggregate(
         sessions=sessions.count(),
         session_seconds=(sessions.last_s - sessions.first_s.cast("float64")).sum(),
         session_users=sessions.visitor.nunique(),
@@ -186,8 +168,8 @@ def account_pages(query: Query) -> ir.Table:
     page, summed over pages)."""
     events = _sessionised(query)
     views = events.filter(events.viewed.notnull())
-    views = _in_period(views.mutate(page=views.viewed.nullif("")), query)
-    keys = _keys(query, "page")
+    views = query.in_period(views.mutate(page=views.viewed.nullif("")))
+    keys = query.account_keys("page")
     grouping = list(dict.fromkeys([*keys, *SESSION_KEY, "page"]))
     per_session = views.group_by(grouping).aggregate(views=views.count())
     return per_session.group_by(keys).aggregate(
@@ -200,8 +182,8 @@ def account_features(query: Query) -> ir.Table:
     """Per account, period (and feature): feature_events, feature_users, feature_accounts, and
     core_feature_share = core features used / core features defined (depth, per account)."""
     events = _events(query)
-    used = _in_period(events.filter(events.feature.notnull()), query)
-    keys = _keys(query, "feature")
+    used = query.in_period(events.filter(events.feature.notnull()))
+    keys = query.account_keys("feature")
     core = query.definitions.core_feature_names
     if core:
         is_core = used.feature.isin(core)
@@ -233,8 +215,8 @@ def account_social(query: Query) -> ir.Table:
     """Per account, period (and share_channel, from properties.channel): shares and mentions."""
     events = _events(query)
     social = events.filter(events.name.isin(["share", "mention"]))
-    social = _in_period(social.mutate(share_channel=_property(social, "channel")), query)
-    return social.group_by(_keys(query, "share_channel")).aggregate(
+    social = query.in_period(social.mutate(share_channel=_property(social, "channel")))
+    return social.group_by(query.account_keys("share_channel")).aggregate(
         shares=flag(social.name == "share").sum(),
         mentions=flag(social.name == "mention").sum(),
     )
@@ -251,14 +233,14 @@ def account_funnel(query: Query) -> ir.Table:
     events = _events(query)
     marked = events.mutate(visitor=events.anonymous_id.fill_null(events.user_id))
     names = [d.visit_event, d.lead_event, d.conversion_event, d.paid_event]
-    steps = _in_period(marked.filter(marked.name.isin(names)), query)
+    steps = query.in_period(marked.filter(marked.name.isin(names)))
     per_visitor = steps.group_by("visitor", "period_index", "period_start").aggregate(
         account_id=steps.account_id.max(),
         visited=steps.name.isin([d.visit_event]).any(),
         led=steps.name.isin([d.lead_event]).any(),
         converted=steps.name.isin([d.conversion_event]).any(),
     )
-    keys = _keys(query)
+    keys = query.account_keys()
     v = per_visitor
     funnel = v.group_by(keys).aggregate(
         visitors=flag(v.visited).sum(),
@@ -280,7 +262,7 @@ def account_funnel(query: Query) -> ir.Table:
         day=query.local(onboarding.occurred_at).min().date(),
         steps_done=step.nunique(),
     )
-    started = _in_period(per_account, query)
+    started = query.in_period(per_account)
     onboarded = started.group_by(keys).aggregate(
         onboarding_started=started.count(),
         onboarding_completed=flag(started.steps_done >= d.onboarding_steps).sum(),
@@ -297,12 +279,11 @@ def account_performance(query: Query) -> ir.Table:
     period is that of their start), and timed requests with their total seconds (seed 004)."""
     d = query.definitions
     events = _events(query)
-    signals = _in_period(
-        events.filter(events.name.isin([d.defect_event, d.incident_event, d.request_event])),
-        query,
+    signals = query.in_period(
+        events.filter(events.name.isin([d.defect_event, d.incident_event, d.request_event]))
     )
     seconds = signals.duration_s.fill_null(0)
-    return signals.group_by(_keys(query)).aggregate(
+    return signals.group_by(query.account_keys()).aggregate(
         defects=flag(signals.name == d.defect_event).sum(),
         downtime_seconds=ibis.cases((signals.name == d.incident_event, seconds), else_=0.0).sum(),
         requests=flag(signals.name == d.request_event).sum(),

@@ -130,6 +130,18 @@ class Query:
         first = cal.shift(self.computed_first, self.grain, -1) - dt.timedelta(days=30)
         return first, cal.next_start(self.last, self.grain) - dt.timedelta(days=1)
 
+    def in_period(self, rows: ir.Table, day: str = "day") -> ir.Table:
+        """Rows with the period their `day` falls in (period_index, period_start, last_day,
+        days): an equality join on the truncated day, which engines run as a hash join; rows
+        outside the calendar drop out."""
+        periods = self.calendar.select("period_index", "period_start", "last_day", "days")
+        keyed = rows.mutate(in_period=cal.truncate(rows[day], self.grain))
+        return keyed.join(periods, keyed.in_period == periods.period_start).drop("in_period")
+
+    def account_keys(self, *dims: str) -> list[str]:
+        """Keys of per-account rows, with those of `dims` that the query splits by."""
+        return ["account_id", "period_index", "period_start", *[d for d in dims if d in self.dims]]
+
     def local(self, value: ir.TimestampValue) -> ir.TimestampValue:
         return cal.to_local(value, self.tables.timezone, self.tables.backend)
 

@@ -92,31 +92,20 @@ def _counted(query: Query, rows: ir.Table) -> ir.BooleanValue:
     return counted
 
 
-def _keys(query: Query) -> list[str]:
-    return [
-        "account_id",
-        "period_index",
-        "period_start",
-        *[x for x in DIMENSIONS if x in query.dims],
-    ]
-
-
 def account_support(query: Query) -> ir.Table:
     """Per account and period of opening: tickets, first_contacts, first_contact_resolutions,
     tickets_resolved; and at the period's end, backlog (tickets open then) and its total age."""
     tickets = _tickets(query)
-    periods = query.calendar.select("period_index", "period_start", "last_day", "period_end")
-    opened = tickets.join(
-        periods, [tickets.day >= periods.period_start, tickets.day <= periods.last_day]
-    )
+    opened = query.in_period(tickets)
     counted = _counted(query, opened)
-    keys = _keys(query)
+    keys = query.account_keys(*DIMENSIONS)
     flow = opened.group_by(keys).aggregate(
         tickets=opened.count(),
         first_contacts=flag(counted).sum(),
         first_contact_resolutions=flag(counted & opened.fcr).sum(),
         tickets_resolved=flag(opened.status == "resolved").sum(),
     )
+    periods = query.calendar.select("period_index", "period_start", "period_end")
     end = periods.period_end.cast("timestamp")
     open_at_end = tickets.join(
         periods,
@@ -147,10 +136,7 @@ def segment_ticket_times(query: Query) -> ir.Table:
             "account_id", *dims, "day", "status", "opened_s", "responded_s", "resolved_s"
         )
     )
-    periods = query.calendar.select("period_index", "period_start", "last_day")
-    rows = tickets.join(
-        periods, [tickets.day >= periods.period_start, tickets.day <= periods.last_day]
-    )
+    rows = query.in_period(tickets)
     response = (rows.responded_s - rows.opened_s).cast("float64") / 3600
     resolution = ibis.cases(
         (rows.status == "resolved", (rows.resolved_s - rows.opened_s).cast("float64") / 3600)
@@ -165,12 +151,8 @@ def segment_ticket_times(query: Query) -> ir.Table:
 
 def account_ticket_times(query: Query) -> ir.Table:
     """Per account and period, for drill-down: its tickets and their mean times (hours)."""
-    tickets = _tickets(query)
-    periods = query.calendar.select("period_index", "period_start", "last_day")
-    rows = tickets.join(
-        periods, [tickets.day >= periods.period_start, tickets.day <= periods.last_day]
-    )
-    return rows.group_by(_keys(query)).aggregate(
+    rows = query.in_period(_tickets(query))
+    return rows.group_by(query.account_keys(*DIMENSIONS)).aggregate(
         tickets=rows.count(),
         first_response_hours_median=((rows.responded_s - rows.opened_s) / 3600).median(),
         first_response_hours_p90=((rows.responded_s - rows.opened_s) / 3600).quantile(0.9),

@@ -44,26 +44,22 @@ def _at_least(rows: ir.Table, rule: str, keyword: str) -> ir.BooleanValue:
     return score >= low + (high - low) * share
 
 
+def on_ten(rows: ir.Table) -> ir.NumericValue:
+    """An answer's score on 0-10: as given on 0-10 and 1-10 scales, mapped linearly from others."""
+    return ibis.cases(
+        (rows.scale_max == 10, rows.score),
+        else_=(rows.score - rows.scale_min) * 10 / (rows.scale_max - rows.scale_min),
+    )
+
+
 def account_voice(query: Query) -> ir.Table:
     answers = query.facts("survey_responses")
     at = query.local(answers.responded_at)
-    rows = answers.mutate(day=at.date(), survey_channel=answers.channel)
-    periods = query.calendar.select("period_index", "period_start", "last_day")
-    rows = rows.join(periods, [rows.day >= periods.period_start, rows.day <= periods.last_day])
-    on_ten = rows.scale_max == 10
-    ten = ibis.cases(
-        (on_ten, rows.score),
-        else_=(rows.score - rows.scale_min) * 10 / (rows.scale_max - rows.scale_min),
-    )
+    rows = query.in_period(answers.mutate(day=at.date(), survey_channel=answers.channel))
+    ten = on_ten(rows)
     nps, csat, ces = rows.survey == "nps", rows.survey == "csat", rows.survey == "ces"
     d = query.definitions
-    keys = [
-        "account_id",
-        "period_index",
-        "period_start",
-        *[x for x in DIMENSIONS if x in query.dims],
-    ]
-    return rows.group_by(keys).aggregate(
+    return rows.group_by(query.account_keys(*DIMENSIONS)).aggregate(
         responses=rows.count(),
         nps_responses=flag(nps).sum(),
         nps_promoters=flag(nps & (ten >= 9)).sum(),

@@ -101,15 +101,19 @@ function panel(title, slug) {
   return { box, tools };
 }
 
+function plot(box, tools, name, option, id) {
+  const area = el("div", { class: "chart", id });
+  box.append(area);
+  const instance = echarts.init(area, null, { renderer: "canvas" });
+  instance.setOption(Object.assign({ animation: false }, option));
+  area.dataset.ready = "1";
+  tools.append(el("button", { type: "button", "data-export": "png", onclick: () => download(name + ".png", instance.getDataURL({ type: "png", backgroundColor: "#fff" })) }, "PNG"));
+  return instance;
+}
+
 function chart(title, slug, option) {
   const { box, tools } = panel(title, slug);
-  const holder = el("div", { class: "chart", id: "chart-" + slug });
-  box.append(holder);
-  const instance = echarts.init(holder, null, { renderer: "canvas" });
-  instance.setOption(Object.assign({ animation: false, tooltip: { trigger: "axis" }, legend: { type: "scroll" } }, option));
-  holder.dataset.ready = "1";
-  tools.append(el("button", { type: "button", "data-export": "png", onclick: () => download(slug + ".png", instance.getDataURL({ type: "png", backgroundColor: "#fff" })) }, "PNG"));
-  return instance;
+  return plot(box, tools, slug, Object.assign({ tooltip: { trigger: "axis" }, legend: { type: "scroll" } }, option), "chart-" + slug);
 }
 
 function lines(title, slug, groups, extra) {
@@ -351,12 +355,8 @@ async function dashboard() {
 
 function chartIn(holder, controls, title, option) {
   const box = el("section", { class: "panel" }, controls, el("h2", {}, title));
-  const area = el("div", { class: "chart" });
-  box.append(area);
   holder.append(box);
-  const instance = echarts.init(area, null, { renderer: "canvas" });
-  instance.setOption(Object.assign({ animation: false, tooltip: {} }, option));
-  controls.append(el("button", { type: "button", "data-export": "png", onclick: () => download(title + ".png", instance.getDataURL({ type: "png", backgroundColor: "#fff" })) }, "PNG"));
+  plot(box, controls, title, Object.assign({ tooltip: {} }, option));
 }
 
 const PAGES = { overview, dashboard, revenue, retention, engagement, voice, support, goals, accounts, account };
