@@ -132,6 +132,8 @@ class Workspace:
         value = value.upper() if key == "reporting_currency" else value
         loader.write_setting(self.duckdb, key, value)
         self._settings = None
+        if key == "timezone" or key.startswith("definition."):
+            self.refresh_rollups()
 
     @property
     def reporting_currency(self) -> str:
@@ -335,7 +337,7 @@ class Workspace:
             mapping = read_mapping(Path(mapping))
         self._tables.clear()
         self.data_version += 1
-        return loader.load(
+        report = loader.load(
             self.duckdb,
             table,
             Path(source) if isinstance(source, str) else source,
@@ -345,6 +347,18 @@ class Workspace:
             timezone=timezone,
             rejects_path=Path(rejects_path) if rejects_path is not None else None,
         )
+        if table == "events" and report.inserted + report.updated:
+            self.refresh_rollups()
+        return report
+
+    def refresh_rollups(self) -> list[str]:
+        """Rebuild the event rollups that engagement metrics read (active user-days, sessions,
+        page views and features used per day) where they no longer match the events or the
+        settings; loads and setting changes call it. Returns the names rebuilt."""
+        from tenure.metrics import rollups
+        from tenure.metrics.engagement import ROLLUPS
+
+        return rollups.refresh(self, ROLLUPS)
 
 
 def connect(url: str | None = None, *, read_only: bool = False) -> Workspace:

@@ -14,7 +14,10 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from tenure.metrics import rollups
+from tenure.metrics.definitions import Definitions
 from tenure.metrics.query import Query, flag, union_sum
+from tenure.metrics.rollups import Rollup, with_local_time
 
 ACTIVITY_MEASURES = (
     "user_days",
@@ -47,35 +50,31 @@ def _events(query: Query) -> ir.Table:
     """Events in the days the query reads, with local time `at` and `day`."""
 
     def build() -> ir.Table:
-        events = query.facts("events")
-        at = query.local(events.occurred_at)
+        rows = with_local_time(query.facts("events"), query.tables)
         first, last = query.window
-        rows = events.mutate(at=at, day=at.date())
         return rows.filter(rows.day >= first, rows.day <= last)
 
     return query.memo("events", build)
 
 
 # -- active users --------------------------------------------------------------------------------
-def _user_days(query: Query) -> ir.Table:
+def _user_days(events: ir.Table, definitions: Definitions) -> ir.Table:
     """Distinct (account_id, user_id, day) with activity."""
+    names = definitions.active_event_names
+    active = events.user_id.notnull()
+    if names is not None:
+        active &= events.name.isin(names)
+    return events.filter(active).select("account_id", "user_id", "day").distinct()
 
-    def build() -> ir.Table:
-        events = _events(query)
-        names = query.definitions.active_event_names
-        active = events.user_id.notnull()
-        if names is not None:
-            active &= events.name.isin(names)
-        return events.filter(active).select("account_id", "user_id", "day").distinct()
 
-    return query.memo("user_days", build)
+USER_DAYS = Rollup("user_days", _user_days, lambda d: d.active_event_names)
 
 
 def account_activity(query: Query) -> ir.Table:
     """Per account and period: user_days (for average DAU), active_users, active_days (days with
     any active user), active_accounts (1 if any), and at the period's last day: wau and mau
     (distinct users in the 7 and 30 days ending then), mau_accounts, user_days_30."""
-    days = _user_days(query)
+    days = rollups.rows(query, USER_DAYS, lambda: _events(query))
     keys = query.account_keys()
     inside = query.in_period(days)
     period = inside.group_by(keys).aggregate(
@@ -99,63 +98,78 @@ def account_activity(query: Query) -> ir.Table:
 
 
 # -- sessions and page views -----------------------------------------------------------------------
-def _sessionised(query: Query) -> ir.Table:
+SESSION_KEY = ("visitor", "session_id", "session_no")
+
+
+def _sessionised(events: ir.Table, definitions: Definitions) -> ir.Table:
     """Every event with its session: (visitor, session_id, session_no) identifies it, where
     visitor is user_id, else anonymous_id, and session_no numbers the gap-based sessions of a
     visitor's events that have no session_id (NULL for the others). `viewed` is the page of a
     page view (NULL for other events)."""
-
-    def build() -> ir.Table:
-        events = _events(query)
-        start_s = events.at.epoch_seconds()
-        # Only what sessions and page views need: the window sorts carry every column.
-        rows = events.select(
-            "account_id",
-            "session_id",
-            "day",
-            visitor=events.user_id.fill_null(events.anonymous_id),
-            viewed=ibis.cases((events.name == "page_view", events.page.fill_null(""))),
-            start_s=start_s,
-            end_s=start_s.cast("float64") + events.duration_s.fill_null(0),
-        )
-        given = rows.filter(rows.session_id.notnull()).mutate(session_no=ibis.null().cast("int64"))
-        loose = rows.filter(rows.session_id.isnull())
-        order = ibis.window(group_by=loose.visitor, order_by=[loose.start_s, loose.end_s])
-        previous_end = loose.end_s.lag().over(order)
-        gap = query.definitions.session_gap_minutes * 60
-        starts = loose.mutate(
-            new=flag(previous_end.isnull() | (loose.start_s.cast("float64") - previous_end > gap))
-        )
-        number = starts.new.sum().over(
-            ibis.window(
-                group_by=starts.visitor,
-                order_by=[starts.start_s, starts.end_s],
-                rows=(None, 0),
-            )
-        )
-        gapped = starts.mutate(session_no=number.cast("int64")).drop("new")
-        return given.union(gapped)
-
-    return query.memo("sessionised", build)
-
-
-SESSION_KEY = ("visitor", "session_id", "session_no")
-
-
-def _sessions(query: Query) -> ir.Table:
-    events = _sessionised(query)
-    return events.group_by(list(SESSION_KEY)).aggregate(
-        account_id=events.account_id.max(),
-        first_s=events.start_s.min(),
-        last_s=events.end_s.max(),
-        day=events.day.min(),
+    start_s = events.at.epoch_seconds()
+    # Only what sessions and page views need: the window sorts carry every column.
+    rows = events.select(
+        "account_id",
+        "session_id",
+        "day",
+        visitor=events.user_id.fill_null(events.anonymous_id),
+        viewed=ibis.cases((events.name == "page_view", events.page.fill_null(""))),
+        start_s=start_s,
+        end_s=start_s.cast("float64") + events.duration_s.fill_null(0),
     )
+    given = rows.filter(rows.session_id.notnull()).mutate(session_no=ibis.null().cast("int64"))
+    loose = rows.filter(rows.session_id.isnull())
+    order = ibis.window(group_by=loose.visitor, order_by=[loose.start_s, loose.end_s])
+    previous_end = loose.end_s.lag().over(order)
+    gap = definitions.session_gap_minutes * 60
+    starts = loose.mutate(
+        new=flag(previous_end.isnull() | (loose.start_s.cast("float64") - previous_end > gap))
+    )
+    number = starts.new.sum().over(
+        ibis.window(
+            group_by=starts.visitor,
+            order_by=[starts.start_s, starts.end_s],
+            rows=(None, 0),
+        )
+    )
+    gapped = starts.mutate(session_no=number.cast("int64")).drop("new")
+    return given.union(gapped)
+
+
+def _sessions(events: ir.Table, definitions: Definitions) -> ir.Table:
+    """One row per session: its key, account, first start and last end (seconds), and day."""
+    rows = _sessionised(events, definitions)
+    return rows.group_by(list(SESSION_KEY)).aggregate(
+        account_id=rows.account_id.max(),
+        first_s=rows.start_s.min(),
+        last_s=rows.end_s.max(),
+        day=rows.day.min(),
+    )
+
+
+def _page_days(events: ir.Table, definitions: Definitions) -> ir.Table:
+    """Per account, day and page: page_views, and unique_page_views, the sessions whose first
+    view of the page fell on that day (so a session counts once per page, however long)."""
+    rows = _sessionised(events, definitions)
+    views = rows.filter(rows.viewed.notnull()).mutate(page=rows.viewed.nullif(""))
+    daily = views.group_by([*SESSION_KEY, "page", "day"]).aggregate(
+        account_id=views.account_id.max(), views=views.count()
+    )
+    first_day = daily.day.min().over(group_by=[*SESSION_KEY, "page"])
+    daily = daily.mutate(first=flag(daily.day == first_day))
+    return daily.group_by("account_id", "day", "page").aggregate(
+        page_views=daily.views.sum(), unique_page_views=daily.first.sum()
+    )
+
+
+SESSIONS = Rollup("sessions", _sessions, lambda d: d.session_gap_minutes)
+PAGE_DAYS = Rollup("page_days", _page_days, lambda d: d.session_gap_minutes)
 
 
 def account_sessions(query: Query) -> ir.Table:
     """Per account and period (of each session's start): sessions, session_seconds (last event
     end - first event start) and session_users (distinct users or visitors)."""
-    sessions = query.in_period(_sessions(query))
+    sessions = query.in_period(rollups.rows(query, SESSIONS, lambda: _events(query)))
     return sessions.group_by(query.account_keys()).aggregate(
         sessions=sessions.count(),
         session_seconds=(sessions.last_s - sessions.first_s.cast("float64")).sum(),
@@ -164,25 +178,33 @@ def account_sessions(query: Query) -> ir.Table:
 
 
 def account_pages(query: Query) -> ir.Table:
-    """Per account, period (and page): page_views, unique_page_views (sessions that viewed the
-    page, summed over pages)."""
-    events = _sessionised(query)
-    views = events.filter(events.viewed.notnull())
-    views = query.in_period(views.mutate(page=views.viewed.nullif("")))
-    keys = query.account_keys("page")
-    grouping = list(dict.fromkeys([*keys, *SESSION_KEY, "page"]))
-    per_session = views.group_by(grouping).aggregate(views=views.count())
-    return per_session.group_by(keys).aggregate(
-        page_views=per_session.views.sum(), unique_page_views=per_session.count()
+    """Per account, period (and page): page_views and unique_page_views (sessions that viewed
+    the page, summed over pages)."""
+    views = query.in_period(rollups.rows(query, PAGE_DAYS, lambda: _events(query)))
+    return views.group_by(query.account_keys("page")).aggregate(
+        page_views=views.page_views.sum(), unique_page_views=views.unique_page_views.sum()
     )
 
 
 # -- features ------------------------------------------------------------------------------------
+def _feature_days(events: ir.Table, definitions: Definitions) -> ir.Table:
+    """Per account, user, day and feature used: feature_events."""
+    used = events.filter(events.feature.notnull())
+    return used.group_by("account_id", "user_id", "day", "feature").aggregate(
+        feature_events=used.count()
+    )
+
+
+FEATURE_DAYS = Rollup("feature_days", _feature_days, lambda d: None)
+ROLLUPS = (USER_DAYS, SESSIONS, PAGE_DAYS, FEATURE_DAYS)
+
+
 def account_features(query: Query) -> ir.Table:
     """Per account, period (and feature): feature_events, feature_users, feature_accounts, and
-    core_feature_share = core features used / core features defined (depth, per account)."""
-    events = _events(query)
-    used = query.in_period(events.filter(events.feature.notnull()))
+    core_feature_share = core features used / core features defined (depth, per account; every
+    feature seen counts as core when none are defined)."""
+    days = rollups.rows(query, FEATURE_DAYS, lambda: _events(query))
+    used = query.in_period(days)
     keys = query.account_keys("feature")
     core = query.definitions.core_feature_names
     if core:
@@ -190,9 +212,9 @@ def account_features(query: Query) -> ir.Table:
         defined: ir.Value = ibis.literal(float(len(core)))
     else:
         is_core = ibis.literal(True)
-        defined = _events(query).feature.nunique().as_scalar().cast("float64")
+        defined = days.feature.nunique().as_scalar().cast("float64")
     grouped = used.group_by(keys).aggregate(
-        feature_events=used.count(),
+        feature_events=used.feature_events.sum(),
         feature_users=used.user_id.nunique(),
         core_used=ibis.cases((is_core, used.feature)).nunique(),
     )

@@ -156,7 +156,10 @@ class Query:
 
     def facts(self, name: str) -> ir.Table:
         """A fact table restricted to the filtered accounts."""
-        table = self.tables.table(name)
+        return self.restricted(self.tables.table(name))
+
+    def restricted(self, table: ir.Table) -> ir.Table:
+        """Rows (with account_id) of the filtered accounts."""
         if self.where is None:
             return table
         keep = self.accounts.select(kept_account="account_id")

@@ -1,0 +1,125 @@
+"""Event rollups (active user-days, sessions, page views and features used per day): built when
+events load or a setting they depend on changes, read by engagement metrics only while they match the events and
+the definitions, and giving the same numbers as computing from the events."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import tenure
+from tenure.data import demo
+from tenure.metrics.usage_catalog import USAGE_METRICS
+from tenure.workspace import Workspace
+from tests.books import day, value
+from tests.conftest import AS_OF
+
+ENGAGEMENT = [m.name for m in USAGE_METRICS if m.area == "engagement"]
+FIRST, LAST = dt.date(2026, 1, 1), dt.date(2026, 10, 1)
+ROLLUPS = {"user_days", "sessions", "page_days", "feature_days"}
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    """A small demo company in a DuckDB file."""
+    location = f"duckdb:///{tmp_path / 'company.duckdb'}"
+    with tenure.connect(location) as ws:
+        demo.build(ws, tmp_path / "demo", accounts=150, events=20_000, seed=5, as_of=AS_OF)
+    return location
+
+
+def _signatures(ws: Workspace) -> dict[str, str]:
+    rows = ws.duckdb.execute("SELECT name, signature FROM _tenure_rollups").fetchall()
+    return dict(rows)
+
+
+def _engagement(ws: Workspace, **options: object) -> pd.DataFrame:
+    return ws.metrics(ENGAGEMENT, start=FIRST, end=LAST, **options)  # type: ignore[arg-type]
+
+
+def _sessions_in(ws: Workspace, month: dt.date) -> float:
+    frame = ws.metrics(["sessions", "page_views"], start=month, end=month)
+    return float(value(frame, "sessions", month.isoformat()))
+
+
+def _total(frame: pd.DataFrame, name: str) -> float:
+    return float(frame.loc[frame["metric"] == name, "value"].sum())
+
+
+def test_loading_events_builds_rollups_that_match_computing_from_events(url: str) -> None:
+    segmented = {"by": ["plan"], "where": "country IN ('JP', 'IT', 'US')"}
+    with tenure.connect(url) as ws:
+        assert set(_signatures(ws)) == ROLLUPS
+        assert ws.refresh_rollups() == []  # nothing changed since the load
+        from_rollups = _engagement(ws, **segmented)  # type: ignore[arg-type]
+        pages = ws.metrics(["page_views", "unique_page_views"], start=FIRST, end=LAST, by=["page"])
+        ws.duckdb.execute("DELETE FROM _tenure_rollups")
+    # A read-only workspace whose rollups are missing cannot build them: it computes from events.
+    with tenure.connect(url, read_only=True) as reader:
+        assert reader.refresh_rollups() == []
+        from_events = _engagement(reader, **segmented)  # type: ignore[arg-type]
+        pages_from_events = reader.metrics(
+            ["page_views", "unique_page_views"], start=FIRST, end=LAST, by=["page"]
+        )
+        assert not reader.duckdb.execute("SELECT * FROM _tenure_rollups").fetchall()
+    assert from_rollups["value"].notna().sum() > 100
+    pd.testing.assert_frame_equal(from_rollups, from_events)
+    pd.testing.assert_frame_equal(pages, pages_from_events)
+
+
+def test_rollups_follow_loads_and_direct_changes_to_events(url: str) -> None:
+    month = dt.date(2026, 3, 1)
+    new_event = {
+        "event_id": "late-1",
+        "occurred_at": day("2026-03-14T03:00:00"),
+        "name": "page_view",
+        "user_id": "someone-new",
+        "account_id": "A000001",
+        "page": "/new",
+    }
+    with tenure.connect(url) as ws:
+        before = _sessions_in(ws, month)
+        ws.load("events", pd.DataFrame([new_event]))
+        assert _sessions_in(ws, month) == before + 1
+        assert ws.refresh_rollups() == []  # the load rebuilt them
+        ws.load("events", pd.DataFrame([new_event]))  # the same row again changes nothing
+        assert _sessions_in(ws, month) == before + 1
+        # Rows written around the loader make the rollups stale: the next query rebuilds them.
+        ws.duckdb.execute(
+            "INSERT INTO events (event_id, occurred_at, name, user_id, account_id) "
+            "VALUES ('late-2', TIMESTAMP '2026-03-20 08:00:00', 'page_view', 'other', 'A000001')"
+        )
+        assert _sessions_in(ws, month) == before + 2
+        assert ws.refresh_rollups() == ["user_days", "feature_days"]  # the query read the others
+        ws.duckdb.execute(
+            "INSERT INTO events (event_id, occurred_at, name, user_id, account_id) "
+            "VALUES ('late-3', TIMESTAMP '2026-03-21 08:00:00', 'page_view', 'third', 'A000001')"
+        )
+    with tenure.connect(url, read_only=True) as reader:  # stale and read-only: from events
+        assert _sessions_in(reader, month) == before + 3
+
+
+def test_a_changed_setting_rebuilds_the_rollups_that_depend_on_it(url: str) -> None:
+    with tenure.connect(url) as ws:
+        five_minutes = dataclasses.replace(ws.definitions, session_gap_minutes=5)
+        computed = _engagement(ws, definitions=five_minutes)  # differs from the settings
+        stored = _signatures(ws)
+        ws.set_setting("definition.session_gap_minutes", "5")
+        rebuilt = _signatures(ws)
+        assert {n for n in ROLLUPS if stored[n] != rebuilt[n]} == {"sessions", "page_days"}
+        pd.testing.assert_frame_equal(_engagement(ws), computed)
+        thirty = dataclasses.replace(five_minutes, session_gap_minutes=30)
+        assert _total(_engagement(ws), "sessions") > _total(
+            _engagement(ws, definitions=thirty), "sessions"
+        )
+        ws.set_setting("timezone", "Asia/Tokyo")
+        assert all(_signatures(ws)[n] != rebuilt[n] for n in ROLLUPS)
+        tokyo = _engagement(ws)
+    with tenure.connect(url) as ws:
+        ws.duckdb.execute("DELETE FROM _tenure_rollups")
+    with tenure.connect(url, read_only=True) as reader:
+        pd.testing.assert_frame_equal(_engagement(reader), tokyo)
