@@ -286,6 +286,51 @@ def test_survey_links_are_signed_single_use_and_expire(
     assert client.get(f"/s/{late}").status_code == 410
 
 
+def test_response_rates_split_by_segment_and_keep_filtered_accounts(
+    client: TestClient, store: Store, workspace: Workspace
+) -> None:
+    editor = _key(store, "editor")
+    survey = client.post(
+        "/api/surveys",
+        headers=editor,
+        json={"name": "Onboarding CSAT", "kind": "csat", "question": "How was it?"},
+    ).json()
+    accounts = workspace.table("accounts").select("account_id", "plan").to_pandas()
+    plans = sorted(accounts["plan"].unique())[:2]
+    invited = {p: list(accounts[accounts["plan"] == p]["account_id"][:3]) for p in plans}
+    answered = {plans[0]: 2, plans[1]: 1}
+    for plan, ids in invited.items():
+        for n, account in enumerate(ids):
+            token = client.post(
+                f"/api/surveys/{survey['id']}/invitations",
+                headers=editor,
+                json={"account_id": account, "channel": "in_app" if n == 2 else "email"},
+            ).json()["token"]
+            if n < answered[plan]:
+                assert client.post(f"/s/{token}", data={"score": 5}).status_code == 200
+
+    def rates(**params: object) -> list[dict[str, object]]:
+        found = client.get("/api/surveys/response-rates", headers=editor, params=params).json()
+        return [r for r in found if r["survey_id"] == survey["id"]]
+
+    by_plan = {(r["plan"], r["channel"]): r for r in rates(by="plan")}
+    assert {k: (r["invitations"], r["responses"]) for k, r in by_plan.items()} == {
+        (plans[0], "email"): (2, 2),
+        (plans[0], "in_app"): (1, 0),
+        (plans[1], "email"): (2, 1),
+        (plans[1], "in_app"): (1, 0),
+    }
+    assert by_plan[(plans[1], "email")]["response_rate"] == 50.0
+    kept = rates(where=f"plan = '{plans[0]}'")
+    assert [(r["channel"], r["invitations"], r["responses"]) for r in kept] == [
+        ("email", 2, 2),
+        ("in_app", 1, 0),
+    ]
+    assert rates(**{"from": "2100-01-01"}) == []
+    unknown = client.get("/api/surveys/response-rates", headers=editor, params={"by": "colour"})
+    assert unknown.status_code == 400 and "valid: " in unknown.json()["detail"]
+
+
 def test_ingestion_reports_rejects_and_is_idempotent(client: TestClient, store: Store) -> None:
     editor = _key(store, "editor")
     unique = store.engine.dialect.name  # the workspace is shared by both app stores

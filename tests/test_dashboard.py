@@ -215,6 +215,31 @@ def test_a_script_in_a_comment_renders_as_text(page: Any, server: dict[str, Any]
     assert page.locator("#table-comments script, #table-comments img").count() == 0
 
 
+def test_response_rates_show_by_the_segment_picked(page: Any, server: dict[str, Any]) -> None:
+    headers = {"Authorization": f"Bearer {server['key']}"}
+    survey = httpx.post(
+        server["base"] + "/api/surveys",
+        headers=headers,
+        json={"name": "Renewal <i>CSAT</i>", "kind": "csat", "question": "Happy?"},
+    ).json()
+    for account in ("A000001", "A000002", "A000003"):
+        httpx.post(
+            server["base"] + f"/api/surveys/{survey['id']}/invitations",
+            headers=headers,
+            json={"account_id": account},
+        ).raise_for_status()
+    today = dt.date.today().strftime("%Y-%m")
+    _open(page, server, f"/voice?from={today}&to={today}&by=plan")
+    expected = _api(server, "/api/surveys/response-rates", {"by": "plan"})
+    rows = page.locator("#table-response-rates tbody tr")
+    assert rows.count() == len(expected) > 0
+    header = page.locator("#table-response-rates th").all_inner_texts()
+    assert header[:4] == ["name", "touchpoint", "channel", "plan"]
+    first = rows.first.locator("td").all_inner_texts()
+    assert first[0] == "Renewal <i>CSAT</i>" and first[3] == expected[0]["plan"]
+    assert sum(int(r.locator("td").nth(4).inner_text()) for r in rows.all()) == 3
+
+
 def test_a_widget_added_to_my_dashboard_persists_after_reload(
     page: Any, server: dict[str, Any]
 ) -> None:

@@ -567,10 +567,19 @@ def create_app(
 
     @app.get(
         "/api/surveys/response-rates",
-        summary="Invitations sent, answered and response rate by survey and channel",
+        summary="Invitations sent, answered and response rate by survey, channel and segment",
     )
-    def response_rates(_: Viewer) -> list[dict[str, Any]]:
-        return survey_rules.response_rates(store)
+    def response_rates(
+        _: Viewer,
+        by: Annotated[list[str] | None, Query(max_length=2)] = None,
+        where: Annotated[str | None, Query(max_length=500)] = None,
+        start: Annotated[Day | None, Query(alias="from")] = None,
+        end: Annotated[Day | None, Query(alias="to")] = None,
+    ) -> list[dict[str, Any]]:
+        with lock:
+            return survey_rules.response_rates(
+                store, workspace, by=by or (), where=where, start=start, end=end
+            )
 
     @app.post("/api/surveys", status_code=201, summary="Create a survey (NPS, CSAT, CES or custom)")
     def create_survey(key: Editor, body: SurveyIn) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -163,33 +164,91 @@ def response_ids(store: Store, survey_id: int) -> list[str]:
         return [f"INV{number:08d}" for number in rows]
 
 
-def response_rates(store: Store) -> list[dict[str, Any]]:
-    """Per survey and invitation channel: invitations sent, answered, and the response rate %."""
+SURVEY_COLUMNS = ("survey_id", "name", "kind", "touchpoint", "channel")
+
+
+def response_rates(
+    store: Store,
+    tables: Any,
+    *,
+    by: Sequence[str] = (),
+    where: str | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> list[dict[str, Any]]:
+    """Per survey and invitation channel: invitations sent, answered, and the response rate %
+    (answered / sent), also per account segment (`by`, the attributes of the workspace's
+    accounts) and only for the accounts `where` keeps; `start` and `end` bound the days
+    invitations were sent."""
+    sent_at = Invitation.created_at
+    grouping = (
+        Survey.id,
+        Survey.name,
+        Survey.kind,
+        Survey.touchpoint,
+        Invitation.channel,
+        Invitation.account_id,
+    )
+    query = (
+        select(*grouping, func.count(Invitation.id), func.count(Invitation.used_at))
+        .join(Invitation, Invitation.survey_id == Survey.id)
+        .group_by(*grouping)
+    )
+    if start is not None:
+        query = query.where(sent_at >= dt.datetime.combine(start, dt.time()))
+    if end is not None:
+        query = query.where(sent_at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
     with store.session() as session:
-        rows = session.execute(
-            select(
-                Survey.id,
-                Survey.name,
-                Survey.kind,
-                Survey.touchpoint,
-                Invitation.channel,
-                func.count(Invitation.id),
-                func.count(Invitation.used_at),
-            )
-            .join(Invitation, Invitation.survey_id == Survey.id)
-            .group_by(Survey.id, Survey.name, Survey.kind, Survey.touchpoint, Invitation.channel)
-            .order_by(Survey.id, Invitation.channel)
-        ).all()
+        rows = session.execute(query).all()
+    if not rows:
+        return []
+    keys = [*SURVEY_COLUMNS, *by]
+    totals = _by_segment(tables, rows, keys, by, where).sort_values(keys, na_position="last")
     return [
         {
-            "survey_id": number,
-            "name": name,
-            "kind": kind,
-            "touchpoint": touchpoint,
-            "channel": channel,
-            "invitations": sent,
-            "responses": answered,
-            "response_rate": 100.0 * answered / sent if sent else None,
+            **{k: _plain(row[k]) for k in keys},
+            "invitations": int(row["invitations"]),
+            "responses": int(row["responses"]),
+            "response_rate": 100.0 * row["responses"] / row["invitations"],
         }
-        for number, name, kind, touchpoint, channel, sent, answered in rows
+        for _, row in totals.iterrows()
     ]
+
+
+COUNT_SCHEMA = {
+    "survey_id": "int64",
+    "name": "string",
+    "kind": "string",
+    "touchpoint": "string",
+    "channel": "string",
+    "account_id": "string",
+    "invitations": "int64",
+    "responses": "int64",
+}
+
+
+def _by_segment(
+    tables: Any, rows: Sequence[Any], keys: list[str], by: Sequence[str], where: str | None
+) -> pd.DataFrame:
+    """Sum the per-account counts by survey and segment in the workspace's engine, keeping the
+    accounts the filter matches (the same segment and filter rules as metrics)."""
+    import ibis
+
+    from tenure.metrics.query import Query
+
+    today = dt.date.today()
+    query = Query(tables, "day", today, today, by=tuple(by), where=where)
+    frame = pd.DataFrame(rows, columns=list(COUNT_SCHEMA))
+    counts = query.with_segments(query.restricted(ibis.memtable(frame, schema=COUNT_SCHEMA)))
+    summed = counts.group_by(keys).aggregate(
+        invitations=counts.invitations.sum(), responses=counts.responses.sum()
+    )
+    result: pd.DataFrame = summed.to_pandas()
+    return result
+
+
+def _plain(value: Any) -> Any:
+    """A pandas cell as JSON: None for missing, Python numbers for NumPy ones."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return value.item() if hasattr(value, "item") else value

@@ -216,6 +216,11 @@ async function voice() {
     const counts = await api("/api/surveys/distribution", { survey, from: r.from, to: end });
     chart(`${survey.toUpperCase()} score distribution`, "distribution-" + survey, { xAxis: { type: "category", data: counts.map((c) => c.score) }, yAxis: { type: "value" }, series: [{ type: "bar", data: counts.map((c) => c.answers) }] });
   }
+  // Invitations sent in the range, by the segment picker when it names an account attribute.
+  const sent = { from: r.from, to: end, where: r.where };
+  const rates = await api("/api/surveys/response-rates", Object.assign({ by: r.by }, sent)).catch(() => api("/api/surveys/response-rates", sent));
+  const split = r.by && rates.length && r.by in rates[0] ? [r.by] : [];
+  table("Survey response rates", "response-rates", ["name", "touchpoint", "channel", ...split, "invitations", "responses", "response_rate"], rates, (c, row) => c === "response_rate" ? format(row[c], "percent") : row[c]);
   const feedback = await api("/api/feedback", { from: r.from, to: r.to, limit: 50 });
   table("Themes (z > 0: detractors)", "themes", ["theme", "comments", "sentiment", "detractor_mentions", "promoter_mentions", "z"], feedback.themes, (c, row) => (typeof row[c] === "number" && !Number.isInteger(row[c]) ? row[c].toFixed(2) : row[c]));
   table("Latest comments", "comments", ["responded_at", "account_id", "survey", "score", "language", "sentiment", "themes", "comment"], feedback.items, (c, row) => c === "sentiment" ? Number(row[c]).toFixed(2) : c === "themes" ? (row[c] || []).join(", ") : row[c]);
