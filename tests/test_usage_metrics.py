@@ -188,6 +188,27 @@ def test_page_views_features_and_shares_split_by_their_dimension(ws: Workspace) 
         ws.metrics(["page_views", "nps"], by=["page"])
 
 
+def test_a_page_viewed_again_after_midnight_is_one_unique_view(ws: Workspace) -> None:
+    _load(
+        ws,
+        "events",
+        [
+            _event(1, "2025-01-31T23:55:00", page="/home"),
+            _event(2, "2025-02-01T00:05:00", page="/home"),  # same session, next day and month
+            _event(3, "2025-02-01T00:06:00", page="/docs"),
+        ],
+    )
+    names = ["page_views", "unique_page_views"]
+    # The stored rollups, and the same from the events (a gap other than the settings' 30 min)
+    for options in ({}, {"definitions": Definitions(session_gap_minutes=20)}):
+        frame = _metrics(ws, names, JAN, FEB, by=["page"], **options)
+        assert value(frame, "page_views", "2025-01-01", page="/home") == 1
+        assert value(frame, "unique_page_views", "2025-01-01", page="/home") == 1
+        assert value(frame, "page_views", "2025-02-01", page="/home") == 1
+        assert value(frame, "unique_page_views", "2025-02-01", page="/home") == 0
+        assert value(frame, "unique_page_views", "2025-02-01", page="/docs") == 1
+
+
 def test_conversion_and_funnels_follow_order_window_and_identity(ws: Workspace) -> None:
     def ev(n: int, at: str, name: str, user: str | None, anon: str | None) -> dict[str, Any]:
         return {

@@ -6,7 +6,12 @@ Active users are users (events with a user_id) with at least one event counted a
 `Definitions.active_events`. Sessions use session_id where an event has one; other events of the
 same user (or anonymous visitor) form a new session when they start more than
 `session_gap_minutes` after the previous event ended (occurred_at + duration_s): a gap of exactly
-the limit continues the session. A session belongs to the period in which it starts.
+the limit continues the session. A session belongs to the period in which it starts; a page view
+to the period of the view, and a unique page view (a session that viewed the page) to the period
+of the session's first view of that page.
+
+Active user-days, sessions, page views and features used per day are event rollups
+(`rollups.py`): stored tables that a load keeps current, read when they match the query.
 """
 
 from __future__ import annotations
@@ -136,9 +141,9 @@ def _sessionised(events: ir.Table, definitions: Definitions) -> ir.Table:
     return given.union(gapped)
 
 
-def _sessions(events: ir.Table, definitions: Definitions) -> ir.Table:
-    """One row per session: its key, account, first start and last end (seconds), and day."""
-    rows = _sessionised(events, definitions)
+def _sessions(rows: ir.Table, definitions: Definitions) -> ir.Table:
+    """One row per session of sessionised events: its key, account, first start and last end
+    (seconds), and day."""
     return rows.group_by(list(SESSION_KEY)).aggregate(
         account_id=rows.account_id.max(),
         first_s=rows.start_s.min(),
@@ -147,23 +152,23 @@ def _sessions(events: ir.Table, definitions: Definitions) -> ir.Table:
     )
 
 
-def _page_days(events: ir.Table, definitions: Definitions) -> ir.Table:
-    """Per account, day and page: page_views, and unique_page_views, the sessions whose first
-    view of the page fell on that day (so a session counts once per page, however long)."""
-    rows = _sessionised(events, definitions)
+def _page_days(rows: ir.Table, definitions: Definitions) -> ir.Table:
+    """Per account, day and page of sessionised events: page_views, and unique_page_views, the
+    sessions whose first view of the page fell on that day (a session counts once per page)."""
     views = rows.filter(rows.viewed.notnull()).mutate(page=rows.viewed.nullif(""))
-    daily = views.group_by([*SESSION_KEY, "page", "day"]).aggregate(
-        account_id=views.account_id.max(), views=views.count()
-    )
-    first_day = daily.day.min().over(group_by=[*SESSION_KEY, "page"])
-    daily = daily.mutate(first=flag(daily.day == first_day))
-    return daily.group_by("account_id", "day", "page").aggregate(
-        page_views=daily.views.sum(), unique_page_views=daily.first.sum()
+    in_session = ibis.window(group_by=[*SESSION_KEY, "page"], order_by=views.start_s)
+    views = views.mutate(first=flag(ibis.row_number().over(in_session) == 0))
+    return views.group_by("account_id", "day", "page").aggregate(
+        page_views=views.count(), unique_page_views=views.first.sum()
     )
 
 
-SESSIONS = Rollup("sessions", _sessions, lambda d: d.session_gap_minutes)
-PAGE_DAYS = Rollup("page_days", _page_days, lambda d: d.session_gap_minutes)
+def _gap(d: Definitions) -> float:
+    return d.session_gap_minutes
+
+
+SESSIONS = Rollup("sessions", _sessions, _gap, prepared=_sessionised)
+PAGE_DAYS = Rollup("page_days", _page_days, _gap, prepared=_sessionised)
 
 
 def account_sessions(query: Query) -> ir.Table:

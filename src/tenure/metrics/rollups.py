@@ -26,18 +26,28 @@ from tenure.metrics.query import Query
 META_TABLE = "_tenure_rollups"
 
 
+Step = Callable[[ir.Table, Definitions], ir.Table]
+
+
 @dataclass(frozen=True)
 class Rollup:
     """`build` turns events (with local time `at` and local `day`) into rows that carry
-    `account_id` and `day`; `depends_on` names the definitions those rows change with."""
+    `account_id` and `day`; `depends_on` names the definitions those rows change with. With
+    `prepared`, `build` reads `prepared(events)` instead (events with their session, say), which
+    a refresh computes once for all the rollups that share it."""
 
     name: str
-    build: Callable[[ir.Table, Definitions], ir.Table]
+    build: Step
     depends_on: Callable[[Definitions], Any]
+    prepared: Step | None = None
 
     @property
     def table(self) -> str:
         return f"_tenure_rollup_{self.name}"
+
+    def from_events(self, events: ir.Table, definitions: Definitions) -> ir.Table:
+        rows = events if self.prepared is None else self.prepared(events, definitions)
+        return self.build(rows, definitions)
 
 
 def with_local_time(events: ir.Table, tables: Any) -> ir.Table:
@@ -49,7 +59,7 @@ def with_local_time(events: ir.Table, tables: Any) -> ir.Table:
 def rows(query: Query, rollup: Rollup, events: Callable[[], ir.Table]) -> ir.Table:
     """The rollup's rows for the query's accounts and days: the stored table when it is current
     (rebuilt first when it is stale and the query counts by the workspace's own definitions),
-    else `rollup.build` over `events()`, the query's events."""
+    else computed from `events()`, the query's events."""
 
     def build() -> ir.Table:
         tables, definitions = query.tables, query.definitions
@@ -58,7 +68,7 @@ def rows(query: Query, rollup: Rollup, events: Callable[[], ir.Table]) -> ir.Tab
         ):
             refresh(tables, (rollup,))
         if not _matches(tables, rollup, definitions):
-            return rollup.build(events(), definitions)
+            return rollup.from_events(events(), definitions)
         stored = tables.backend.table(rollup.table)
         first, last = query.window
         return query.restricted(stored.filter(stored.day >= first, stored.day <= last))
@@ -72,16 +82,25 @@ def refresh(tables: Any, rollups: tuple[Rollup, ...]) -> list[str]:
     (nothing on a read-only or non-embedded store). Returns the names rebuilt."""
     if not tables.is_embedded or tables.read_only:
         return []
-    rebuilt = []
-    for rollup in rollups:
-        if not _matches(tables, rollup, tables.definitions):
-            _store(
-                tables,
-                rollup,
-                rollup.build(with_local_time(tables.table("events"), tables), tables.definitions),
-            )
-            rebuilt.append(rollup.name)
-    return rebuilt
+    definitions = tables.definitions
+    stale = [r for r in rollups if not _matches(tables, r, definitions)]
+    events = with_local_time(tables.table("events"), tables)
+    staged: dict[Step, str] = {}
+    try:
+        for rollup in stale:
+            rows = events
+            if rollup.prepared is not None:
+                if rollup.prepared not in staged:
+                    name = f"_tenure_rollup_stage_{len(staged)}"
+                    sql = _typed_select(tables, rollup.prepared(events, definitions))
+                    tables.duckdb.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+                    staged[rollup.prepared] = name
+                rows = tables.backend.table(staged[rollup.prepared])
+            _store(tables, rollup, rollup.build(rows, definitions))
+    finally:
+        for name in staged.values():
+            tables.duckdb.execute(f"DROP TABLE IF EXISTS {name}")
+    return [r.name for r in stale]
 
 
 def _signature(tables: Any, rollup: Rollup, definitions: Definitions) -> str:
@@ -115,16 +134,21 @@ def _matches(tables: Any, rollup: Rollup, definitions: Definitions) -> bool:
     return bool(found == (_signature(tables, rollup, definitions), _events_state(con)))
 
 
-def _store(tables: Any, rollup: Rollup, expression: ir.Table) -> None:
-    """Write the rollup and its bookkeeping row in one transaction."""
-    con = tables.duckdb
-    # DuckDB sums BIGINTs into HUGEINTs, which Ibis types as int64 (so it drops a cast to it) and
-    # which are several times slower to sum again: store the integer columns as BIGINT.
+def _typed_select(tables: Any, expression: ir.Table) -> str:
+    """The expression's SQL with integer columns as BIGINT: DuckDB sums BIGINTs into HUGEINTs,
+    which Ibis types as int64 (so it drops a cast to it) and which are several times slower to
+    sum again."""
     columns = ", ".join(
         f'CAST("{name}" AS BIGINT) AS "{name}"' if dtype.is_integer() else f'"{name}"'
         for name, dtype in expression.schema().items()
     )
-    sql = f"SELECT {columns} FROM ({tables.backend.compile(expression)})"
+    return f"SELECT {columns} FROM ({tables.backend.compile(expression)})"
+
+
+def _store(tables: Any, rollup: Rollup, expression: ir.Table) -> None:
+    """Write the rollup and its bookkeeping row in one transaction."""
+    con = tables.duckdb
+    sql = _typed_select(tables, expression)
     state = _events_state(con)
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {META_TABLE} (name VARCHAR PRIMARY KEY, "
