@@ -225,19 +225,17 @@ def test_goals_of_every_kind_with_progress_status_and_history(
     assert client.get(f"/api/goals/{number['id']}", headers=editor).status_code == 404
 
 
+def _survey(client: TestClient, key: dict[str, str], name: str, kind: str) -> dict[str, Any]:
+    body = {"name": name, "kind": kind, "question": "How likely are you to recommend us?"}
+    created: dict[str, Any] = client.post("/api/surveys", headers=key, json=body).json()
+    return created
+
+
 def test_survey_links_are_signed_single_use_and_expire(
     client: TestClient, store: Store, workspace: Workspace
 ) -> None:
     editor = _key(store, "editor")
-    survey = client.post(
-        "/api/surveys",
-        headers=editor,
-        json={
-            "name": "<b>Q4</b> NPS",
-            "kind": "nps",
-            "question": "How likely are you to recommend us?",
-        },
-    ).json()
+    survey = _survey(client, editor, "<b>Q4</b> NPS", "nps")
     assert (survey["scale_min"], survey["scale_max"]) == (0, 10)
     invite = client.post(
         f"/api/surveys/{survey['id']}/invitations",
@@ -290,11 +288,7 @@ def test_response_rates_split_by_segment_and_keep_filtered_accounts(
     client: TestClient, store: Store, workspace: Workspace
 ) -> None:
     editor = _key(store, "editor")
-    survey = client.post(
-        "/api/surveys",
-        headers=editor,
-        json={"name": "Onboarding CSAT", "kind": "csat", "question": "How was it?"},
-    ).json()
+    survey = _survey(client, editor, "Onboarding CSAT", "csat")
     accounts = workspace.table("accounts").select("account_id", "plan").to_pandas()
     plans = sorted(accounts["plan"].unique())[:2]
     invited = {p: list(accounts[accounts["plan"] == p]["account_id"][:3]) for p in plans}
