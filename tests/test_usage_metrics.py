@@ -238,6 +238,11 @@ def test_conversion_and_funnels_follow_order_window_and_identity(ws: Workspace) 
     assert list(frame.from_first) == [100, 25, 25]
     longer = ws.funnel(steps[:2], window_days=60, start=JAN, end=JAN)
     assert list(longer.people) == [4, 2]
+    _load(ws, "accounts", [{"account_id": "A", "created_at": day("2024-12-01"), "plan": "pro"}])
+    # A filter keeps the people of the accounts it matches (v4 never became anyone's user).
+    pro = ws.funnel(steps, window_days=30, start=JAN, end=JAN, where="plan = 'pro'")
+    assert list(pro.people) == [3, 1, 1]
+    assert list(ws.funnel(steps, start=JAN, end=JAN, where="plan = 'basic'").people) == []
     rates = _metrics(ws, ["conversion_rate", "lead_conversion_rate", "conversions"], JAN, JAN)
     assert value(rates, "conversions", "2025-01-01") == 2
     assert value(rates, "conversion_rate", "2025-01-01") == pytest.approx(50)  # v1, v2 of 4

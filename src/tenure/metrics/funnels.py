@@ -14,7 +14,6 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
@@ -23,11 +22,10 @@ from tenure.metrics.compute import make_query
 from tenure.metrics.query import Query
 
 
-def _people(query: Query) -> ir.Table:
-    """Events with `person` (user, or the user an anonymous id became), `at` and `at_s`."""
-    events = query.tables.table("events")
+def _people(query: Query, events: ir.Table) -> ir.Table:
+    """`events` with `person` (user, or the user an anonymous id became), `at` and `at_s`."""
     # A view: Ibis would otherwise bind both sides of this self-join to one table.
-    both = events.view()
+    both = query.tables.table("events").view()
     known = both.filter(both.user_id.notnull() & both.anonymous_id.notnull())
     identity = known.group_by(known_anonymous=known.anonymous_id).aggregate(
         became=known.user_id.min()
@@ -60,7 +58,8 @@ def funnel(
     query = make_query(
         tables, [], grain=grain, start=start, end=end, by=by, where=where, policy=None
     )
-    events = _people(query)
+    table = query.tables.table("events")
+    events = _people(query, table.filter(table.name.isin(list(steps))))
     periods = query.calendar.filter(query.calendar.period_index >= 1).select(
         "period_start", "last_day"
     )
@@ -70,46 +69,38 @@ def funnel(
         t1=first.at_s.min(), period_start=first.period_start.min()
     )
     # The person's account, known from any of her events (a visit has none yet).
-    accounts = events.group_by(account_person=events.person).aggregate(
-        account_id=events.account_id.max()
+    everything = _people(query, table.filter(table.account_id.notnull()))
+    accounts = everything.group_by(account_person=everything.person).aggregate(
+        account_id=everything.account_id.max()
     )
     entries = entries.left_join(accounts, entries.person == accounts.account_person).drop(
         "account_person"
     )
+    entries = query.restricted(entries)  # a filter keeps the people of the accounts it matches
     limit = window_days * 86400
-    keyed = query.with_segments(entries)
     keys = ["period_start", *query.by]
-    # Each step keeps (person, time of this step, time of the first): one narrow table built from
-    # the step before, referenced once, so the query grows linearly with the steps.
-    reached = entries.select("person", t="t1", t1="t1")
-    parts = [keyed.group_by(keys).aggregate(people=keyed.count()).mutate(step=ibis.literal(1))]
+    # One row per person, widened by each step's time (t2, t3, ...; NULL once a step is missed):
+    # every step reads the table of the step before exactly once, so the query grows linearly
+    # with the steps and the entries are computed once.
+    reached = query.with_segments(entries)
+    previous = "t1"
     for number, name in enumerate(steps[1:], start=2):
         later = events.filter(events.name == name).select(later_person="person", later_s="at_s")
-        hits = reached.join(
+        hits = reached.left_join(
             later,
             [
                 reached.person == later.later_person,
-                later.later_s >= reached.t,
+                later.later_s >= reached[previous],
                 later.later_s <= reached.t1 + limit,
             ],
         )
-        reached = hits.group_by("person").aggregate(t=hits.later_s.min(), t1=hits.t1.max())
-        who = keyed.semi_join(reached, keyed.person == reached.person)
-        parts.append(
-            who.group_by(keys).aggregate(people=who.count()).mutate(step=ibis.literal(number))
-        )
-    union = parts[0]
-    for part in parts[1:]:
-        union = union.union(part)
-    long = union.to_pandas()
-    counts = (
-        long.pivot_table(
-            index=keys, columns="step", values="people", aggfunc="sum", fill_value=0, dropna=False
-        )
-        .reindex(columns=range(1, len(steps) + 1), fill_value=0)
-        .reset_index()
+        previous = f"t{number}"
+        reached = hits.group_by(list(reached.columns)).aggregate(**{previous: hits.later_s.min()})
+    counted = reached.group_by(keys).aggregate(
+        step_1=reached.count(),
+        **{f"step_{i}": reached[f"t{i}"].count() for i in range(2, len(steps) + 1)},
     )
-    counts.columns = [*keys, *[f"step_{i}" for i in range(1, len(steps) + 1)]]
+    counts = counted.to_pandas()
     frame = counts.sort_values(keys, na_position="last")
     rows = []
     for record in frame.to_dict("records"):
