@@ -105,17 +105,25 @@ def analyse(
 ) -> pd.DataFrame:
     """Add detected_language, band, sentiment, themes and phrases to answers with comments."""
     result = frame.copy()
-    texts = result["comment"].astype(str).tolist()
     loaded = result["language"] if "language" in result else pd.Series([None] * len(result))
-    detected = [
-        lang if isinstance(lang, str) and lang else detect(t)
-        for lang, t in zip(loaded, texts, strict=True)
+    pairs = [
+        (text, lang if isinstance(lang, str) and lang else None)
+        for text, lang in zip(result["comment"].astype(str), loaded, strict=True)
     ]
-    result["language"] = detected
+    # Comments repeat (short answers, templates): each distinct text and language is read once.
+    distinct = list(dict.fromkeys(pairs))
+    texts = [text for text, _ in distinct]
+    detected = [lang or detect(text) for text, lang in distinct]
+    sentiment = Sentiment(learned).score(texts, detected)
+    themes = [themes_of(t, lang) for t, lang in zip(texts, detected, strict=True)]
+    phrases = [key_phrases(t, lang) for t, lang in zip(texts, detected, strict=True)]
+    position = {pair: i for i, pair in enumerate(distinct)}
+    rows = [position[pair] for pair in pairs]
+    result["language"] = [detected[i] for i in rows]
     result["band"] = bands(result, definitions) if len(result) else pd.Series(dtype=str)
-    result["sentiment"] = Sentiment(learned).score(texts, detected)
-    result["themes"] = [themes_of(t, lang) for t, lang in zip(texts, detected, strict=True)]
-    result["phrases"] = [key_phrases(t, lang) for t, lang in zip(texts, detected, strict=True)]
+    result["sentiment"] = sentiment[rows] if rows else np.array([], dtype=float)
+    result["themes"] = [themes[i] for i in rows]
+    result["phrases"] = [phrases[i] for i in rows]
     return result
 
 
