@@ -37,6 +37,23 @@ class Source:
     additive: bool = True  # False: quantiles, NULL (not 0) where a period has no rows
 
 
+def _added(rows: Callable[[Query], ir.Table], measures: tuple[str, ...], *dims: str) -> Source:
+    """A source whose rows (one per event or account-day, with account_id and period) carry its
+    measures as numbers to add up: segments sum the rows directly, and drill-down sums them per
+    account (and per those of `dims` a query splits by)."""
+
+    def per_account(query: Query) -> ir.Table:
+        found = rows(query)
+        keys = query.account_keys(*dims)
+        return found.group_by(keys).aggregate(**{m: found[m].sum() for m in measures})
+
+    def by_segment(query: Query) -> ir.Table:
+        found = rows(query)  # only the keys it has: event rows also carry page and feature
+        return query.with_segments(found.select(*query.account_keys(*dims), *measures))
+
+    return Source(per_account, measures, by_segment=by_segment)
+
+
 SOURCES: dict[str, Source] = {
     "mrr": Source(mrr.account_mrr, mrr.MEASURES),
     "orders": Source(sources.account_orders, sources.ORDER_MEASURES),
@@ -46,11 +63,11 @@ SOURCES: dict[str, Source] = {
     "users": Source(sources.account_users, sources.USER_MEASURES, by_segment=sources.segment_users),
     "activity": Source(engagement.account_activity, engagement.ACTIVITY_MEASURES),
     "sessions": Source(engagement.account_sessions, engagement.SESSION_MEASURES),
-    "pages": Source(engagement.account_pages, engagement.PAGE_MEASURES),
+    "pages": _added(engagement.page_rows, engagement.PAGE_MEASURES, "page"),
     "features": Source(engagement.account_features, engagement.FEATURE_MEASURES),
-    "social": Source(engagement.account_social, engagement.SOCIAL_MEASURES),
+    "social": _added(engagement.social_rows, engagement.SOCIAL_MEASURES, "share_channel"),
     "funnel": Source(engagement.account_funnel, engagement.FUNNEL_MEASURES),
-    "performance": Source(engagement.account_performance, engagement.PERFORMANCE_MEASURES),
+    "performance": _added(engagement.performance_rows, engagement.PERFORMANCE_MEASURES),
     "voice": Source(voice.account_voice, voice.MEASURES),
     "support": Source(support.account_support, support.MEASURES),
     "ticket_times": Source(

@@ -182,13 +182,10 @@ def account_sessions(query: Query) -> ir.Table:
     )
 
 
-def account_pages(query: Query) -> ir.Table:
-    """Per account, period (and page): page_views and unique_page_views (sessions that viewed
-    the page, summed over pages)."""
-    views = query.in_period(rollups.rows(query, PAGE_DAYS, lambda: _events(query)))
-    return views.group_by(query.account_keys("page")).aggregate(
-        page_views=views.page_views.sum(), unique_page_views=views.unique_page_views.sum()
-    )
+def page_rows(query: Query) -> ir.Table:
+    """Per account, day (with its period) and page: page_views and unique_page_views (sessions
+    that viewed the page, summed over pages)."""
+    return query.in_period(rollups.rows(query, PAGE_DAYS, lambda: _events(query)))
 
 
 # -- features ------------------------------------------------------------------------------------
@@ -238,14 +235,14 @@ def _property(events: ir.Table, key: str) -> ir.StringValue:
     return ibis.cases((found == "", ibis.null("string")), else_=found)
 
 
-def account_social(query: Query) -> ir.Table:
-    """Per account, period (and share_channel, from properties.channel): shares and mentions."""
+def social_rows(query: Query) -> ir.Table:
+    """Share and mention events with their period and share_channel (properties.channel):
+    shares and mentions as 0/1."""
     events = _events(query)
     social = events.filter(events.name.isin(["share", "mention"]))
     social = query.in_period(social.mutate(share_channel=_property(social, "channel")))
-    return social.group_by(query.account_keys("share_channel")).aggregate(
-        shares=flag(social.name == "share").sum(),
-        mentions=flag(social.name == "mention").sum(),
+    return social.mutate(
+        shares=flag(social.name == "share"), mentions=flag(social.name == "mention")
     )
 
 
@@ -301,18 +298,19 @@ def account_funnel(query: Query) -> ir.Table:
 PERFORMANCE_MEASURES = ("defects", "downtime_seconds", "requests", "request_seconds")
 
 
-def account_performance(query: Query) -> ir.Table:
-    """Per account and period: defects (events), downtime (seconds of incident events, whose
-    period is that of their start), and timed requests with their total seconds (seed 004)."""
+def performance_rows(query: Query) -> ir.Table:
+    """Defect, incident and timed-request events with their period: defects (0/1), downtime
+    (seconds of an incident, in the period of its start), requests (0/1) and request_seconds
+    (seed 004)."""
     d = query.definitions
     events = _events(query)
     signals = query.in_period(
         events.filter(events.name.isin([d.defect_event, d.incident_event, d.request_event]))
     )
     seconds = signals.duration_s.fill_null(0)
-    return signals.group_by(query.account_keys()).aggregate(
-        defects=flag(signals.name == d.defect_event).sum(),
-        downtime_seconds=ibis.cases((signals.name == d.incident_event, seconds), else_=0.0).sum(),
-        requests=flag(signals.name == d.request_event).sum(),
-        request_seconds=ibis.cases((signals.name == d.request_event, seconds), else_=0.0).sum(),
+    return signals.mutate(
+        defects=flag(signals.name == d.defect_event),
+        downtime_seconds=ibis.cases((signals.name == d.incident_event, seconds), else_=0.0),
+        requests=flag(signals.name == d.request_event),
+        request_seconds=ibis.cases((signals.name == d.request_event, seconds), else_=0.0),
     )
