@@ -29,10 +29,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Chromium for the dashboard tests; CJK and Thai fonts so that their screenshots show the demo's
+# Japanese and Thai comments (optional: without them the tests still pass, text shows as boxes).
 browser:
 	@test -x /usr/bin/chromium || { \
 		echo "installing Chromium for the dashboard tests"; \
 		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || { \
+		echo "installing CJK and Thai fonts for the dashboard screenshots"; \
+		apt-get install -y -qq fonts-noto-cjk fonts-thai-tlwg >/dev/null 2>&1 \
+		|| { apt-get update -qq && apt-get install -y -qq fonts-noto-cjk fonts-thai-tlwg >/dev/null; } \
+		|| echo "could not install the fonts; screenshots will show boxes for Japanese and Thai"; }
 
 java:
 	@command -v java >/dev/null 2>&1 || { \

@@ -126,6 +126,7 @@ function table(title, slug, columns, rows, render) {
   const head = el("tr", {}, columns.map((c) => el("th", {}, c)));
   const body = rows.map((row) => el("tr", {}, columns.map((c) => el("td", {}, render ? render(c, row) : row[c] ?? ""))));
   box.append(el("table", { id: "table-" + slug }, el("thead", {}, head), el("tbody", {}, body)));
+  if (!rows.length) box.append(el("p", { class: "empty" }, "Nothing in this range."));
   tools.append(el("button", { type: "button", "data-export": "csv", onclick: () => {
     const quote = (v) => '"' + String(v ?? "").replaceAll('"', '""') + '"';
     const text = [columns.map(quote).join(","), ...rows.map((r) => columns.map((c) => quote(Array.isArray(r[c]) ? r[c].join("; ") : r[c])).join(","))].join("\n");
