@@ -17,6 +17,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 
 from tenure.app.store import Goal, GoalHistory, Store
@@ -191,8 +192,9 @@ def delete(store: Store, goal_id: int) -> None:
         goal = session.get(Goal, goal_id)
         if goal is None:
             raise GoalNotFound(f"no goal {goal_id}")
-        for entry in session.scalars(select(GoalHistory).where(GoalHistory.goal_id == goal_id)):
-            session.delete(entry)
+        # History first, in one statement: the unit of work would otherwise delete the goal
+        # first on PostgreSQL, whose ON DELETE CASCADE then leaves its row deletes nothing to do.
+        session.execute(sql_delete(GoalHistory).where(GoalHistory.goal_id == goal_id))
         session.delete(goal)
 
 
