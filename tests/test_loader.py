@@ -209,8 +209,8 @@ def test_a_failed_load_leaves_nothing_behind(
     path = write("a.csv", "account_id,created_at\nA1,2024-01-01\nA2,2024-01-02\n")
     merge = loader._merge
 
-    def merge_then_crash(*args: object) -> None:
-        merge(*args)  # type: ignore[arg-type]
+    def merge_then_crash(*args: object, **options: object) -> None:
+        merge(*args, **options)  # type: ignore[arg-type]
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(loader, "_merge", merge_then_crash)

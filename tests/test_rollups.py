@@ -101,6 +101,10 @@ def test_rollups_follow_loads_and_direct_changes_to_events(url: str) -> None:
         )
     with tenure.connect(url, read_only=True) as reader:  # stale and read-only: from events
         assert _sessions_in(reader, month) == before + 3
+    with tenure.connect(url) as ws:  # a load over stale rollups rebuilds them whole
+        ws.load("events", pd.DataFrame([{**new_event, "event_id": "late-4", "user_id": "fourth"}]))
+        assert ws.refresh_rollups() == []
+        assert _sessions_in(ws, month) == before + 4
 
 
 def test_a_changed_setting_rebuilds_the_rollups_that_depend_on_it(url: str) -> None:
@@ -123,3 +127,52 @@ def test_a_changed_setting_rebuilds_the_rollups_that_depend_on_it(url: str) -> N
         ws.duckdb.execute("DELETE FROM _tenure_rollups")
     with tenure.connect(url, read_only=True) as reader:
         pd.testing.assert_frame_equal(_engagement(reader), tokyo)
+
+
+def _stored_rows(ws: Workspace) -> dict[str, pd.DataFrame]:
+    found = {}
+    for name in sorted(ROLLUPS):
+        frame = ws.duckdb.execute(f"SELECT * FROM _tenure_rollup_{name}").fetch_df()
+        found[name] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+    return found
+
+
+def test_a_small_load_updates_the_rollups_by_partition_exactly(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tenure.metrics import rollups
+
+    partial: list[str] = []
+    rebuild = rollups._rebuild
+
+    def watched(tables: object, chosen: tuple[rollups.Rollup, ...], touched: object = None) -> None:
+        if touched is not None:
+            partial.extend(r.name for r in chosen)
+        rebuild(tables, chosen, touched)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rollups, "_rebuild", watched)
+    with tenure.connect(url) as ws:
+        events = ws.table("events")
+        sample = events.order_by("event_id").limit(40).to_pandas()
+        moved = sample.iloc[:20].copy()  # updates: to another user, day, name and page
+        moved["user_id"] = ["U-moved"] * 10 + [None] * 10
+        moved["anonymous_id"] = [None] * 10 + ["anon-moved"] * 10
+        moved["occurred_at"] = moved["occurred_at"] + pd.Timedelta(days=3, minutes=7)
+        moved["name"] = ["page_view", "feature_used"] * 10
+        moved["page"] = "/moved"
+        moved["feature"] = "moved-feature"
+        new = sample.iloc[20:].copy()  # inserts: existing users, their days, a session id
+        new["event_id"] = "new-" + new["event_id"]
+        new["occurred_at"] = new["occurred_at"] + pd.Timedelta(minutes=5)
+        new["session_id"] = "given-session"
+        report = ws.load("events", pd.concat([moved, new]))
+        assert (report.updated, report.inserted) == (20, 20)
+        assert sorted(partial) == sorted(ROLLUPS)  # each rollup took the partial path
+        updated = _stored_rows(ws)
+        incremental = _engagement(ws, by=["plan"])
+        ws.duckdb.execute("DELETE FROM _tenure_rollups")
+        assert sorted(ws.refresh_rollups()) == sorted(ROLLUPS)
+        rebuilt = _stored_rows(ws)
+        for name in ROLLUPS:
+            pd.testing.assert_frame_equal(updated[name], rebuilt[name], obj=name)
+        pd.testing.assert_frame_equal(incremental, _engagement(ws, by=["plan"]))

@@ -8,6 +8,7 @@ failure neither loses nor double-counts anything.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,9 @@ SETTINGS_TABLE = "_tenure_settings"
 REJECTS = "_tenure_rejects"
 GOOD = "_tenure_good"
 REPEATED = "_tenure_repeated_keys"
+TOUCHED = "_tenure_touched"  # rows a load inserted or updated, updated ones also as they were
 KEPT_REJECTS = 1000  # rejects held in memory for display; the file has them all
+OnChange = Callable[[duckdb.DuckDBPyConnection, str], None]
 
 
 @dataclass
@@ -136,8 +139,11 @@ def load(
     fmt: str | None = None,
     timezone: str | None = None,
     rejects_path: Path | None = None,
+    on_change: OnChange | None = None,
 ) -> LoadReport:
-    """Load `source` (a path or a DataFrame) into `table`; see the module docstring."""
+    """Load `source` (a path or a DataFrame) into `table`; see the module docstring.
+    `on_change(con, touched)` runs inside the load's transaction when rows were inserted or
+    updated; `touched` names a temporary table of those rows, updated ones also as they were."""
     contract = contract_for(table)
     mapping = mapping or Mapping()
     tz = check_timezone(timezone or mapping.timezone or "UTC")
@@ -150,7 +156,7 @@ def load(
     )
     try:
         return _load_staged(
-            con, contract, staged, mapping, tz, reporting_currency, rejects_path, source
+            con, contract, staged, mapping, tz, reporting_currency, rejects_path, source, on_change
         )
     finally:
         _drop_temporaries(con)
@@ -158,7 +164,7 @@ def load(
 
 def _drop_temporaries(con: duckdb.DuckDBPyConnection) -> None:
     temporaries = (TYPED, REJECTS, GOOD, REPEATED, validate.KNOWN_CURRENCIES)
-    for name in (*temporaries, "_tenure_new", "_tenure_changed"):
+    for name in (*temporaries, "_tenure_new", "_tenure_changed", TOUCHED):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     drop_staging(con)
 
@@ -182,6 +188,7 @@ def _load_staged(
     reporting_currency: str,
     rejects_path: Path | None,
     source: Any,
+    on_change: OnChange | None,
 ) -> LoadReport:
     resolved = resolve_columns(contract, staged.source, staged.columns, mapping)
     report = LoadReport(contract.name, staged.source, staged.line_label, rows_read=staged.rows)
@@ -243,7 +250,7 @@ def _load_staged(
             con.execute(
                 f"ALTER TABLE {quote(contract.name)} ADD COLUMN {quote(name)} {attribute_types[name]}"
             )
-        _merge(con, contract, sql.output_columns, report)
+        _merge(con, contract, sql.output_columns, report, keep_touched=on_change is not None)
         con.execute(
             f"INSERT INTO {LOADS_TABLE} VALUES (now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -257,6 +264,8 @@ def _load_staged(
                 report.rejected,
             ],
         )
+        if on_change is not None and report.inserted + report.updated:
+            on_change(con, TOUCHED)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -328,7 +337,12 @@ def _reject_conflicting_duplicates(
 
 
 def _merge(
-    con: duckdb.DuckDBPyConnection, contract: TableContract, columns: list[str], report: LoadReport
+    con: duckdb.DuckDBPyConnection,
+    contract: TableContract,
+    columns: list[str],
+    report: LoadReport,
+    *,
+    keep_touched: bool = False,
 ) -> None:
     target = quote(contract.name)
     on = " AND ".join(f"t.{quote(k)} = g.{quote(k)}" for k in contract.key)
@@ -347,6 +361,13 @@ def _merge(
         _scalar(con, f"SELECT count(*) FROM {GOOD}") - report.inserted - report.updated
     )
     names = ", ".join(quote(c) for c in columns)
+    if keep_touched:
+        was = ", ".join(f"t.{quote(c)}" for c in columns)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {TOUCHED} AS SELECT {names} FROM _tenure_new "
+            f"UNION ALL SELECT {names} FROM _tenure_changed "
+            f"UNION ALL SELECT {was} FROM {target} t SEMI JOIN _tenure_changed g ON {on}"
+        )
     if report.updated:
         assignments = ", ".join(
             f"{quote(c)} = g.{quote(c)}" for c in columns if c not in contract.key

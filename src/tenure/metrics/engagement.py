@@ -72,7 +72,15 @@ def _user_days(events: ir.Table, definitions: Definitions) -> ir.Table:
     return events.filter(active).select("account_id", "user_id", "day").distinct()
 
 
-USER_DAYS = Rollup("user_days", _user_days, lambda d: d.active_event_names)
+def _user_day(events: ir.Table) -> dict[str, ir.Value]:
+    return {"user_id": events.user_id, "day": events.day}
+
+
+def _visitor(events: ir.Table) -> dict[str, ir.Value]:
+    return {"visitor": events.user_id.fill_null(events.anonymous_id)}
+
+
+USER_DAYS = Rollup("user_days", _user_days, lambda d: d.active_event_names, _user_day)
 
 
 def account_activity(query: Query) -> ir.Table:
@@ -117,7 +125,7 @@ def _sessionised(events: ir.Table, definitions: Definitions) -> ir.Table:
         "account_id",
         "session_id",
         "day",
-        visitor=events.user_id.fill_null(events.anonymous_id),
+        **_visitor(events),
         viewed=ibis.cases((events.name == "page_view", events.page.fill_null(""))),
         start_s=start_s,
         end_s=start_s.cast("float64") + events.duration_s.fill_null(0),
@@ -153,12 +161,13 @@ def _sessions(rows: ir.Table, definitions: Definitions) -> ir.Table:
 
 
 def _page_days(rows: ir.Table, definitions: Definitions) -> ir.Table:
-    """Per account, day and page of sessionised events: page_views, and unique_page_views, the
-    sessions whose first view of the page fell on that day (a session counts once per page)."""
+    """Per visitor, account, day and page of sessionised events: page_views, and
+    unique_page_views, the visitor's sessions whose first view of the page fell on that day (a
+    session counts once per page)."""
     views = rows.filter(rows.viewed.notnull()).mutate(page=rows.viewed.nullif(""))
     in_session = ibis.window(group_by=[*SESSION_KEY, "page"], order_by=views.start_s)
     views = views.mutate(first=flag(ibis.row_number().over(in_session) == 0))
-    return views.group_by("account_id", "day", "page").aggregate(
+    return views.group_by("visitor", "account_id", "day", "page").aggregate(
         page_views=views.count(), unique_page_views=views.first.sum()
     )
 
@@ -167,8 +176,8 @@ def _gap(d: Definitions) -> float:
     return d.session_gap_minutes
 
 
-SESSIONS = Rollup("sessions", _sessions, _gap, prepared=_sessionised)
-PAGE_DAYS = Rollup("page_days", _page_days, _gap, prepared=_sessionised)
+SESSIONS = Rollup("sessions", _sessions, _gap, _visitor, prepared=_sessionised)
+PAGE_DAYS = Rollup("page_days", _page_days, _gap, _visitor, prepared=_sessionised)
 
 
 def account_sessions(query: Query) -> ir.Table:
@@ -197,7 +206,7 @@ def _feature_days(events: ir.Table, definitions: Definitions) -> ir.Table:
     )
 
 
-FEATURE_DAYS = Rollup("feature_days", _feature_days, lambda d: None)
+FEATURE_DAYS = Rollup("feature_days", _feature_days, lambda d: None, _user_day)
 ROLLUPS = (USER_DAYS, SESSIONS, PAGE_DAYS, FEATURE_DAYS)
 
 

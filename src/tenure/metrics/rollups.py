@@ -2,20 +2,24 @@
 and features used per day), so that engagement metrics read one row per user-day, session or
 page-day instead of every event.
 
-A rollup is rebuilt after a load that changes the events and after a setting it depends on
-changes (`Workspace.refresh_rollups`). A query reads it only when it was built from the events as
-they are now (their row count and their last load that changed rows) with the query's timezone
-and definitions; otherwise the query computes the same expression from the events, which is also
-what every engine other than the embedded DuckDB store does.
+A load that changes events updates the rollups in its own transaction: only the partitions
+(user-days, visitors) its inserted and updated rows fall in are recomputed, or everything when
+the rollup was not current before or the load rewrote much of the table. A setting a rollup
+depends on rebuilds it (`Workspace.refresh_rollups`). A query reads a rollup only when it was
+built from the events as they are now (their row count and their last load that changed rows)
+with the query's timezone and definitions; otherwise the query computes the same expression from
+the events, which is also what every engine other than the embedded DuckDB store does.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import ibis
 import ibis.expr.types as ir
 
 from tenure.data.loader import LOADS_TABLE, table_columns
@@ -34,11 +38,14 @@ class Rollup:
     """`build` turns events (with local time `at` and local `day`) into rows that carry
     `account_id` and `day`; `depends_on` names the definitions those rows change with. With
     `prepared`, `build` reads `prepared(events)` instead (events with their session, say), which
-    a refresh computes once for all the rollups that share it."""
+    a rebuild computes once for all the rollups that share it. `partition` gives, from events,
+    the key columns (also columns of the rows) that confine an event's effect: rebuilding the
+    rows of some keys from the events of those keys alone is exact."""
 
     name: str
     build: Step
     depends_on: Callable[[Definitions], Any]
+    partition: Callable[[ir.Table], dict[str, ir.Value]]
     prepared: Step | None = None
 
     @property
@@ -79,32 +86,109 @@ def rows(query: Query, rollup: Rollup, events: Callable[[], ir.Table]) -> ir.Tab
 
 def refresh(tables: Any, rollups: tuple[Rollup, ...]) -> list[str]:
     """Rebuild those of `rollups` that do not match the events and the workspace's settings
-    (nothing on a read-only or non-embedded store). Returns the names rebuilt."""
+    (nothing on a read-only or non-embedded store), in one transaction. Returns the names
+    rebuilt."""
     if not tables.is_embedded or tables.read_only:
         return []
-    definitions = tables.definitions
-    stale = [r for r in rollups if not _matches(tables, r, definitions)]
-    events = with_local_time(tables.table("events"), tables)
-    staged: dict[Step, str] = {}
-    try:
-        for rollup in stale:
-            rows = events
-            if rollup.prepared is not None:
-                if rollup.prepared not in staged:
-                    name = f"_tenure_rollup_stage_{len(staged)}"
-                    sql = _typed_select(tables, rollup.prepared(events, definitions))
-                    tables.duckdb.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-                    staged[rollup.prepared] = name
-                rows = tables.backend.table(staged[rollup.prepared])
-            _store(tables, rollup, rollup.build(rows, definitions))
-    finally:
-        for name in staged.values():
-            tables.duckdb.execute(f"DROP TABLE IF EXISTS {name}")
+    stale = tuple(r for r in rollups if not _matches(tables, r, tables.definitions))
+    if stale:
+        con = tables.duckdb
+        con.execute("BEGIN TRANSACTION")
+        try:
+            _rebuild(tables, stale)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
     return [r.name for r in stale]
 
 
+def current(tables: Any, rollups: tuple[Rollup, ...]) -> tuple[Rollup, ...]:
+    """Those of `rollups` that match the events and the workspace's settings now."""
+    return tuple(r for r in rollups if _matches(tables, r, tables.definitions))
+
+
+# Above this share of the events, a load rebuilds a rollup whole rather than by partition.
+WHOLE_ABOVE = 0.2
+
+
+def apply_load(
+    tables: Any, rollups: tuple[Rollup, ...], fresh: tuple[Rollup, ...], touched: str
+) -> None:
+    """Bring `rollups` up to date inside a load's transaction. `touched` names a table of the
+    event rows the load inserted or updated, old and new versions; `fresh` are the rollups that
+    were current before the load, which are updated by partition when the load is small."""
+    con = tables.duckdb
+    (changed,) = con.execute(f"SELECT count(*) FROM {touched}").fetchone()
+    (total,) = con.execute("SELECT count(*) FROM events").fetchone()
+    small = changed <= WHOLE_ABOVE * total
+    by_partition = tuple(r for r in rollups if small and r in fresh)
+    _rebuild(tables, tuple(r for r in rollups if r not in by_partition))
+    if by_partition:
+        _rebuild(tables, by_partition, tables.backend.table(touched))
+
+
+def _rebuild(tables: Any, rollups: tuple[Rollup, ...], touched: ir.Table | None = None) -> None:
+    """Write `rollups` for the workspace's settings: whole, or with `touched` (event rows) only
+    the partitions those rows fall in. Runs inside the caller's transaction."""
+    con = tables.duckdb
+    definitions = tables.definitions
+    events = with_local_time(tables.table("events"), tables)
+    temporary: list[str] = []
+
+    def stage(expression: ir.Table) -> ir.Table:
+        name = f"_tenure_rollup_stage_{len(temporary)}"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {_typed_select(tables, expression)}")
+        temporary.append(name)
+        return tables.backend.table(name)
+
+    staged: dict[Any, ir.Table] = {}
+    try:
+        for rollup in rollups:
+            keys: ir.Table | None = None
+            source = events
+            if touched is not None:
+                keys = staged.get(rollup.partition)
+                if keys is None:
+                    local = with_local_time(touched, tables)
+                    keys = staged[rollup.partition] = stage(
+                        local.select(**rollup.partition(local)).distinct()
+                    )
+                source = _within(events, rollup.partition(events), keys)
+            rows = source
+            if rollup.prepared is not None:
+                shared = (rollup.prepared, rollup.partition if touched is not None else None)
+                if shared not in staged:
+                    staged[shared] = stage(rollup.prepared(source, definitions))
+                rows = staged[shared]
+            _write(tables, rollup, rollup.build(rows, definitions), keys)
+    finally:
+        for name in temporary:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _within(events: ir.Table, key_values: dict[str, ir.Value], keys: ir.Table) -> ir.Table:
+    """The events whose partition key is one of `keys` (NULL matching NULL)."""
+    renamed = keys.rename({f"key_{k}": k for k in key_values})
+    return events.semi_join(
+        renamed, [value.identical_to(renamed[f"key_{k}"]) for k, value in key_values.items()]
+    )
+
+
 def _signature(tables: Any, rollup: Rollup, definitions: Definitions) -> str:
-    return json.dumps([tables.timezone, rollup.depends_on(definitions)], default=str)
+    """What the rows depend on besides the events: the timezone, the definitions the rollup
+    reads, and the columns it writes (so that a new release's shape is rebuilt, not misread)."""
+    shape = _shape(rollup, definitions, tables.table("events").schema())
+    return json.dumps([tables.timezone, rollup.depends_on(definitions), shape], default=str)
+
+
+@functools.cache
+def _shape(rollup: Rollup, definitions: Definitions, events: Any) -> list[str]:
+    table = ibis.table(events, name="events")
+    local = table.mutate(at=table.occurred_at, day=table.occurred_at.date())
+    return [
+        f"{name} {dtype}" for name, dtype in rollup.from_events(local, definitions).schema().items()
+    ]
 
 
 def _events_state(con: Any) -> str:
@@ -145,23 +229,25 @@ def _typed_select(tables: Any, expression: ir.Table) -> str:
     return f"SELECT {columns} FROM ({tables.backend.compile(expression)})"
 
 
-def _store(tables: Any, rollup: Rollup, expression: ir.Table) -> None:
-    """Write the rollup and its bookkeeping row in one transaction."""
+def _write(tables: Any, rollup: Rollup, expression: ir.Table, keys: ir.Table | None) -> None:
+    """Store the rollup's rows (replacing the table, or with `keys` only the rows of those
+    partition keys) and its bookkeeping row, inside the caller's transaction."""
     con = tables.duckdb
     sql = _typed_select(tables, expression)
-    state = _events_state(con)
+    if keys is None:
+        con.execute(f"CREATE OR REPLACE TABLE {rollup.table} AS {sql}")
+    else:
+        same = " AND ".join(f'r."{k}" IS NOT DISTINCT FROM k."{k}"' for k in keys.columns)
+        keyed = keys.get_name()
+        con.execute(
+            f"DELETE FROM {rollup.table} r WHERE EXISTS (SELECT 1 FROM {keyed} k WHERE {same})"
+        )
+        con.execute(f"INSERT INTO {rollup.table} {sql}")
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {META_TABLE} (name VARCHAR PRIMARY KEY, "
         "signature VARCHAR, events_state VARCHAR, built_at TIMESTAMP)"
     )
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"CREATE OR REPLACE TABLE {rollup.table} AS {sql}")
-        con.execute(
-            f"INSERT OR REPLACE INTO {META_TABLE} VALUES (?, ?, ?, now()::TIMESTAMP)",
-            [rollup.name, _signature(tables, rollup, tables.definitions), state],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    con.execute(
+        f"INSERT OR REPLACE INTO {META_TABLE} VALUES (?, ?, ?, now()::TIMESTAMP)",
+        [rollup.name, _signature(tables, rollup, tables.definitions), _events_state(con)],
+    )
