@@ -72,6 +72,7 @@ def _user_days(events: ir.Table, definitions: Definitions) -> ir.Table:
     return events.filter(active).select("account_id", "user_id", "day").distinct()
 
 
+# Partition keys of the rollups (Rollup.partition): a user-day, or a visitor's whole history.
 def _user_day(events: ir.Table) -> dict[str, ir.Value]:
     return {"user_id": events.user_id, "day": events.day}
 
@@ -192,8 +193,8 @@ def account_sessions(query: Query) -> ir.Table:
 
 
 def page_rows(query: Query) -> ir.Table:
-    """Per account, day (with its period) and page: page_views and unique_page_views (sessions
-    that viewed the page, summed over pages)."""
+    """Per visitor, account, day (with its period) and page: page_views and unique_page_views
+    (sessions that viewed the page, summed over pages)."""
     return query.in_period(rollups.rows(query, PAGE_DAYS, lambda: _events(query)))
 
 
