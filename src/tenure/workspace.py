@@ -337,7 +337,7 @@ class Workspace:
             mapping = read_mapping(Path(mapping))
         self._tables.clear()
         self.data_version += 1
-        return loader.load(
+        report = loader.load(
             self.duckdb,
             table,
             Path(source) if isinstance(source, str) else source,
@@ -348,25 +348,27 @@ class Workspace:
             rejects_path=Path(rejects_path) if rejects_path is not None else None,
             on_change=self._rollup_maintenance() if table == "events" else None,
         )
+        if table == "events" and report.inserted + report.updated:
+            self.refresh_rollups()  # those a small load could not update by partition
+        return report
 
     def _rollup_maintenance(self) -> loader.OnChange:
-        """What an events load runs before it commits: update the event rollups, by partition
-        where they were current before it."""
+        """What an events load runs before it commits: update by partition the event rollups
+        that are current before it."""
         from tenure.metrics import rollups
         from tenure.metrics.engagement import ROLLUPS
 
         fresh = rollups.current(self, ROLLUPS)
 
         def maintain(con: Any, touched: str) -> None:
-            rollups.apply_load(self, ROLLUPS, fresh, touched)
+            rollups.apply_load(self, fresh, touched)
 
         return maintain
 
     def refresh_rollups(self) -> list[str]:
         """Rebuild the event rollups that engagement metrics read (active user-days, sessions,
         page views and features used per day) where they no longer match the events or the
-        settings (setting changes call it; loads update them themselves). Returns the names
-        rebuilt."""
+        settings; loads and setting changes call it. Returns the names rebuilt."""
         from tenure.metrics import rollups
         from tenure.metrics.engagement import ROLLUPS
 

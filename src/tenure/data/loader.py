@@ -38,6 +38,7 @@ REJECTS = "_tenure_rejects"
 GOOD = "_tenure_good"
 REPEATED = "_tenure_repeated_keys"
 TOUCHED = "_tenure_touched"  # rows a load inserted or updated, updated ones also as they were
+WAS = "_tenure_was"  # the updated rows as they were
 KEPT_REJECTS = 1000  # rejects held in memory for display; the file has them all
 OnChange = Callable[[duckdb.DuckDBPyConnection, str], None]
 
@@ -143,7 +144,7 @@ def load(
 ) -> LoadReport:
     """Load `source` (a path or a DataFrame) into `table`; see the module docstring.
     `on_change(con, touched)` runs inside the load's transaction when rows were inserted or
-    updated; `touched` names a temporary table of those rows, updated ones also as they were."""
+    updated; `touched` names a temporary view of those rows, updated ones also as they were."""
     contract = contract_for(table)
     mapping = mapping or Mapping()
     tz = check_timezone(timezone or mapping.timezone or "UTC")
@@ -164,7 +165,8 @@ def load(
 
 def _drop_temporaries(con: duckdb.DuckDBPyConnection) -> None:
     temporaries = (TYPED, REJECTS, GOOD, REPEATED, validate.KNOWN_CURRENCIES)
-    for name in (*temporaries, "_tenure_new", "_tenure_changed", TOUCHED):
+    con.execute(f"DROP VIEW IF EXISTS {TOUCHED}")
+    for name in (*temporaries, "_tenure_new", "_tenure_changed", WAS):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     drop_staging(con)
 
@@ -361,12 +363,15 @@ def _merge(
         _scalar(con, f"SELECT count(*) FROM {GOOD}") - report.inserted - report.updated
     )
     names = ", ".join(quote(c) for c in columns)
-    if keep_touched:
+    if keep_touched:  # a view: only the old versions of updated rows are copied
         was = ", ".join(f"t.{quote(c)}" for c in columns)
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {TOUCHED} AS SELECT {names} FROM _tenure_new "
-            f"UNION ALL SELECT {names} FROM _tenure_changed "
-            f"UNION ALL SELECT {was} FROM {target} t SEMI JOIN _tenure_changed g ON {on}"
+            f"CREATE OR REPLACE TEMP TABLE {WAS} AS "
+            f"SELECT {was} FROM {target} t SEMI JOIN _tenure_changed g ON {on}"
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {TOUCHED} AS SELECT {names} FROM _tenure_new "
+            f"UNION ALL SELECT {names} FROM _tenure_changed UNION ALL SELECT {names} FROM {WAS}"
         )
     if report.updated:
         assignments = ", ".join(

@@ -2,9 +2,9 @@
 and features used per day), so that engagement metrics read one row per user-day, session or
 page-day instead of every event.
 
-A load that changes events updates the rollups in its own transaction: only the partitions
-(user-days, visitors) its inserted and updated rows fall in are recomputed, or everything when
-the rollup was not current before or the load rewrote much of the table. A setting a rollup
+A load that changes events updates the rollups: in its own transaction, only the partitions
+(user-days, visitors) its inserted and updated rows fall in are recomputed; when a rollup was not
+current before or the load rewrote much of the table, it is rebuilt whole after the commit. A setting a rollup
 depends on rebuilds it (`Workspace.refresh_rollups`). A query reads a rollup only when it was
 built from the events as they are now (their row count and their last load that changed rows)
 with the query's timezone and definitions; otherwise the query computes the same expression from
@@ -112,20 +112,16 @@ def current(tables: Any, rollups: tuple[Rollup, ...]) -> tuple[Rollup, ...]:
 WHOLE_ABOVE = 0.2
 
 
-def apply_load(
-    tables: Any, rollups: tuple[Rollup, ...], fresh: tuple[Rollup, ...], touched: str
-) -> None:
-    """Bring `rollups` up to date inside a load's transaction. `touched` names a table of the
-    event rows the load inserted or updated, old and new versions; `fresh` are the rollups that
-    were current before the load, which are updated by partition when the load is small."""
+def apply_load(tables: Any, fresh: tuple[Rollup, ...], touched: str) -> None:
+    """Update by partition, inside a load's transaction, the rollups that were current before
+    the load (`fresh`), when the load is small. `touched` names a view of the event rows the
+    load inserted or updated, old and new versions. The others are left stale, for a rebuild
+    after the load commits (a whole rebuild is faster outside the load's transaction)."""
     con = tables.duckdb
     (changed,) = con.execute(f"SELECT count(*) FROM {touched}").fetchone()
     (total,) = con.execute("SELECT count(*) FROM events").fetchone()
-    small = changed <= WHOLE_ABOVE * total
-    by_partition = tuple(r for r in rollups if small and r in fresh)
-    _rebuild(tables, tuple(r for r in rollups if r not in by_partition))
-    if by_partition:
-        _rebuild(tables, by_partition, tables.backend.table(touched))
+    if fresh and changed <= WHOLE_ABOVE * total:
+        _rebuild(tables, fresh, tables.backend.table(touched))
 
 
 def _rebuild(tables: Any, rollups: tuple[Rollup, ...], touched: ir.Table | None = None) -> None:
