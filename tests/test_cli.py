@@ -112,3 +112,44 @@ def test_metrics_drill_cohorts_and_export_commands(db: str, tmp_path: Path) -> N
     assert code == 2 and "--output" in text
     code, text = run("export", str(tmp_path / "pq"), "--db", db)
     assert code == 0 and (tmp_path / "pq" / "subscriptions.parquet").exists()
+
+
+def test_survey_response_rates_by_segment(db: str, tmp_path: Path) -> None:
+    import json
+
+    import pandas as pd
+
+    import tenure
+    from tenure.app import surveys
+    from tenure.app.store import Store, Survey
+
+    with tenure.connect(db) as ws:
+        accounts = [
+            {"account_id": a, "created_at": pd.Timestamp("2025-01-01"), "plan": p}
+            for a, p in (("A1", "pro"), ("A2", "pro"), ("A3", "basic"))
+        ]
+        ws.load("accounts", pd.DataFrame(accounts))
+        app_db = f"sqlite:///{tmp_path / 'app.db'}"
+        store = Store(app_db)
+        with store.session() as session:
+            survey = Survey(
+                name="NPS", kind="nps", question="Recommend us?", scale_min=0, scale_max=10
+            )
+            session.add(survey)
+            session.flush()
+            number = survey.id
+        tokens = {
+            a: surveys.invite(store, number, account_id=a, user_id=None) for a in ("A1", "A2", "A3")
+        }
+        surveys.answer(store, ws, tokens["A1"], 9, None)
+        store.dispose()
+    code, text = run(
+        "surveys", "rates", "--by", "plan", "--format", "json", "--db", db, "--app-db", app_db
+    )
+    assert code == 0, text
+    rates = {
+        r["plan"]: (r["invitations"], r["responses"], r["response_rate"]) for r in json.loads(text)
+    }
+    assert rates == {"basic": (1, 0, 0.0), "pro": (2, 1, 50.0)}
+    code, text = run("surveys", "rates", "--by", "colour", "--db", db, "--app-db", app_db)
+    assert code != 0 and "valid: " in text

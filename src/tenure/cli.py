@@ -961,6 +961,40 @@ def goals_set(
     _emit(_goal_table([shown]), "table", None, f"goal {goal_id}")
 
 
+surveys_app = typer.Typer(help="Surveys sent by signed links.", no_args_is_help=True)
+app.add_typer(surveys_app, name="surveys")
+
+
+@surveys_app.command("rates")
+@friendly_errors
+def surveys_rates(
+    by: ByOption = None,
+    where: WhereOption = None,
+    start: Annotated[str | None, typer.Option("--from", help="Sent on or after (a date).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Sent on or before (a date).")] = None,
+    fmt: FormatOption = "table",
+    app_db: AppDbOption = None,
+    db: DbOption = None,
+) -> None:
+    """Invitations sent, answered and the response rate per survey, touchpoint, channel (and
+    account segment with --by)."""
+    import pandas as pd
+
+    from tenure.app.store import Store
+    from tenure.app.surveys import response_rates
+
+    with _reader(db) as ws:
+        rows = response_rates(
+            Store(app_db),
+            ws,
+            by=by or (),
+            where=where,
+            start=_date(start, "--from"),
+            end=_date(end, "--to"),
+        )
+    _emit(pd.DataFrame(rows), fmt, None, "Survey response rates")
+
+
 automations_app = typer.Typer(help="When-then automations.", no_args_is_help=True)
 app.add_typer(automations_app, name="automations")
 
