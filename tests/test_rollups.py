@@ -7,9 +7,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import tenure
 from tenure.data import demo
@@ -176,3 +179,59 @@ def test_a_small_load_updates_the_rollups_by_partition_exactly(
         for name in ROLLUPS:
             pd.testing.assert_frame_equal(updated[name], rebuilt[name], obj=name)
         pd.testing.assert_frame_equal(incremental, _engagement(ws, by=["plan"]))
+
+
+event = st.tuples(
+    st.integers(0, 24),  # event id: later batches update earlier events
+    st.integers(0, 3 * 24 * 60),  # minutes into three days
+    st.sampled_from(["page_view", "page_view", "feature_used", "share"]),
+    st.sampled_from(["U1", "U2", None]),
+    st.sampled_from(["v1", "v2"]),
+    st.sampled_from([None, None, "s1"]),
+    st.sampled_from(["/a", "/b"]),
+    st.integers(0, 900),
+)
+
+
+def _events_frame(batch: list[tuple[Any, ...]]) -> pd.DataFrame:
+    rows = {}
+    for n, minutes, name, user, anonymous, session, page, seconds in batch:
+        rows[n] = {  # one row per id within a batch
+            "event_id": f"E{n}",
+            "occurred_at": dt.datetime(2026, 3, 30, 22) + dt.timedelta(minutes=minutes),
+            "name": name,
+            "user_id": user,
+            "anonymous_id": None if user else anonymous,
+            "account_id": "A" if user else None,
+            "session_id": session,
+            "page": page if name == "page_view" else None,
+            "feature": "f1" if name == "feature_used" else None,
+            "duration_s": float(seconds),
+        }
+    return pd.DataFrame(list(rows.values()))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    first=st.lists(event, min_size=1, max_size=15),
+    later=st.lists(st.lists(event, min_size=1, max_size=6), min_size=1, max_size=3),
+)
+def test_rollups_updated_by_partition_equal_a_rebuild(
+    first: list[tuple[Any, ...]], later: list[list[tuple[Any, ...]]]
+) -> None:
+    from tenure.metrics import rollups
+
+    whole_above = rollups.WHOLE_ABOVE
+    rollups.WHOLE_ABOVE = 1e9  # every later load takes the partition path
+    try:
+        with tenure.connect("duckdb://") as ws:
+            for batch in [first, *later]:
+                ws.load("events", _events_frame(batch))
+            updated = _stored_rows(ws)
+            ws.duckdb.execute("DELETE FROM _tenure_rollups")
+            ws.refresh_rollups()
+            rebuilt = _stored_rows(ws)
+    finally:
+        rollups.WHOLE_ABOVE = whole_above
+    for name in ROLLUPS:
+        pd.testing.assert_frame_equal(updated[name], rebuilt[name], obj=name)
