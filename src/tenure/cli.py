@@ -978,13 +978,11 @@ def surveys_rates(
 ) -> None:
     """Invitations sent, answered and the response rate per survey, touchpoint, channel (and
     account segment with --by)."""
-    import pandas as pd
-
     from tenure.app.store import Store
     from tenure.app.surveys import response_rates
 
     with _reader(db) as ws:
-        rows = response_rates(
+        rates = response_rates(
             Store(app_db),
             ws,
             by=by or (),
@@ -992,7 +990,7 @@ def surveys_rates(
             start=_date(start, "--from"),
             end=_date(end, "--to"),
         )
-    _emit(pd.DataFrame(rows), fmt, None, "Survey response rates")
+    _emit(rates, fmt, None, "Survey response rates")
 
 
 automations_app = typer.Typer(help="When-then automations.", no_args_is_help=True)

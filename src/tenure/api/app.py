@@ -577,9 +577,10 @@ def create_app(
         end: Annotated[Day | None, Query(alias="to")] = None,
     ) -> list[dict[str, Any]]:
         with lock:
-            return survey_rules.response_rates(
+            rates = survey_rules.response_rates(
                 store, workspace, by=by or (), where=where, start=start, end=end
             )
+        return _records(rates)
 
     @app.post("/api/surveys", status_code=201, summary="Create a survey (NPS, CSAT, CES or custom)")
     def create_survey(key: Editor, body: SurveyIn) -> dict[str, Any]:

@@ -175,7 +175,7 @@ def response_rates(
     where: str | None = None,
     start: dt.date | None = None,
     end: dt.date | None = None,
-) -> list[dict[str, Any]]:
+) -> pd.DataFrame:
     """Per survey and invitation channel: invitations sent, answered, and the response rate %
     (answered / sent), also per account segment (`by`, the attributes of the workspace's
     accounts) and only for the accounts `where` keeps; `start` and `end` bound the days
@@ -200,19 +200,7 @@ def response_rates(
         query = query.where(sent_at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
     with store.session() as session:
         rows = session.execute(query).all()
-    if not rows:
-        return []
-    keys = [*SURVEY_COLUMNS, *by]
-    totals = _by_segment(tables, rows, keys, by, where).sort_values(keys, na_position="last")
-    return [
-        {
-            **{k: _plain(row[k]) for k in keys},
-            "invitations": int(row["invitations"]),
-            "responses": int(row["responses"]),
-            "response_rate": 100.0 * row["responses"] / row["invitations"],
-        }
-        for _, row in totals.iterrows()
-    ]
+    return _by_segment(tables, rows, [*SURVEY_COLUMNS, *by], by, where)
 
 
 COUNT_SCHEMA = {
@@ -243,12 +231,6 @@ def _by_segment(
     summed = counts.group_by(keys).aggregate(
         invitations=counts.invitations.sum(), responses=counts.responses.sum()
     )
-    result: pd.DataFrame = summed.to_pandas()
+    rated = summed.mutate(response_rate=summed.responses * 100.0 / summed.invitations)
+    result: pd.DataFrame = rated.order_by(keys).to_pandas()
     return result
-
-
-def _plain(value: Any) -> Any:
-    """A pandas cell as JSON: None for missing, Python numbers for NumPy ones."""
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    return value.item() if hasattr(value, "item") else value
