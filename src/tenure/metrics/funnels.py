@@ -22,14 +22,16 @@ from tenure.metrics.compute import make_query
 from tenure.metrics.query import Query
 
 
-def _people(query: Query, events: ir.Table) -> ir.Table:
-    """`events` with `person` (user, or the user an anonymous id became), `at` and `at_s`."""
-    # A view: Ibis would otherwise bind both sides of this self-join to one table.
-    both = query.tables.table("events").view()
+def _identity(table: ir.Table) -> ir.Table:
+    """Each anonymous id that an event ties to a user: known_anonymous -> became."""
+    # A view: Ibis would otherwise bind both sides of the later self-join to one table.
+    both = table.view()
     known = both.filter(both.user_id.notnull() & both.anonymous_id.notnull())
-    identity = known.group_by(known_anonymous=known.anonymous_id).aggregate(
-        became=known.user_id.min()
-    )
+    return known.group_by(known_anonymous=known.anonymous_id).aggregate(became=known.user_id.min())
+
+
+def _people(query: Query, events: ir.Table, identity: ir.Table) -> ir.Table:
+    """`events` with `person` (user, or the user an anonymous id became), `at` and `at_s`."""
     joined = events.left_join(identity, events.anonymous_id == identity.known_anonymous)
     person = joined.user_id.fill_null(joined.became).fill_null(joined.anonymous_id)
     at = query.local(joined.occurred_at)
@@ -59,7 +61,8 @@ def funnel(
         tables, [], grain=grain, start=start, end=end, by=by, where=where, policy=None
     )
     table = query.tables.table("events")
-    events = _people(query, table.filter(table.name.isin(list(steps))))
+    identity = _identity(table)
+    events = _people(query, table.filter(table.name.isin(list(steps))), identity)
     periods = query.calendar.filter(query.calendar.period_index >= 1).select(
         "period_start", "last_day"
     )
@@ -69,7 +72,7 @@ def funnel(
         t1=first.at_s.min(), period_start=first.period_start.min()
     )
     # The person's account, known from any of her events (a visit has none yet).
-    everything = _people(query, table.filter(table.account_id.notnull()))
+    everything = _people(query, table.filter(table.account_id.notnull()), identity)
     accounts = everything.group_by(account_person=everything.person).aggregate(
         account_id=everything.account_id.max()
     )
