@@ -70,9 +70,7 @@ def rows(query: Query, rollup: Rollup, events: Callable[[], ir.Table]) -> ir.Tab
 
     def build() -> ir.Table:
         tables, definitions = query.tables, query.definitions
-        if _signature(tables, rollup, definitions) == _signature(
-            tables, rollup, tables.definitions
-        ):
+        if rollup.depends_on(definitions) == rollup.depends_on(tables.definitions):
             refresh(tables, (rollup,))
         if not _matches(tables, rollup, definitions):
             return rollup.from_events(events(), definitions)
