@@ -40,6 +40,9 @@ class Workspace:
         # add attribute columns, so it clears them.
         self._tables: dict[str, ir.Table] = {}
         self.data_version = 0  # moves with every load through this workspace (cache keys)
+        # Results derived from one data version (a fitted comment model, ...); a live workspace
+        # shares one memo between its readers.
+        self.memo: dict[Any, Any] = {}
 
     # -- connection ---------------------------------------------------------------------------
     @property

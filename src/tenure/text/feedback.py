@@ -132,14 +132,13 @@ def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _learned(tables: Any) -> LearnedSentiment | None:
-    """A sentiment model fitted on all of the workspace's scored comments, kept on the workspace
-    until a load (data_version) or the counting definitions change it."""
+    """A sentiment model fitted on all of the workspace's scored comments, kept in the
+    workspace's memo until a load (data_version) or the counting definitions change it."""
     definitions = tables.definitions
-    key = (getattr(tables, "data_version", None), definitions)
-    cached = getattr(tables, "_sentiment_model", None)
-    if cached is not None and cached[0] == key:
-        model: LearnedSentiment | None = cached[1]
-        return model
+    key = ("sentiment_model", tables.data_version, definitions)
+    if key in tables.memo:
+        cached: LearnedSentiment | None = tables.memo[key]
+        return cached
     answers = tables.table("survey_responses")
     scored = answers.filter(answers.comment.notnull()).select(
         "comment", "survey", "score", "scale_min", "scale_max"
@@ -152,7 +151,7 @@ def _learned(tables: Any) -> LearnedSentiment | None:
         model = LearnedSentiment.fit(
             labelled["comment"].tolist(), (labelled["band"] == "promoter").astype(int).tolist()
         )
-    tables._sentiment_model = (key, model)
+    tables.memo[key] = model
     return model
 
 

@@ -1,0 +1,83 @@
+"""A live workspace: one process owns the embedded store while it serves.
+
+Reads run concurrently, each thread on its own DuckDB cursor of the one connection (DuckDB runs
+them in parallel over the last committed state); writes (loads, settings, model training,
+snapshot refreshes) go through one writer at a time and never hold up a read for longer than
+their commit. `version` moves with every write: caches key results by it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from tenure.workspace import Workspace, connect
+
+
+class LiveWorkspace:
+    """Hands each thread a read-only workspace on its own cursor, and the writer to one caller
+    at a time."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._writer = workspace
+        self._write_lock = threading.Lock()
+        # A non-embedded engine (Spark) has no cursors: its reads share the writer's lock.
+        self._engine_lock = threading.Lock()
+        self._local = threading.local()
+        self._version = 0
+        # Per-version results shared by every reader (a fitted comment model, ...).
+        self.memo: dict[Any, Any] = {}
+
+    @classmethod
+    def open(cls, url: str | None = None) -> LiveWorkspace:
+        return cls(connect(url))
+
+    @property
+    def url(self) -> str:
+        return self._writer.url
+
+    @property
+    def version(self) -> int:
+        """Moves after every write; a result computed at version v is valid while it holds."""
+        return self._version
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Workspace]:
+        """A workspace for reading on this thread's cursor, current as of the last commit."""
+        if not self._writer.is_embedded:
+            with self._engine_lock:
+                yield self._writer
+            return
+        current: Workspace | None = getattr(self._local, "workspace", None)
+        if current is None or current.data_version != self._version:
+            if current is not None:
+                current.close()  # a new cursor: temporary stand-in tables must not shadow data
+            current = self._cursor_workspace()
+            self._local.workspace = current
+        yield current
+
+    def _cursor_workspace(self) -> Workspace:
+        import ibis
+
+        cursor = self._writer.duckdb.cursor()
+        cursor.execute("SET TimeZone = 'UTC'")
+        workspace = Workspace(ibis.duckdb.from_connection(cursor), self.url, read_only=True)
+        workspace.data_version = self._version
+        workspace.memo = self.memo
+        return workspace
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[Workspace]:
+        """The one writer; callers queue here. The version moves when the write is done."""
+        with self._write_lock, self._engine_lock:
+            try:
+                yield self._writer
+            finally:
+                self._version += 1
+                self._writer.data_version = self._version
+                self.memo.clear()
+
+    def close(self) -> None:
+        self._writer.close()
