@@ -1,0 +1,108 @@
+"""`tenure feedback`: themes, detractor themes, search and scorer quality of survey comments."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tenure.cli.common import (
+    ByOption,
+    DbOption,
+    FormatOption,
+    OutputOption,
+    WhereOption,
+    emit,
+    friendly_errors,
+    open_reader,
+    parse_date,
+)
+
+feedback_app = typer.Typer(
+    help="Survey comments in any language: themes, detractor themes, search, quality.",
+    no_args_is_help=True,
+)
+SurveyOption = Annotated[
+    str | None, typer.Option("--survey", help="nps, csat, ces or custom (default: all).")
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("themes")
+@friendly_errors
+def feedback_themes(
+    start: Annotated[str | None, typer.Option("--from", help="First period (a date).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last period (default today).")] = None,
+    by: ByOption = None,
+    where: WhereOption = None,
+    survey: SurveyOption = None,
+    phrases: Annotated[
+        bool, typer.Option("--phrases", help="Key phrases found in the text, not themes.")
+    ] = False,
+    minimum: Annotated[int, typer.Option("--min", help="Fewest mentions to show.")] = 2,
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+    db: DbOption = None,
+) -> None:
+    """Themes (or key phrases) of the comments, with mean sentiment, and a z-score of how much
+    more detractors than promoters mention each (log-odds with an informative prior)."""
+    from tenure.text.feedback import theme_report
+
+    with open_reader(db) as ws:
+        analysed = ws.feedback(
+            start=parse_date(start, "--from"),
+            end=parse_date(end, "--to"),
+            by=by or (),
+            where=where,
+            survey=survey,
+        )
+    report = theme_report(analysed, by=by or (), phrases=phrases, minimum=minimum)
+    emit(
+        report,
+        fmt,
+        output,
+        f"Feedback {'phrases' if phrases else 'themes'}: {len(analysed):,} comments (z > 0: detractors)",
+    )
+
+
+@feedback_app.command("search")
+@friendly_errors
+def feedback_search(
+    text: Annotated[str, typer.Argument(help="Text to find in comments (any case).")],
+    start: Annotated[str | None, typer.Option("--from", help="First period (a date).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last period (default today).")] = None,
+    where: WhereOption = None,
+    survey: SurveyOption = None,
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+    db: DbOption = None,
+) -> None:
+    """Comments that contain TEXT, with their account, score, language, sentiment and themes."""
+    from tenure.text.feedback import COMMENT_COLUMNS, require_text
+
+    with open_reader(db) as ws:
+        frame = ws.feedback(
+            start=parse_date(start, "--from"),
+            end=parse_date(end, "--to"),
+            where=where,
+            survey=survey,
+            contains=require_text(text),
+        )
+    shown = frame[COMMENT_COLUMNS].copy()
+    shown["themes"] = shown["themes"].map(", ".join)
+    emit(shown, fmt, output, f"{len(shown):,} comments containing {text!r}")
+
+
+@feedback_app.command("quality")
+@friendly_errors
+def feedback_quality(fmt: FormatOption = "table", db: DbOption = None) -> None:
+    """Accuracy of the sentiment scorers against score bands: on Tenure's hand-labelled
+    hold-out and (cross-validated) on this workspace's promoter and detractor comments."""
+    from tenure.text.feedback import quality
+
+    with open_reader(db) as ws:
+        frame = quality(ws)
+    emit(frame, fmt, None, "Sentiment accuracy (% of comments whose sign matches the label)")

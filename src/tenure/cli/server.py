@@ -1,0 +1,80 @@
+"""The server (`tenure serve`) and its API keys (`tenure keys`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tenure.cli.common import (
+    AppDbOption,
+    DbOption,
+    err,
+    friendly_errors,
+    open_store,
+    open_writer,
+    out,
+    write,
+)
+
+keys_app = typer.Typer(help="API keys for the REST API.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.add_typer(keys_app, name="keys")
+
+
+@friendly_errors
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port.")] = 8000,
+    app_db: Annotated[
+        str | None,
+        typer.Option(
+            "--app-db", help="App store URL (default $TENURE_APP_DB or sqlite:///tenure-app.db)."
+        ),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Serve the REST API (OpenAPI at /docs) and the public survey forms, and run the
+    automations every minute."""
+    import uvicorn
+
+    from tenure.api.app import create_app
+
+    with open_writer(db) as ws, open_store(app_db) as store:
+        err().print(
+            f"serving {ws.url} at http://{host}:{port} (API docs at /docs)", highlight=False
+        )
+        api = create_app(ws, store, base_url=f"http://{host}:{port}", schedule_seconds=60)
+        uvicorn.run(api, host=host, port=port)
+
+
+@keys_app.command("create")
+@friendly_errors
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who or what uses the key.")],
+    role: Annotated[str, typer.Option("--role", help="viewer, editor or admin.")] = "viewer",
+    app_db: AppDbOption = None,
+) -> None:
+    """Create an API key; it is shown once."""
+    from tenure.app.keys import create_key
+
+    with open_store(app_db) as store:
+        key = create_key(store, name, role)
+    write(key + "\n")
+
+
+@keys_app.command("revoke")
+@friendly_errors
+def keys_revoke(
+    name: Annotated[str, typer.Argument(help="The name given at creation.")],
+    app_db: AppDbOption = None,
+) -> None:
+    """Revoke every active key of that name."""
+    from tenure.app.keys import revoke_key
+
+    with open_store(app_db) as store:
+        revoked = revoke_key(store, name)
+    out().print(f"revoked {revoked} key(s)", highlight=False)
