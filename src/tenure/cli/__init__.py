@@ -11,9 +11,11 @@ import sys
 import typer
 
 from tenure.cli import automations, clv, data, feedback, goals, health, metrics, server, surveys
+from tenure.cli.common import Invocation
 
 app = typer.Typer(
     name="tenure",
+    cls=Invocation,
     help="Customer-success metrics computed exactly from your own data.",
     no_args_is_help=True,
     add_completion=False,

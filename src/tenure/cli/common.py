@@ -27,6 +27,7 @@ from tenure.errors import TenureError
 
 if TYPE_CHECKING:
     from tenure.app.store import Store
+    from tenure.live import LiveWorkspace
     from tenure.workspace import Workspace
 
 
@@ -77,7 +78,7 @@ class Captured:
         return self._stderr.getvalue()
 
 
-def _buffer_console(buffer: StringIO) -> Console:
+def _buffer_console(buffer: StringIO, width: int) -> Console:
     return Console(
         file=buffer,
         force_terminal=False,
@@ -85,16 +86,18 @@ def _buffer_console(buffer: StringIO) -> Console:
         force_jupyter=False,
         color_system=None,
         soft_wrap=True,
-        width=120,
+        width=width,
     )
 
 
 @contextmanager
-def capture() -> Iterator[Captured]:
+def capture(width: int = 120) -> Iterator[Captured]:
     """Route `out()`, `err()` and `write()` of this context (thread, task) into buffers."""
     captured = Captured()
     streams = _Streams(
-        _buffer_console(captured._stdout), _buffer_console(captured._stderr), captured._stdout
+        _buffer_console(captured._stdout, width),
+        _buffer_console(captured._stderr, width),
+        captured._stdout,
     )
     token = _STREAMS.set(streams)
     try:
@@ -103,16 +106,73 @@ def capture() -> Iterator[Captured]:
         _STREAMS.reset(token)
 
 
+# -- the invocation: its arguments, and the server it may run in --------------------------------
+_ARGV: ContextVar[list[str] | None] = ContextVar("tenure_cli_argv", default=None)
+
+
+class Invocation(typer.core.TyperGroup):
+    """The root command group; it keeps the arguments it was called with, so that a command can
+    hand them to a server that holds its store (see `tenure.cli.remote`)."""
+
+    def main(self, args: Any = None, *pos: Any, **options: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        token = _ARGV.set(argv)
+        try:
+            return super().main(argv, *pos, **options)
+        finally:
+            _ARGV.reset(token)
+
+
+@dataclass(frozen=True)
+class _Served:
+    live: LiveWorkspace
+    store: Store
+    cwd: Path
+
+
+# Set while a command runs inside `tenure serve` on behalf of a local client.
+_SERVED: ContextVar[_Served | None] = ContextVar("tenure_cli_served", default=None)
+
+
+@contextmanager
+def serving(live: LiveWorkspace, store: Store, cwd: Path) -> Iterator[None]:
+    """Run commands of this context on the server's own stores, with paths relative to `cwd`."""
+    token = _SERVED.set(_Served(live, store, cwd))
+    try:
+        yield
+    finally:
+        _SERVED.reset(token)
+
+
+def _from(cwd: Path, value: Any) -> Any:
+    """A path argument as the client meant it: relative to the client's folder."""
+    if isinstance(value, Path) and not value.is_absolute():
+        return cwd / value
+    if isinstance(value, list):
+        return [_from(cwd, v) for v in value]
+    return value
+
+
 # -- the one decorator on every command --------------------------------------------------------
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def friendly_errors(command: F) -> F:
-    """Show a TenureError as one line on stderr and exit 2, never as a traceback."""
+    """Show a TenureError as one line on stderr and exit 2, never as a traceback. A command that
+    names a store held by a running `tenure serve` runs inside that server."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        served = _SERVED.get()
         try:
+            if served is not None:
+                kwargs = {k: _from(served.cwd, v) for k, v in kwargs.items()}
+            elif "db" in kwargs:
+                from tenure.cli.remote import run_through_server
+
+                code = run_through_server(kwargs["db"], command.__name__, _ARGV.get())
+                if code is not None:
+                    raise typer.Exit(code)
             return command(*args, **kwargs)
         except TenureError as exc:
             err().print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
@@ -124,7 +184,13 @@ def friendly_errors(command: F) -> F:
 # -- opening the stores ------------------------------------------------------------------------
 @contextmanager
 def open_writer(db: str | None) -> Iterator[Workspace]:
-    """The workspace opened for writing; closed when the block ends."""
+    """The workspace opened for writing; closed when the block ends. Inside a server: its one
+    writer, waited for."""
+    served = _SERVED.get()
+    if served is not None:
+        with served.live.writer() as ws:
+            yield ws
+        return
     from tenure.workspace import connect
 
     with connect(db) as ws:
@@ -133,7 +199,13 @@ def open_writer(db: str | None) -> Iterator[Workspace]:
 
 @contextmanager
 def open_reader(db: str | None) -> Iterator[Workspace]:
-    """The workspace opened read-only when it exists, so queries never block a writer."""
+    """The workspace opened read-only when it exists, so queries never block a writer. Inside a
+    server: a reader on its own cursor."""
+    served = _SERVED.get()
+    if served is not None:
+        with served.live.reader() as ws:
+            yield ws
+        return
     from tenure.engine.connection import default_url, duckdb_path
     from tenure.workspace import connect
 
@@ -146,7 +218,12 @@ def open_reader(db: str | None) -> Iterator[Workspace]:
 
 @contextmanager
 def open_store(app_db: str | None) -> Iterator[Store]:
-    """The application store (goals, surveys, automations, keys); disposed when the block ends."""
+    """The application store (goals, surveys, automations, keys); disposed when the block ends.
+    Inside a server: the server's own store, unless another is named."""
+    served = _SERVED.get()
+    if served is not None and app_db is None:
+        yield served.store
+        return
     from tenure.app.store import Store
 
     store = Store(app_db)

@@ -42,12 +42,16 @@ def serve(
     import uvicorn
 
     from tenure.api.app import create_app
+    from tenure.cli.remote import add_route, announced
+    from tenure.live import LiveWorkspace
 
-    with open_writer(db) as ws, open_store(app_db) as store:
-        err().print(
-            f"serving {ws.url} at http://{host}:{port} (API docs at /docs)", highlight=False
-        )
-        api = create_app(ws, store, base_url=f"http://{host}:{port}", schedule_seconds=60)
+    address = f"http://{host}:{port}"
+    local = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
+    with open_writer(db) as ws, open_store(app_db) as store, announced(db, local) as token:
+        live = LiveWorkspace(ws)
+        err().print(f"serving {ws.url} at {address} (API docs at /docs)", highlight=False)
+        api = create_app(live, store, base_url=address, schedule_seconds=60)
+        add_route(api.app, live, store, token)
         uvicorn.run(api, host=host, port=port)
 
 
