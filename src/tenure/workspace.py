@@ -222,7 +222,7 @@ class Workspace:
 
     def survival(self, **options: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Kaplan-Meier curve of account lifetimes and median lifetime per segment."""
-        from tenure.metrics.lifetimes import survival
+        from tenure.models.survival import survival
 
         return survival(self, **options)
 
