@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
 
 import ibis
 import pandas as pd
@@ -12,10 +11,11 @@ import pandas as pd
 from tenure.metrics.compute import make_query
 from tenure.metrics.mrr import account_mrr
 from tenure.metrics.policy import RevenuePolicy
+from tenure.metrics.tables import Tables
 
 
 def cohorts(
-    tables: Any,
+    tables: Tables,
     *,
     grain: str = "month",
     start: dt.date | None = None,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
 
 import ibis
 import pandas as pd
@@ -14,13 +13,14 @@ from tenure.metrics.compute import make_query
 from tenure.metrics.mrr import paying_spells
 from tenure.metrics.policy import RevenuePolicy
 from tenure.metrics.query import flag
+from tenure.metrics.tables import Tables
 from tenure.models.kaplan_meier import kaplan_meier, median_survival
 
 DAYS_PER_MONTH = 365.25 / 12
 
 
 def survival(
-    tables: Any,
+    tables: Tables,
     *,
     as_of: dt.date | None = None,
     by: Sequence[str] = (),
