@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 import tenure
-from tenure.data import demo
+from tenure import demo
 
 
 def plain_insert_seconds(path: Path) -> float:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import tenure
+from tenure import demo
 from tenure.app.store import Store
-from tenure.data import demo
 from tenure.workspace import Workspace
 
 

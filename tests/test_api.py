@@ -16,11 +16,11 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 import tenure
+from tenure import demo
 from tenure.api.app import create_app
 from tenure.app import surveys as survey_rules
 from tenure.app.keys import create_key
 from tenure.app.store import Invitation, Store
-from tenure.data import demo
 from tenure.workspace import Workspace
 
 

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 import tenure
+from tenure import demo
 from tenure.api.app import create_app
 from tenure.app.keys import create_key
 from tenure.app.store import Store
-from tenure.data import demo
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 _folder = Path(__import__("tempfile").mkdtemp(prefix="tenure-schema-"))

@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 
 import tenure
+from tenure import demo
 from tenure.api.app import create_app
 from tenure.app.keys import create_key
 from tenure.app.store import Store
-from tenure.data import demo
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(

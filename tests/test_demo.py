@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from tenure.data import demo
+from tenure import demo
 from tenure.data.contract import CONTRACTS
-from tenure.data.demo.voice import PHRASES
+from tenure.demo.voice import PHRASES
 from tenure.workspace import Workspace
 
 from .conftest import AS_OF

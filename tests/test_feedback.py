@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import tenure
 from tenure.cli import app
-from tenure.data.demo import DemoResult
+from tenure.demo import DemoResult
 from tenure.text.feedback import holdout, quality, theme_report
 from tenure.text.language import detect
 from tenure.text.sentiment import lexicon_score

@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 import tenure
+from tenure import demo
 from tenure.cli import app
-from tenure.data import demo
 from tenure.errors import TenureError
 from tenure.metrics.account_features import account_features
 from tenure.models.churn import ChurnModel, train

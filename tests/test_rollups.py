@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tenure
-from tenure.data import demo
+from tenure import demo
 from tenure.metrics.usage_catalog import USAGE_METRICS
 from tenure.workspace import Workspace
 from tests.books import day, value

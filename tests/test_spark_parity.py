@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import tenure
-from tenure.data.demo import DemoResult
+from tenure.demo import DemoResult
 from tenure.metrics.catalog import CATALOG
 from tenure.workspace import Workspace
 

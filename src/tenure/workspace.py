@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ibis.expr.types as ir
 import pandas as pd
@@ -19,6 +19,9 @@ from tenure.engine.connection import default_url, open_backend
 from tenure.errors import TenureError
 from tenure.metrics.definitions import Definitions, definition_defaults
 from tenure.metrics.policy import RevenuePolicy, setting_defaults
+
+if TYPE_CHECKING:
+    from tenure.app.tables import AppTables
 
 DEFAULT_SETTINGS = {
     "reporting_currency": "USD",
@@ -222,7 +225,7 @@ class Workspace:
 
     def survival(self, **options: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Kaplan-Meier curve of account lifetimes and median lifetime per segment."""
-        from tenure.metrics.lifetimes import survival
+        from tenure.models.survival import survival
 
         return survival(self, **options)
 
@@ -382,3 +385,9 @@ def connect(url: str | None = None, *, read_only: bool = False) -> Workspace:
     """Open a workspace: `duckdb:///tenure.duckdb` (the default, or $TENURE_DB) or any Ibis URL."""
     url = url or default_url()
     return Workspace(open_backend(url, read_only=read_only), url, read_only=read_only)
+
+
+if TYPE_CHECKING:
+    # mypy proves here that a Workspace is what the layers below it are typed against
+    # (AppTables extends metrics.tables.Tables).
+    _WORKSPACE_IS_TABLES: type[AppTables] = Workspace

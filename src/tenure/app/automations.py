@@ -21,7 +21,9 @@ from sqlalchemy.exc import IntegrityError
 
 from tenure.app import actions
 from tenure.app.store import AutomationRule, Delivery, Firing, Store, now
+from tenure.app.tables import AppTables
 from tenure.errors import TenureError
+from tenure.metrics.tables import Tables
 
 TRIGGERS = ("schedule", "metric", "health_band", "survey_response", "event_delay", "state_duration")
 MAX_ATTEMPTS = 5
@@ -105,7 +107,7 @@ def _cron(expression: str) -> Any:
 
 # -- triggers ---------------------------------------------------------------------------------------
 def _candidates(
-    rule: AutomationRule, tables: Any, at: dt.datetime
+    rule: AutomationRule, tables: AppTables, at: dt.datetime
 ) -> list[tuple[str, str, dict[str, Any]]]:
     """(subject, window, variables) of everything the trigger selects at `at`."""
     t = rule.trigger
@@ -218,7 +220,7 @@ def _candidates(
 
 
 def _with_accounts(
-    tables: Any, found: list[tuple[str, str, dict[str, Any]]]
+    tables: Tables, found: list[tuple[str, str, dict[str, Any]]]
 ) -> list[tuple[str, str, dict[str, Any]]]:
     """Add the account's name and attributes to each firing's variables."""
     ids = sorted({str(v["account_id"]) for _, _, v in found if v.get("account_id")})
@@ -243,7 +245,7 @@ def _with_accounts(
     return result
 
 
-def _passes(conditions: list[dict[str, Any]], variables: dict[str, Any], tables: Any) -> bool:
+def _passes(conditions: list[dict[str, Any]], variables: dict[str, Any], tables: Tables) -> bool:
     for condition in conditions:
         if "where" in condition:
             from tenure.engine.filters import parse_filter
@@ -298,7 +300,7 @@ def _json_ready(variables: dict[str, Any]) -> dict[str, Any]:
 # -- running ------------------------------------------------------------------------------------
 def run(
     store: Store,
-    tables: Any,
+    tables: AppTables,
     *,
     outbox: actions.Outbox | None = None,
     at: dt.datetime | None = None,

@@ -21,6 +21,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 
 from tenure.app.store import Goal, GoalHistory, Store
+from tenure.app.tables import AppTables
 from tenure.engine.calendar import floor_date, shift
 from tenure.errors import TenureError
 
@@ -58,7 +59,7 @@ def check(goal: Goal) -> None:
         raise TenureError("a task-list goal needs at least one task")
 
 
-def current_value(goal: Goal, tables: Any, today: dt.date) -> float | None:
+def current_value(goal: Goal, tables: AppTables, today: dt.date) -> float | None:
     if goal.kind == "metric":
         assert goal.metric is not None
         last = shift(floor_date(today, "month"), "month", -1)
@@ -76,7 +77,7 @@ def current_value(goal: Goal, tables: Any, today: dt.date) -> float | None:
     return float(done)
 
 
-def progress(goal: Goal, tables: Any, today: dt.date | None = None) -> Progress:
+def progress(goal: Goal, tables: AppTables, today: dt.date | None = None) -> Progress:
     day = today or dt.date.today()
     value = current_value(goal, tables, day)
     if goal.kind == "tasks":
@@ -128,7 +129,7 @@ class GoalNotFound(TenureError):
     status = 404
 
 
-def view(goal: Goal, tables: Any, today: dt.date | None = None) -> dict[str, Any]:
+def view(goal: Goal, tables: AppTables, today: dt.date | None = None) -> dict[str, Any]:
     """The goal's fields with value, progress, expected progress and status."""
     state = progress(goal, tables, today)
     fields = {c: getattr(goal, c) for c in FIELDS}
@@ -141,7 +142,7 @@ def view(goal: Goal, tables: Any, today: dt.date | None = None) -> dict[str, Any
     }
 
 
-def _recorded(store: Store, goal: Goal, tables: Any) -> dict[str, Any]:
+def _recorded(store: Store, goal: Goal, tables: AppTables) -> dict[str, Any]:
     shown = view(goal, tables)
     with store.session() as session:
         session.add(
@@ -155,7 +156,7 @@ def _recorded(store: Store, goal: Goal, tables: Any) -> dict[str, Any]:
     return shown
 
 
-def create(store: Store, tables: Any, fields: dict[str, Any]) -> dict[str, Any]:
+def create(store: Store, tables: AppTables, fields: dict[str, Any]) -> dict[str, Any]:
     goal = Goal(**fields)
     check(goal)
     with store.session() as session:
@@ -174,7 +175,9 @@ def get(store: Store, goal_id: int) -> Goal:
         return goal
 
 
-def update(store: Store, tables: Any, goal_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+def update(
+    store: Store, tables: AppTables, goal_id: int, changes: dict[str, Any]
+) -> dict[str, Any]:
     with store.session() as session:
         goal = session.get(Goal, goal_id)
         if goal is None:

@@ -22,7 +22,9 @@ from sqlalchemy import func, select, update
 
 from tenure.app.store import Invitation, Store, Survey, now
 from tenure.app.store import secret as store_secret
+from tenure.app.tables import AppTables
 from tenure.errors import TenureError
+from tenure.metrics.tables import Tables
 
 SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
 
@@ -106,7 +108,7 @@ def open_invitation(store: Store, token: str) -> tuple[Invitation, Survey]:
         return invitation, survey
 
 
-def answer(store: Store, tables: Any, token: str, score: int, comment: str | None) -> str:
+def answer(store: Store, tables: AppTables, token: str, score: int, comment: str | None) -> str:
     """Record an answer once: mark the invitation used (only if it was not), then load the
     response into survey_responses, where the metrics read it. Returns the response id."""
     invitation, survey = open_invitation(store, token)
@@ -169,7 +171,7 @@ SURVEY_COLUMNS = ("survey_id", "name", "kind", "touchpoint", "channel")
 
 def response_rates(
     store: Store,
-    tables: Any,
+    tables: Tables,
     *,
     by: Sequence[str] = (),
     where: str | None = None,
@@ -216,7 +218,7 @@ COUNT_SCHEMA = {
 
 
 def _by_segment(
-    tables: Any, rows: Sequence[Any], keys: list[str], by: Sequence[str], where: str | None
+    tables: Tables, rows: Sequence[Any], keys: list[str], by: Sequence[str], where: str | None
 ) -> pd.DataFrame:
     """Sum the per-account counts by survey and segment in the workspace's engine, keeping the
     accounts the filter matches (the same segment and filter rules as metrics)."""

@@ -87,7 +87,7 @@ def demo(
     """Build the demo company (every table) and load it into the workspace."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from tenure.data import demo as demo_company
+    from tenure import demo as demo_company
 
     try:
         day = dt.date.fromisoformat(as_of) if as_of else None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -19,6 +18,7 @@ from tenure.errors import QueryError
 from tenure.metrics.definitions import Definitions
 from tenure.metrics.mrr import paying_spells
 from tenure.metrics.query import Query, convert, flag
+from tenure.metrics.tables import Tables
 from tenure.metrics.voice import on_ten
 
 FEATURES = (
@@ -49,7 +49,7 @@ def _days_before(day: ir.DateValue, days: int) -> ir.DateValue:
 
 
 def account_features(
-    tables: Any,
+    tables: Tables,
     cutoffs: Sequence[dt.date],
     *,
     horizon_days: int | None = None,
@@ -214,7 +214,7 @@ def _finish(
     defined: float | None,
     horizon_days: int | None,
     known_until: dt.date,
-    tables: Any,
+    tables: Tables,
 ) -> pd.DataFrame:
     """Derived ratios, zeros for counts with no rows, NaN where a value is unknown (no answer)."""
     counts = [

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -21,6 +20,7 @@ from tenure.metrics.catalog import Context, Metric, metric, ratio
 from tenure.metrics.definitions import Definitions
 from tenure.metrics.policy import RevenuePolicy
 from tenure.metrics.query import Query
+from tenure.metrics.tables import Tables
 
 LOOKBACK = 6  # periods read by trailing windows
 
@@ -190,7 +190,7 @@ def _wide(query: Query, metrics: Sequence[Metric]) -> ir.Table:
 
 
 def make_query(
-    tables: Any,
+    tables: Tables,
     metrics: Sequence[Metric],
     *,
     grain: str,
@@ -220,7 +220,7 @@ def make_query(
 
 
 def _split_names(
-    tables: Any, metrics: Sequence[Metric], by: Sequence[str]
+    tables: Tables, metrics: Sequence[Metric], by: Sequence[str]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Account attributes and fact dimensions among the `by` names; an unknown name is an error
     that lists what each kind allows."""
@@ -249,7 +249,7 @@ def _split_names(
 
 
 def compute(
-    tables: Any,
+    tables: Tables,
     names: Sequence[str],
     *,
     grain: str = "month",
@@ -331,7 +331,7 @@ def _fx_message(query: Query, missing: int) -> str:
 
 
 def drill(
-    tables: Any,
+    tables: Tables,
     name: str,
     period: str,
     *,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
 
 import ibis.expr.types as ir
 import pandas as pd
@@ -20,6 +19,7 @@ import pandas as pd
 from tenure.errors import QueryError
 from tenure.metrics.compute import make_query
 from tenure.metrics.query import Query
+from tenure.metrics.tables import Tables
 
 
 def _identity(table: ir.Table) -> ir.Table:
@@ -41,7 +41,7 @@ def _people(query: Query, events: ir.Table, identity: ir.Table) -> ir.Table:
 
 
 def funnel(
-    tables: Any,
+    tables: Tables,
     steps: Sequence[str],
     *,
     window_days: float = 30.0,

@@ -9,7 +9,6 @@ Refunds are not purchases. Amounts are converted to the reporting currency on th
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import ibis
 import numpy as np
@@ -18,6 +17,7 @@ import pandas as pd
 from tenure.errors import QueryError
 from tenure.metrics.query import Query, flag
 from tenure.metrics.sources import orders_in_reporting_currency
+from tenure.metrics.tables import Tables
 
 UNIT_DAYS = {"day": 1.0, "week": 7.0, "month": 365.25 / 12}
 
@@ -29,7 +29,7 @@ def unit_days(unit: str) -> float:
 
 
 def purchase_histories(
-    tables: Any,
+    tables: Tables,
     calibration_end: dt.date,
     unit: str = "week",
     *,

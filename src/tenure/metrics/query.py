@@ -17,6 +17,7 @@ from tenure.engine.filters import parse_filter
 from tenure.engine.segments import check_segments, with_segments
 from tenure.metrics.definitions import Definitions
 from tenure.metrics.policy import RevenuePolicy
+from tenure.metrics.tables import Tables
 
 # Money per row (per subscription, account and period): six decimals in a 64-bit DECIMAL, which
 # engines add much faster than 128-bit ones. Sums over many accounts widen to DECIMAL(38, 6).
@@ -65,7 +66,7 @@ def union_sum(parts: list[ir.Table], keys: list[str], measures: dict[str, str]) 
 class Query:
     """What to compute; `lookback` extra periods before `first` feed trailing windows."""
 
-    tables: Any  # a Workspace: .table(name), .backend, .reporting_currency, .timezone
+    tables: Tables
     grain: str
     first: dt.date
     last: dt.date

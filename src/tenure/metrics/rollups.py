@@ -26,6 +26,7 @@ from tenure.data.loader import LOADS_TABLE, table_columns
 from tenure.engine.calendar import to_local
 from tenure.metrics.definitions import Definitions
 from tenure.metrics.query import Query
+from tenure.metrics.tables import Tables
 
 META_TABLE = "_tenure_rollups"
 
@@ -57,7 +58,7 @@ class Rollup:
         return self.build(rows, definitions)
 
 
-def with_local_time(events: ir.Table, tables: Any) -> ir.Table:
+def with_local_time(events: ir.Table, tables: Tables) -> ir.Table:
     """Events with `at`, their wall-clock time in the workspace's timezone, and its `day`."""
     at = to_local(events.occurred_at, tables.timezone, tables.backend)
     return events.mutate(at=at, day=at.date())
@@ -82,7 +83,7 @@ def rows(query: Query, rollup: Rollup, events: Callable[[], ir.Table]) -> ir.Tab
     return result
 
 
-def refresh(tables: Any, rollups: tuple[Rollup, ...]) -> list[str]:
+def refresh(tables: Tables, rollups: tuple[Rollup, ...]) -> list[str]:
     """Rebuild those of `rollups` that do not match the events and the workspace's settings
     (nothing on a read-only or non-embedded store), in one transaction. Returns the names
     rebuilt."""
@@ -101,7 +102,7 @@ def refresh(tables: Any, rollups: tuple[Rollup, ...]) -> list[str]:
     return [r.name for r in stale]
 
 
-def current(tables: Any, rollups: tuple[Rollup, ...]) -> tuple[Rollup, ...]:
+def current(tables: Tables, rollups: tuple[Rollup, ...]) -> tuple[Rollup, ...]:
     """Those of `rollups` that match the events and the workspace's settings now."""
     return tuple(r for r in rollups if _matches(tables, r, tables.definitions))
 
@@ -110,19 +111,20 @@ def current(tables: Any, rollups: tuple[Rollup, ...]) -> tuple[Rollup, ...]:
 WHOLE_ABOVE = 0.2
 
 
-def apply_load(tables: Any, fresh: tuple[Rollup, ...], touched: str) -> None:
+def apply_load(tables: Tables, fresh: tuple[Rollup, ...], touched: str) -> None:
     """Update by partition, inside a load's transaction, the rollups that were current before
     the load (`fresh`), when the load is small. `touched` names a view of the event rows the
     load inserted or updated, old and new versions. The others are left stale, for a rebuild
     after the load commits (a whole rebuild is faster outside the load's transaction)."""
     con = tables.duckdb
-    (changed,) = con.execute(f"SELECT count(*) FROM {touched}").fetchone()
-    (total,) = con.execute("SELECT count(*) FROM events").fetchone()
+    # count(*) always returns one row
+    ((changed,),) = con.execute(f"SELECT count(*) FROM {touched}").fetchall()
+    ((total,),) = con.execute("SELECT count(*) FROM events").fetchall()
     if fresh and changed <= WHOLE_ABOVE * total:
         _rebuild(tables, fresh, tables.backend.table(touched))
 
 
-def _rebuild(tables: Any, rollups: tuple[Rollup, ...], touched: ir.Table | None = None) -> None:
+def _rebuild(tables: Tables, rollups: tuple[Rollup, ...], touched: ir.Table | None = None) -> None:
     """Write `rollups` for the workspace's settings: whole, or with `touched` (event rows) only
     the partitions those rows fall in. Runs inside the caller's transaction."""
     con = tables.duckdb
@@ -169,7 +171,7 @@ def _within(events: ir.Table, key_values: dict[str, ir.Value], keys: ir.Table) -
     )
 
 
-def _signature(tables: Any, rollup: Rollup, definitions: Definitions) -> str:
+def _signature(tables: Tables, rollup: Rollup, definitions: Definitions) -> str:
     """What the rows depend on besides the events: the timezone, the definitions the rollup
     reads, and the columns it writes (so that a new release's shape is rebuilt, not misread)."""
     shape = _shape(rollup, definitions, tables.table("events").schema())
@@ -198,7 +200,7 @@ def _events_state(con: Any) -> str:
     return f"{count} rows, {loads[0]} loads, last {loads[1]}"
 
 
-def _matches(tables: Any, rollup: Rollup, definitions: Definitions) -> bool:
+def _matches(tables: Tables, rollup: Rollup, definitions: Definitions) -> bool:
     """Whether the stored rollup was built from the events as they are, with `definitions`."""
     if not tables.is_embedded:
         return False
@@ -212,7 +214,7 @@ def _matches(tables: Any, rollup: Rollup, definitions: Definitions) -> bool:
     return bool(found == (_signature(tables, rollup, definitions), _events_state(con)))
 
 
-def _typed_select(tables: Any, expression: ir.Table) -> str:
+def _typed_select(tables: Tables, expression: ir.Table) -> str:
     """The expression's SQL with integer columns as BIGINT: DuckDB sums BIGINTs into HUGEINTs,
     which Ibis types as int64 (so it drops a cast to it) and which are several times slower to
     sum again."""
@@ -223,7 +225,7 @@ def _typed_select(tables: Any, expression: ir.Table) -> str:
     return f"SELECT {columns} FROM ({tables.backend.compile(expression)})"
 
 
-def _write(tables: Any, rollup: Rollup, expression: ir.Table, keys: ir.Table | None) -> None:
+def _write(tables: Tables, rollup: Rollup, expression: ir.Table, keys: ir.Table | None) -> None:
     """Store the rollup's rows (replacing the table, or with `keys` only the rows of those
     partition keys) and its bookkeeping row, inside the caller's transaction."""
     con = tables.duckdb

@@ -9,7 +9,6 @@ another scale are first mapped linearly onto 0-10. CSAT and CES thresholds are d
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -17,6 +16,7 @@ import pandas as pd
 
 from tenure.metrics.definitions import scale_share
 from tenure.metrics.query import Query, flag
+from tenure.metrics.tables import Tables
 
 MEASURES = (
     "responses",
@@ -75,7 +75,7 @@ def account_voice(query: Query) -> ir.Table:
 
 
 def score_distribution(
-    tables: Any, survey: str, start: dt.date, end: dt.date, where: str | None = None
+    tables: Tables, survey: str, start: dt.date, end: dt.date, where: str | None = None
 ) -> pd.DataFrame:
     """How many answers of `survey` gave each score, answered from `start` to `end` (inclusive)."""
     query = Query(tables, "day", start, end, where=where)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from tenure.errors import ModelError
 from tenure.metrics.account_features import FEATURES, account_features
+from tenure.metrics.tables import Tables
 from tenure.models.health import HealthModel, score_features, segments_of
 
 
@@ -126,7 +127,7 @@ def monthly_cutoffs(first: dt.date, last: dt.date) -> list[dt.date]:
     return days
 
 
-def _data_end(tables: Any) -> dt.date:
+def _data_end(tables: Tables) -> dt.date:
     ends = []
     for name, column in (
         ("events", "occurred_at"),
@@ -142,7 +143,7 @@ def _data_end(tables: Any) -> dt.date:
 
 
 def train(
-    tables: Any,
+    tables: Tables,
     *,
     horizon_days: int = 90,
     as_of: dt.date | None = None,
@@ -195,7 +196,7 @@ def train(
     return final
 
 
-def score(tables: Any, model: ChurnModel, *, as_of: dt.date | None = None) -> pd.DataFrame:
+def score(tables: Tables, model: ChurnModel, *, as_of: dt.date | None = None) -> pd.DataFrame:
     """Churn probability and drivers of every account paying on `as_of` (default today)."""
     day = as_of or dt.date.today()
     features = account_features(tables, [day])

@@ -17,6 +17,7 @@ import yaml
 
 from tenure.errors import TenureError
 from tenure.metrics.account_features import FEATURES, account_features
+from tenure.metrics.tables import Tables
 
 METHODS = ("thresholds", "percentile")
 COMPONENT_KEYS = {"feature", "weight", "method", "thresholds", "missing", "higher_is_better"}
@@ -200,7 +201,7 @@ def score_features(
     return result
 
 
-def segments_of(tables: Any, model: HealthModel, accounts: pd.Series) -> pd.Series:
+def segments_of(tables: Tables, model: HealthModel, accounts: pd.Series) -> pd.Series:
     """The name of each account's segment: the first whose filter selects it, else default."""
     names = pd.Series("default", index=accounts.index, dtype=object)
     assigned = pd.Series(False, index=accounts.index)
@@ -222,7 +223,7 @@ def segments_of(tables: Any, model: HealthModel, accounts: pd.Series) -> pd.Seri
 
 
 def health_scores(
-    tables: Any,
+    tables: Tables,
     *,
     as_of: dt.date | None = None,
     model: HealthModel | None = None,
@@ -243,7 +244,7 @@ def health_scores(
 
 
 def health_history(
-    tables: Any,
+    tables: Tables,
     days: list[dt.date],
     *,
     model: HealthModel | None = None,

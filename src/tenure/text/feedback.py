@@ -15,6 +15,7 @@ import pandas as pd
 from tenure.errors import QueryError
 from tenure.metrics.compute import make_query
 from tenure.metrics.definitions import Definitions
+from tenure.metrics.tables import Tables
 from tenure.text.language import detect
 from tenure.text.sentiment import LearnedSentiment, Sentiment, lexicon_score
 from tenure.text.themes import contrast, key_phrases, themes_of
@@ -70,7 +71,7 @@ def _threshold(rule: str, low: pd.Series, high: pd.Series, keyword: str) -> pd.S
 
 
 def comments(
-    tables: Any,
+    tables: Tables,
     *,
     start: dt.date | None = None,
     end: dt.date | None = None,
@@ -131,7 +132,7 @@ def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["band"].isin(["promoter", "detractor"])]
 
 
-def _learned(tables: Any) -> LearnedSentiment | None:
+def _learned(tables: Tables) -> LearnedSentiment | None:
     """A sentiment model fitted on all of the workspace's scored comments, kept in the
     workspace's memo until a load (data_version) or the counting definitions change it."""
     definitions = tables.definitions
@@ -196,7 +197,7 @@ def holdout() -> pd.DataFrame:
         return pd.read_csv(handle)
 
 
-def quality(tables: Any, *, folds: int = 5, seed: int = 0) -> pd.DataFrame:
+def quality(tables: Tables, *, folds: int = 5, seed: int = 0) -> pd.DataFrame:
     """Accuracy of the sentiment sign against the labels, per scorer and data set:
     the hand-labelled hold-out (lexicon; learned on the workspace; both) and the workspace's own
     promoter / detractor comments (lexicon; learned, cross-validated by `folds`; both)."""

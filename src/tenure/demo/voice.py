@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from tenure.data.demo.common import DAY, ids, timestamps
-from tenure.data.demo.company import COUNTRIES, LANGUAGE, Company
+from tenure.demo.common import DAY, ids, timestamps
+from tenure.demo.company import COUNTRIES, LANGUAGE, Company
 
 THEMES = ["price", "support", "usability", "performance", "features", "reliability", "onboarding"]
 POSITIVE_THEME_P = [0.08, 0.25, 0.27, 0.08, 0.22, 0.05, 0.05]

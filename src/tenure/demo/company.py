@@ -14,7 +14,7 @@ from decimal import Decimal
 import numpy as np
 import pyarrow as pa
 
-from tenure.data.demo.common import DAY, add_months, ids, money, sigmoid, timestamps, to_seconds
+from tenure.demo.common import DAY, add_months, ids, money, sigmoid, timestamps, to_seconds
 
 COUNTRIES = ["US", "GB", "DE", "IT", "FR", "JP", "TH"]
 COUNTRY_P = [0.33, 0.1, 0.09, 0.13, 0.07, 0.16, 0.12]

@@ -7,7 +7,7 @@ from decimal import Decimal
 import numpy as np
 import pyarrow as pa
 
-from tenure.data.demo.company import Company
+from tenure.demo.company import Company
 
 # category: (currency, fixed per month, per active account, per new account, per ticket)
 DRIVERS = {

@@ -18,11 +18,11 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from tenure.data.contract import LOAD_ORDER
-from tenure.data.demo.company import build_company
-from tenure.data.demo.costs import costs_table
-from tenure.data.demo.support import tickets_table
-from tenure.data.demo.usage import write_events
-from tenure.data.demo.voice import survey_table
+from tenure.demo.company import build_company
+from tenure.demo.costs import costs_table
+from tenure.demo.support import tickets_table
+from tenure.demo.usage import write_events
+from tenure.demo.voice import survey_table
 
 if TYPE_CHECKING:
     from tenure.data.loader import LoadReport

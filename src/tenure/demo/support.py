@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from tenure.data.demo.common import DAY, ids, sigmoid, timestamps
-from tenure.data.demo.company import Company
+from tenure.demo.common import DAY, ids, sigmoid, timestamps
+from tenure.demo.company import Company
 
 CHANNELS = ["phone", "chat", "email"]
 CHANNEL_P = [0.3, 0.4, 0.3]

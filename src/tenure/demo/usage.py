@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tenure.data.demo.common import DAY, sigmoid, timestamps
-from tenure.data.demo.company import Company
+from tenure.demo.common import DAY, sigmoid, timestamps
+from tenure.demo.company import Company
 
 CHUNK_EVENTS = 2_000_000
 NAMES = [
