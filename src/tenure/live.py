@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tenure.workspace import Workspace, connect
@@ -29,6 +29,8 @@ class LiveWorkspace:
         self._version = 0
         # Per-version results shared by every reader (a fitted comment model, ...).
         self.memo: dict[Any, Any] = {}
+        # Called after each write that changed the data (the server refreshes its snapshot).
+        self.after_write: list[Callable[[], None]] = []
 
     @classmethod
     def open(cls, url: str | None = None) -> LiveWorkspace:
@@ -69,15 +71,20 @@ class LiveWorkspace:
         return workspace
 
     @contextlib.contextmanager
-    def writer(self) -> Iterator[Workspace]:
-        """The one writer; callers queue here. The version moves when the write is done."""
+    def writer(self, *, changes_data: bool = True) -> Iterator[Workspace]:
+        """The one writer; callers queue here. The version moves when the write is done, unless
+        the write only derives tables from the data (`changes_data=False`: a snapshot)."""
         with self._write_lock, self._engine_lock:
             try:
                 yield self._writer
             finally:
-                self._version += 1
-                self._writer.data_version = self._version
-                self.memo.clear()
+                if changes_data:
+                    self._version += 1
+                    self._writer.data_version = self._version
+                    self.memo.clear()
+        if changes_data:
+            for callback in self.after_write:
+                callback()
 
     def close(self) -> None:
         self._writer.close()
