@@ -22,7 +22,7 @@ from aiosmtpd.controller import Controller
 
 from tenure.app import automations
 from tenure.app.actions import Outbox, webhook_secret
-from tenure.app.store import AccountTag, Store, Task
+from tenure.app.store import AccountTag, AutomationRule, Store, Task
 from tenure.errors import TenureError
 from tenure.workspace import Workspace
 from tests.books import day
@@ -334,29 +334,91 @@ def test_schedules_survey_answers_and_rule_validation(
     )
     assert subjects == ["Sorry", "Weekly review"]
     for trigger, message in [
-        ({"type": "tomorrow"}, "trigger `type` must be one of"),
-        ({"type": "schedule", "cron": "every day"}, "expected 5 fields"),
-        ({"type": "metric", "metric": "vibes", "op": "above", "value": 1}, "unknown metric"),
-        ({"type": "state_duration"}, "needs hours"),
+        ({"type": "tomorrow"}, "trigger: Input tag 'tomorrow' .* does not match"),
+        ({"hours": 4}, "trigger.type: Field required"),
+        ({"type": "schedule", "cron": "every day"}, "trigger.cron: .*expected 5 fields"),
+        (
+            {"type": "metric", "metric": "vibes", "op": "above", "value": 1},
+            "trigger.metric: unknown metric",
+        ),
+        ({"type": "metric", "metric": "mrr", "op": "over", "value": 1}, "trigger.op: Input"),
+        ({"type": "state_duration"}, "trigger.hours: Field required"),
+        ({"type": "state_duration", "hours": "abc"}, "trigger.hours: Input should be a valid num"),
+        ({"type": "state_duration", "hours": 0}, "trigger.hours: Input should be greater than 0"),
+        ({"type": "state_duration", "hour": 4}, "trigger.hours: Field required \\(and 1 more"),
+        ({"type": "event_delay", "table": "users", "delay_days": 1}, "trigger.table: Input"),
+        ({"type": "health_band", "band": "blue"}, "trigger.band: Input should be 'red'"),
     ]:
         with pytest.raises(TenureError, match=message):
             automations.create_rule(store, "bad", trigger, [], [{"kind": "task", "title": "x"}])
-    with pytest.raises(TenureError, match="action #0 \\(email\\): needs to"):
-        automations.create_rule(
-            store,
-            "bad",
-            {"type": "state_duration", "hours": 1},
+    hours = {"type": "state_duration", "hours": 1}
+    for conditions, rule_actions, message in [
+        ([], [{"kind": "email", "subject": "x", "body": "y"}], "actions.0.to: Field required"),
+        ([], [{"kind": "fax"}], "actions.0: Input tag 'fax'"),
+        ([], [], "actions: List should have at least 1 item"),
+        (
             [],
-            [{"kind": "email", "subject": "x", "body": "y"}],
-        )
-    with pytest.raises(TenureError, match="template 'body' cannot be read"):
-        automations.create_rule(
-            store,
-            "bad",
-            {"type": "state_duration", "hours": 1},
+            [
+                {"kind": "task", "title": "x"},
+                {"kind": "email", "to": "a", "subject": "b", "body": "{% if %}"},
+            ],
+            "actions.1.body: template cannot be read",
+        ),
+        (
             [],
-            [{"kind": "chat", "url": "http://x", "text": "y", "body": "{% if %}"}],
-        )
+            [{"kind": "chat", "url": "http://x", "text": "y", "body": "z"}],
+            "actions.0.body: Extra",
+        ),
+        ([], [{"kind": "task", "title": "x", "due_in_days": "soon"}], "actions.0.due_in_days"),
+        (
+            [{"variable": "score", "op": "~", "value": 3}],
+            [{"kind": "tag", "tag": "t"}],
+            "conditions.0.op",
+        ),
+        (
+            [{"where": "nosuch = 1"}],
+            [{"kind": "tag", "tag": "t"}],
+            "conditions.0.where: unknown column 'nosuch'",
+        ),
+        (
+            [{"where": "plan = 'pro' AND"}],
+            [{"kind": "tag", "tag": "t"}],
+            "conditions.0.where: cannot read",
+        ),
+    ]:
+        with pytest.raises(TenureError, match=message):
+            automations.create_rule(store, "bad", hours, conditions, rule_actions, tables=company)
+    # Without the workspace the filter is only checked when the rule runs.
+    automations.create_rule(
+        store, "later", hours, [{"where": "nosuch = 1"}], [{"kind": "tag", "tag": "t"}]
+    )
+    # Stored as given, with values of their declared types.
+    number = automations.create_rule(
+        store,
+        "typed",
+        {"type": "state_duration", "hours": "48"},
+        [{"where": "plan = 'pro'"}],
+        [{"kind": "tag", "tag": "t"}],
+        tables=company,
+    )
+    with store.session() as session:
+        saved = session.get(AutomationRule, number)
+        assert saved is not None and saved.trigger == {"type": "state_duration", "hours": 48.0}
+        assert saved.conditions == [{"where": "plan = 'pro'"}]
+    with pytest.raises(TenureError, match="trigger.hours: Input should be a valid number"):
+        automations.update_rule(store, number, trigger={"type": "state_duration", "hours": "abc"})
+    with pytest.raises(TenureError, match="conditions.0.where: unknown column 'seats'"):
+        automations.update_rule(store, number, conditions=[{"where": "seats > 3"}], tables=company)
+    shown = automations.update_rule(
+        store,
+        number,
+        name="renamed",
+        trigger={"type": "state_duration", "hours": 24},
+        enabled=False,
+    )
+    assert (shown["name"], shown["trigger"]["hours"], shown["enabled"]) == ("renamed", 24.0, False)
+    with pytest.raises(TenureError, match="no rule 999"):
+        automations.update_rule(store, 999, enabled=True)
 
 
 def test_automation_routes_and_commands(company: Workspace, store: Store, tmp_path: Path) -> None:
@@ -386,7 +448,14 @@ def test_automation_routes_and_commands(company: Workspace, store: Store, tmp_pa
     bad = client.post(
         "/api/automations", headers=editor, json={**rule, "trigger": {"type": "never"}}
     )
-    assert bad.status_code == 400 and "trigger `type`" in bad.json()["detail"]
+    assert bad.status_code == 400 and "trigger: Input tag 'never'" in bad.json()["detail"]
+    worse = client.post(
+        "/api/automations",
+        headers=editor,
+        json={**rule, "trigger": {"type": "state_duration", "hours": "abc"}},
+    )
+    assert worse.status_code == 400
+    assert worse.json()["detail"].startswith("trigger.hours: Input should be a valid number")
     preview = client.post(f"/api/automations/{number}/dry-run", headers=editor)
     assert [f["subject"] for f in preview.json()] == ["T1"]
     assert client.get(f"/api/automations/{number}/firings", headers=editor).json() == []
@@ -414,7 +483,7 @@ def test_automation_routes_and_commands(company: Workspace, store: Store, tmp_pa
         encoding="utf-8",
     )
     refused = runner.invoke(app, ["automations", "add", str(broken), "--app-db", app_db])
-    assert refused.exit_code == 2 and "needs hours" in refused.output
+    assert refused.exit_code == 2 and "trigger.hours: Field required" in refused.output
 
 
 def test_the_server_runs_the_automations_on_a_schedule(company: Workspace, store: Store) -> None:
