@@ -344,7 +344,7 @@ def test_schedules_survey_answers_and_rule_validation(
         m.content.decode().split("Subject: ")[1].split("\n")[0].strip() for m in box.messages
     )
     assert subjects == ["Sorry", "Weekly review"]
-    for trigger, message in [
+    bad_triggers: list[tuple[dict[str, Any], str]] = [
         ({"type": "tomorrow"}, "trigger: Input tag 'tomorrow' .* does not match"),
         ({"hours": 4}, "trigger.type: Field required"),
         ({"type": "schedule", "cron": "every day"}, "trigger.cron: .*expected 5 fields"),
@@ -359,11 +359,12 @@ def test_schedules_survey_answers_and_rule_validation(
         ({"type": "state_duration", "hour": 4}, "trigger.hours: Field required \\(and 1 more"),
         ({"type": "event_delay", "table": "users", "delay_days": 1}, "trigger.table: Input"),
         ({"type": "health_band", "band": "blue"}, "trigger.band: Input should be 'red'"),
-    ]:
+    ]
+    for trigger, message in bad_triggers:
         with pytest.raises(TenureError, match=message):
             automations.create_rule(store, "bad", trigger, [], [{"kind": "task", "title": "x"}])
     hours = {"type": "state_duration", "hours": 1}
-    for conditions, rule_actions, message in [
+    bad_parts: list[tuple[list[dict[str, Any]], list[dict[str, Any]], str]] = [
         ([], [{"kind": "email", "subject": "x", "body": "y"}], "actions.0.to: Field required"),
         ([], [{"kind": "fax"}], "actions.0: Input tag 'fax'"),
         ([], [], "actions: List should have at least 1 item"),
@@ -396,7 +397,8 @@ def test_schedules_survey_answers_and_rule_validation(
             [{"kind": "tag", "tag": "t"}],
             "conditions.0.where: cannot read",
         ),
-    ]:
+    ]
+    for conditions, rule_actions, message in bad_parts:
         with pytest.raises(TenureError, match=message):
             automations.create_rule(store, "bad", hours, conditions, rule_actions, tables=company)
     # Without the workspace the filter is only checked when the rule runs.
@@ -740,3 +742,44 @@ def test_a_delivery_whose_sender_is_killed_mid_send_is_sent_once_after_its_lease
     assert receiver.received == [f"msg_{delivery['delivery_id']}"] * 2
     assert receiver.completed == [f"msg_{delivery['delivery_id']}"]
     receiver.server.shutdown()
+
+
+def test_rules_stored_before_the_failure_columns_load_and_run(
+    company: Workspace, store: Store
+) -> None:
+    from importlib import resources
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from tenure.app.store import migrate
+
+    config = Config()
+    config.set_main_option(
+        "script_location", str(resources.files("tenure.app").joinpath("migrations"))
+    )
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+    with store.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO automation_rules (name, enabled, trigger, conditions, actions,"
+                " created_at) VALUES (:name, :enabled, :trigger, :conditions, :actions, :at)"
+            ),
+            {
+                "name": "old",
+                "enabled": True,
+                "trigger": json.dumps({"type": "state_duration", "hours": 48}),
+                "conditions": "[]",
+                "actions": json.dumps([{"kind": "tag", "tag": "old"}]),
+                "at": dt.datetime(2026, 1, 1),
+            },
+        )
+    migrate(store.engine)
+    report = automations.run(store, company, at=at("2026-03-04T10:00:00"))
+    assert [f["subject"] for f in report.fired] == ["T1"] and report.failed == []
+    with store.session() as session:
+        (rule,) = session.query(AutomationRule).all()
+        assert (rule.failures, rule.last_error) == (0, None)

@@ -7,6 +7,12 @@ subject). A firing is recorded once per (rule, subject, window), so running agai
 it. Each action of a firing is a delivery: tried at once, retried with exponential backoff when
 it fails, and kept as a dead letter after the last attempt, never dropped. A dry run lists what
 would fire and records nothing.
+
+Rules are checked against typed schemas when created or changed (the error names the field, e.g.
+`trigger.hours`), yet a rule can still fail when it runs (its data changed, or it predates the
+checks): each rule is evaluated on its own, and one that raises is logged and recorded on the
+rule while the others fire. A delivery being sent is leased; one whose sender died mid-send is
+taken back by a later run when the lease expires, and sent again with the same webhook-id.
 """
 
 from __future__ import annotations
