@@ -9,8 +9,14 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import os
+import select
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,7 +28,7 @@ from aiosmtpd.controller import Controller
 
 from tenure.app import automations
 from tenure.app.actions import Outbox, webhook_secret
-from tenure.app.store import AccountTag, Store, Task
+from tenure.app.store import AccountTag, AutomationRule, Store, Task
 from tenure.errors import TenureError
 from tenure.workspace import Workspace
 from tests.books import day
@@ -81,8 +87,8 @@ class Receiver:
         return [body for _, body, status in self.requests if status == 200]
 
 
-@pytest.fixture
-def company(ws: Workspace) -> Workspace:
+def load_company(ws: Workspace) -> Workspace:
+    """Two accounts (A1 on pro, A2 on free), an order each, a ticket open since 1 March (T1)."""
     ws.load(
         "accounts",
         pd.DataFrame(
@@ -150,6 +156,11 @@ def company(ws: Workspace) -> Workspace:
         ),
     )
     return ws
+
+
+@pytest.fixture
+def company(ws: Workspace) -> Workspace:
+    return load_company(ws)
 
 
 def at(text: str) -> dt.datetime:
@@ -333,30 +344,94 @@ def test_schedules_survey_answers_and_rule_validation(
         m.content.decode().split("Subject: ")[1].split("\n")[0].strip() for m in box.messages
     )
     assert subjects == ["Sorry", "Weekly review"]
-    for trigger, message in [
-        ({"type": "tomorrow"}, "trigger `type` must be one of"),
-        ({"type": "schedule", "cron": "every day"}, "expected 5 fields"),
-        ({"type": "metric", "metric": "vibes", "op": "above", "value": 1}, "unknown metric"),
-        ({"type": "state_duration"}, "needs hours"),
-    ]:
+    bad_triggers: list[tuple[dict[str, Any], str]] = [
+        ({"type": "tomorrow"}, "trigger: Input tag 'tomorrow' .* does not match"),
+        ({"hours": 4}, "trigger.type: Field required"),
+        ({"type": "schedule", "cron": "every day"}, "trigger.cron: .*expected 5 fields"),
+        (
+            {"type": "metric", "metric": "vibes", "op": "above", "value": 1},
+            "trigger.metric: unknown metric",
+        ),
+        ({"type": "metric", "metric": "mrr", "op": "over", "value": 1}, "trigger.op: Input"),
+        ({"type": "state_duration"}, "trigger.hours: Field required"),
+        ({"type": "state_duration", "hours": "abc"}, "trigger.hours: Input should be a valid num"),
+        ({"type": "state_duration", "hours": 0}, "trigger.hours: Input should be greater than 0"),
+        ({"type": "state_duration", "hour": 4}, "trigger.hours: Field required \\(and 1 more"),
+        ({"type": "event_delay", "table": "users", "delay_days": 1}, "trigger.table: Input"),
+        ({"type": "health_band", "band": "blue"}, "trigger.band: Input should be 'red'"),
+    ]
+    for trigger, message in bad_triggers:
         with pytest.raises(TenureError, match=message):
             automations.create_rule(store, "bad", trigger, [], [{"kind": "task", "title": "x"}])
-    with pytest.raises(TenureError, match="action #0 \\(email\\): needs to"):
-        automations.create_rule(
-            store,
-            "bad",
-            {"type": "state_duration", "hours": 1},
+    hours = {"type": "state_duration", "hours": 1}
+    bad_parts: list[tuple[list[dict[str, Any]], list[dict[str, Any]], str]] = [
+        ([], [{"kind": "email", "subject": "x", "body": "y"}], "actions.0.to: Field required"),
+        ([], [{"kind": "fax"}], "actions.0: Input tag 'fax'"),
+        ([], [], "actions: List should have at least 1 item"),
+        (
             [],
-            [{"kind": "email", "subject": "x", "body": "y"}],
-        )
-    with pytest.raises(TenureError, match="template 'body' cannot be read"):
-        automations.create_rule(
-            store,
-            "bad",
-            {"type": "state_duration", "hours": 1},
+            [
+                {"kind": "task", "title": "x"},
+                {"kind": "email", "to": "a", "subject": "b", "body": "{% if %}"},
+            ],
+            "actions.1.body: template cannot be read",
+        ),
+        (
             [],
-            [{"kind": "chat", "url": "http://x", "text": "y", "body": "{% if %}"}],
-        )
+            [{"kind": "chat", "url": "http://x", "text": "y", "body": "z"}],
+            "actions.0.body: Extra",
+        ),
+        ([], [{"kind": "task", "title": "x", "due_in_days": "soon"}], "actions.0.due_in_days"),
+        (
+            [{"variable": "score", "op": "~", "value": 3}],
+            [{"kind": "tag", "tag": "t"}],
+            "conditions.0.op",
+        ),
+        (
+            [{"where": "nosuch = 1"}],
+            [{"kind": "tag", "tag": "t"}],
+            "conditions.0.where: unknown column 'nosuch'",
+        ),
+        (
+            [{"where": "plan = 'pro' AND"}],
+            [{"kind": "tag", "tag": "t"}],
+            "conditions.0.where: cannot read",
+        ),
+    ]
+    for conditions, rule_actions, message in bad_parts:
+        with pytest.raises(TenureError, match=message):
+            automations.create_rule(store, "bad", hours, conditions, rule_actions, tables=company)
+    # Without the workspace the filter is only checked when the rule runs.
+    automations.create_rule(
+        store, "later", hours, [{"where": "nosuch = 1"}], [{"kind": "tag", "tag": "t"}]
+    )
+    # Stored as given, with values of their declared types.
+    number = automations.create_rule(
+        store,
+        "typed",
+        {"type": "state_duration", "hours": "48"},
+        [{"where": "plan = 'pro'"}],
+        [{"kind": "tag", "tag": "t"}],
+        tables=company,
+    )
+    with store.session() as session:
+        saved = session.get(AutomationRule, number)
+        assert saved is not None and saved.trigger == {"type": "state_duration", "hours": 48.0}
+        assert saved.conditions == [{"where": "plan = 'pro'"}]
+    with pytest.raises(TenureError, match=r"trigger\.hours: Input should be a valid number"):
+        automations.update_rule(store, number, trigger={"type": "state_duration", "hours": "abc"})
+    with pytest.raises(TenureError, match=r"conditions\.0\.where: unknown column 'seats'"):
+        automations.update_rule(store, number, conditions=[{"where": "seats > 3"}], tables=company)
+    shown = automations.update_rule(
+        store,
+        number,
+        name="renamed",
+        trigger={"type": "state_duration", "hours": 24},
+        enabled=False,
+    )
+    assert (shown["name"], shown["trigger"]["hours"], shown["enabled"]) == ("renamed", 24.0, False)
+    with pytest.raises(TenureError, match="no rule 999"):
+        automations.update_rule(store, 999, enabled=True)
 
 
 def test_automation_routes_and_commands(company: Workspace, store: Store, tmp_path: Path) -> None:
@@ -386,7 +461,14 @@ def test_automation_routes_and_commands(company: Workspace, store: Store, tmp_pa
     bad = client.post(
         "/api/automations", headers=editor, json={**rule, "trigger": {"type": "never"}}
     )
-    assert bad.status_code == 400 and "trigger `type`" in bad.json()["detail"]
+    assert bad.status_code == 400 and "trigger: Input tag 'never'" in bad.json()["detail"]
+    worse = client.post(
+        "/api/automations",
+        headers=editor,
+        json={**rule, "trigger": {"type": "state_duration", "hours": "abc"}},
+    )
+    assert worse.status_code == 400
+    assert worse.json()["detail"].startswith("trigger.hours: Input should be a valid number")
     preview = client.post(f"/api/automations/{number}/dry-run", headers=editor)
     assert [f["subject"] for f in preview.json()] == ["T1"]
     assert client.get(f"/api/automations/{number}/firings", headers=editor).json() == []
@@ -414,7 +496,7 @@ def test_automation_routes_and_commands(company: Workspace, store: Store, tmp_pa
         encoding="utf-8",
     )
     refused = runner.invoke(app, ["automations", "add", str(broken), "--app-db", app_db])
-    assert refused.exit_code == 2 and "needs hours" in refused.output
+    assert refused.exit_code == 2 and "trigger.hours: Field required" in refused.output
 
 
 def test_the_server_runs_the_automations_on_a_schedule(company: Workspace, store: Store) -> None:
@@ -445,3 +527,259 @@ def test_the_server_runs_the_automations_on_a_schedule(company: Workspace, store
         assert [(t.account_id, t.tag) for t in session.query(AccountTag).all()] == [
             ("A1", "waiting")
         ]
+
+
+def test_a_rule_that_breaks_at_run_time_does_not_stop_the_others(
+    company: Workspace, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    with store.session() as session:  # stored directly, as an older version may have let them in
+        broken = AutomationRule(
+            name="broken filter",
+            trigger={"type": "state_duration", "hours": 48},
+            conditions=[{"where": "nosuch = 1"}],
+            actions=[{"kind": "tag", "tag": "never"}],
+        )
+        uncomputable = AutomationRule(
+            name="no such metric",
+            trigger={"type": "metric", "metric": "vibes", "op": "above", "value": 1},
+            conditions=[],
+            actions=[{"kind": "tag", "tag": "never"}],
+        )
+        session.add_all([broken, uncomputable])
+        session.flush()
+        broken_id, uncomputable_id = broken.id, uncomputable.id
+    healthy = automations.create_rule(
+        store,
+        "healthy",
+        {"type": "state_duration", "hours": 48},
+        [{"where": "plan = 'pro'"}],
+        [{"kind": "tag", "tag": "waiting"}],
+        tables=company,
+    )
+    moment = at("2026-03-04T10:00:00")
+    preview = automations.run(store, company, at=moment, dry_run=True)
+    assert [f["rule_id"] for f in preview.fired] == [healthy]
+    assert [f["rule_id"] for f in preview.failed] == [broken_id, uncomputable_id]
+    with caplog.at_level("ERROR", logger="tenure.app.automations"):
+        report = automations.run(store, company, at=moment)
+    assert [(f["rule_id"], f["subject"]) for f in report.fired] == [(healthy, "T1")]
+    assert report.sent == 1
+    failed = {f["rule_id"]: f["error"] for f in report.failed}
+    assert set(failed) == {broken_id, uncomputable_id}
+    assert "unknown column 'nosuch'" in failed[broken_id] and "vibes" in failed[uncomputable_id]
+    assert any("broken filter" in r.getMessage() for r in caplog.records)
+    with store.session() as session:
+        assert [(t.account_id, t.tag) for t in session.query(AccountTag).all()] == [
+            ("A1", "waiting")
+        ]
+    automations.run(store, company, at=moment + dt.timedelta(hours=1))
+    with store.session() as session:
+        rules = {r.id: r for r in session.query(AutomationRule).all()}
+        assert rules[broken_id].failures == 2 and rules[uncomputable_id].failures == 2
+        assert "nosuch" in (rules[broken_id].last_error or "")
+        assert rules[broken_id].last_error_at is not None and rules[broken_id].last_run_at is None
+        assert (rules[healthy].failures, rules[healthy].last_error) == (0, None)
+    # Fixed, the rule runs and its count of failures in a row starts again.
+    with store.session() as session:
+        fixed = session.get(AutomationRule, broken_id)
+        assert fixed is not None
+        fixed.conditions = [{"where": "plan = 'free'"}]
+    assert automations.run(store, company, at=moment + dt.timedelta(hours=2)).failed[0][
+        "rule_id"
+    ] == (uncomputable_id)
+    with store.session() as session:
+        again = session.get(AutomationRule, broken_id)
+        assert again is not None and again.failures == 0 and again.last_run_at is not None
+
+
+def test_an_expired_lease_on_its_last_attempt_ends_as_a_dead_letter(
+    company: Workspace, store: Store
+) -> None:
+    from tenure.app.store import Delivery, Firing, now
+
+    receiver = Receiver()
+    rule = automations.create_rule(
+        store,
+        "hook",
+        {"type": "state_duration", "hours": 48},
+        [],
+        [{"kind": "webhook", "url": receiver.url}],
+    )
+    moment = at("2026-03-04T10:00:00")
+    # T1 fired, and the sender died holding its fifth attempt: the lease ran out a second ago.
+    with store.session() as session:
+        firing = Firing(rule_id=rule, subject="T1", window="once", fired_at=moment, variables={})
+        session.add(firing)
+        session.flush()
+        session.add(
+            Delivery(
+                firing_id=firing.id,
+                action_index=0,
+                kind="webhook",
+                status="sending",
+                attempts=automations.MAX_ATTEMPTS,
+                next_attempt_at=moment,
+                lease_until=now() - dt.timedelta(seconds=1),
+            )
+        )
+    report = automations.run(store, company, at=moment)
+    assert (report.reclaimed, report.dead, report.fired) == (1, 1, [])
+    (dead,) = automations.firings(store, status="dead")
+    assert "lease expired" in dead["last_error"] and receiver.requests == []
+    assert automations.firings(store, status="sending") == []
+
+
+class HangingReceiver:
+    """A webhook endpoint that hangs on its first request until the sender goes away, and records
+    the `webhook-id` of every request it received and of every one it answered completely."""
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+        self.completed: list[str] = []
+        self.abandoned: list[str] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["content-length"]))
+                message_id = self.headers["webhook-id"]
+                receiver.received.append(message_id)
+                if len(receiver.received) == 1:
+                    if self._wait_for_the_sender_to_go(timeout=60):
+                        receiver.abandoned.append(message_id)
+                    return  # never answered
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.flush()
+                receiver.completed.append(message_id)
+
+            def _wait_for_the_sender_to_go(self, timeout: float) -> bool:
+                deadline = time.monotonic() + timeout
+                while time.monotonic() < deadline:
+                    readable, _, _ = select.select([self.connection], [], [], 0.1)
+                    if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                        return True  # end of stream: the peer closed (or was killed)
+                return False
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+SENDER = """
+import tenure
+from tenure.app import automations
+from tenure.app.actions import Outbox
+from tenure.app.store import Store
+
+with tenure.connect({workspace!r}, read_only=True) as ws:
+    automations.run(Store(), ws, outbox=Outbox(timeout=120))
+"""
+
+
+def eventually(check: Any, seconds: float = 60.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"not within {seconds} seconds: {check}")
+
+
+def test_a_delivery_whose_sender_is_killed_mid_send_is_sent_once_after_its_lease(
+    store: Store, tmp_path: Path
+) -> None:
+    import tenure
+    from tenure.app.store import Delivery
+
+    path = tmp_path / "company.duckdb"
+    with tenure.connect(f"duckdb:///{path}") as workspace:
+        load_company(workspace)
+    receiver = HangingReceiver()
+    automations.create_rule(
+        store,
+        "hook",
+        {"type": "state_duration", "hours": 48},
+        [],
+        [{"kind": "webhook", "url": receiver.url}],
+    )
+    source = str(Path(tenure.__file__).resolve().parents[1])
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")])),
+        "TENURE_APP_DB": store.url,
+        "TENURE_DELIVERY_LEASE_SECONDS": "1",
+    }
+    sender = subprocess.Popen(
+        [sys.executable, "-c", SENDER.format(workspace=f"duckdb:///{path}")], env=env
+    )
+    try:
+        eventually(lambda: receiver.received or sender.poll() is not None)
+        assert sender.poll() is None, "the sender finished instead of hanging"
+        with store.session() as session:
+            (held,) = session.query(Delivery).all()
+            assert (held.status, held.attempts) == ("sending", 1) and held.lease_until is not None
+    finally:
+        os.kill(sender.pid, signal.SIGKILL)
+        sender.wait()
+    eventually(lambda: receiver.abandoned)
+    assert receiver.completed == []
+
+    with tenure.connect(f"duckdb:///{path}", read_only=True) as workspace:
+
+        def settled() -> bool:
+            automations.run(store, workspace, lease=30)
+            return automations.firings(store, status="sending") == []
+
+        eventually(settled, seconds=15)  # once the 1-second lease has run out
+    (delivery,) = automations.firings(store)
+    assert (delivery["status"], delivery["attempts"]) == ("sent", 2)
+    assert receiver.received == [f"msg_{delivery['delivery_id']}"] * 2
+    assert receiver.completed == [f"msg_{delivery['delivery_id']}"]
+    receiver.server.shutdown()
+
+
+def test_rules_stored_before_the_failure_columns_load_and_run(
+    company: Workspace, store: Store
+) -> None:
+    from importlib import resources
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from tenure.app.store import migrate
+
+    config = Config()
+    config.set_main_option(
+        "script_location", str(resources.files("tenure.app").joinpath("migrations"))
+    )
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+    with store.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO automation_rules (name, enabled, trigger, conditions, actions,"
+                " created_at) VALUES (:name, :enabled, :trigger, :conditions, :actions, :at)"
+            ),
+            {
+                "name": "old",
+                "enabled": True,
+                "trigger": json.dumps({"type": "state_duration", "hours": 48}),
+                "conditions": "[]",
+                "actions": json.dumps([{"kind": "tag", "tag": "old"}]),
+                "at": dt.datetime(2026, 1, 1),
+            },
+        )
+    migrate(store.engine)
+    report = automations.run(store, company, at=at("2026-03-04T10:00:00"))
+    assert [f["subject"] for f in report.fired] == ["T1"] and report.failed == []
+    with store.session() as session:
+        (rule,) = session.query(AutomationRule).all()
+        assert (rule.failures, rule.last_error) == (0, None)

@@ -14,24 +14,96 @@ import smtplib
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import httpx
 from jinja2.sandbox import SandboxedEnvironment
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    StringConstraints,
+)
+from pydantic_core import PydanticCustomError
 
 from tenure.app.store import AccountTag, Store, Task, now, secret
 from tenure.errors import TenureError
 
 KINDS = ("email", "webhook", "chat", "task", "tag", "survey_invitation")
-REQUIRED = {
-    "email": ("to", "subject", "body"),
-    "webhook": ("url",),
-    "chat": ("url", "text"),
-    "task": ("title",),
-    "tag": ("tag",),
-    "survey_invitation": ("survey_id",),
-}
 _templates = SandboxedEnvironment(autoescape=False)
+
+
+def _readable(text: str) -> str:
+    """A Jinja template that compiles (rendering can still fail on missing data, at send time)."""
+    try:
+        _templates.from_string(text)
+    except Exception as exc:
+        raise PydanticCustomError(
+            "template", "template cannot be read: {reason}", {"reason": str(exc)}
+        ) from None
+    return text
+
+
+Template = Annotated[str, StringConstraints(min_length=1), AfterValidator(_readable)]
+
+
+def _readable_or_none(text: str | None) -> str | None:
+    return None if text is None else _readable(text)
+
+
+OptionalTemplate = Annotated[str | None, AfterValidator(_readable_or_none)]
+
+
+class _Action(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmailAction(_Action):
+    kind: Literal["email"]
+    to: Template
+    subject: Template
+    body: Template
+
+
+class WebhookAction(_Action):
+    kind: Literal["webhook"]
+    url: Template
+
+
+class ChatAction(_Action):
+    kind: Literal["chat"]
+    url: Template
+    text: Template
+
+
+class TaskAction(_Action):
+    kind: Literal["task"]
+    title: Template
+    assignee: str | None = None
+    due_in_days: NonNegativeInt = 7
+
+
+class TagAction(_Action):
+    kind: Literal["tag"]
+    tag: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class SurveyInvitationAction(_Action):
+    kind: Literal["survey_invitation"]
+    survey_id: PositiveInt
+    to: OptionalTemplate = None
+    subject: OptionalTemplate = None
+    body: OptionalTemplate = None
+    base_url: str = ""
+
+
+Action = Annotated[
+    EmailAction | WebhookAction | ChatAction | TaskAction | TagAction | SurveyInvitationAction,
+    Field(discriminator="kind"),
+]
 
 
 @dataclass(frozen=True)
@@ -54,22 +126,6 @@ class Outbox:
 
 class ActionError(TenureError):
     """An action that failed; it will be retried."""
-
-
-def check(action: Any, number: int) -> None:
-    if not isinstance(action, dict) or action.get("kind") not in KINDS:
-        raise TenureError(f"action #{number}: `kind` must be one of {', '.join(KINDS)}")
-    missing = [k for k in REQUIRED[action["kind"]] if not action.get(k)]
-    if missing:
-        raise TenureError(f"action #{number} ({action['kind']}): needs {', '.join(missing)}")
-    for key in ("to", "subject", "body", "text", "title", "url"):
-        if key in action:
-            try:
-                _templates.from_string(str(action[key]))
-            except Exception as exc:
-                raise TenureError(
-                    f"action #{number}: template {key!r} cannot be read: {exc}"
-                ) from None
 
 
 def render(text: str, variables: dict[str, Any]) -> str:

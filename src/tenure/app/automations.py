@@ -7,26 +7,58 @@ subject). A firing is recorded once per (rule, subject, window), so running agai
 it. Each action of a firing is a delivery: tried at once, retried with exponential backoff when
 it fails, and kept as a dead letter after the last attempt, never dropped. A dry run lists what
 would fire and records nothing.
+
+Rules are checked against typed schemas when created or changed (the error names the field, e.g.
+`trigger.hours`), yet a rule can still fail when it runs (its data changed, or it predates the
+checks): each rule is evaluated on its own, and one that raises is logged and recorded on the
+rule while the others fire. A delivery being sent is leased; one whose sender died mid-send is
+taken back by a later run when the lease expires, and sent again with the same webhook-id.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pandas as pd
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    StringConstraints,
+    Tag,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from tenure.app import actions
+from tenure.app.scheduler import crontab
 from tenure.app.store import AutomationRule, Delivery, Firing, Store, now
 from tenure.app.tables import AppTables
 from tenure.errors import TenureError
 from tenure.metrics.tables import Tables
 
+log = logging.getLogger(__name__)
+
 TRIGGERS = ("schedule", "metric", "health_band", "survey_response", "event_delay", "state_duration")
 MAX_ATTEMPTS = 5
+LEASE_SECONDS = 300.0  # a delivery in 'sending' longer than this was abandoned by a dead sender
+
+
+def lease_seconds() -> float:
+    """How long a sender holds a delivery: $TENURE_DELIVERY_LEASE_SECONDS or LEASE_SECONDS. Keep
+    it above the outbox timeout, or a slow but live send may be sent again (same webhook-id)."""
+    return float(os.environ.get("TENURE_DELIVERY_LEASE_SECONDS", LEASE_SECONDS))
 
 
 @dataclass
@@ -35,74 +67,173 @@ class RunReport:
     sent: int = 0
     retrying: int = 0
     dead: int = 0
+    reclaimed: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)  # {rule_id, error}
 
 
-def check_rule(trigger: Any, conditions: Any, rule_actions: Any) -> None:
-    """Refuse a rule that cannot run, naming what is wrong."""
-    if not isinstance(trigger, dict) or trigger.get("type") not in TRIGGERS:
-        raise TenureError(f"trigger `type` must be one of {', '.join(TRIGGERS)}")
-    needs = {
-        "schedule": ("cron",),
-        "metric": ("metric", "op", "value"),
-        "health_band": ("band",),
-        "survey_response": ("survey",),
-        "event_delay": ("table", "delay_days"),
-        "state_duration": ("hours",),
-    }[trigger["type"]]
-    missing = [k for k in needs if trigger.get(k) in (None, "")]
-    if missing:
-        raise TenureError(f"trigger {trigger['type']}: needs {', '.join(missing)}")
-    if trigger["type"] == "schedule":
-        _cron(str(trigger["cron"]))
-    if trigger["type"] == "metric":
-        from tenure.metrics.catalog import metric
-
-        metric(str(trigger["metric"]))
-        if trigger["op"] not in ("above", "below"):
-            raise TenureError("trigger metric: op must be above or below")
-    if trigger["type"] == "event_delay" and trigger["table"] not in ("orders", "events"):
-        raise TenureError("trigger event_delay: table must be orders or events")
-    if trigger["type"] == "health_band" and trigger["band"] not in ("red", "yellow", "green"):
-        raise TenureError("trigger health_band: band must be red, yellow or green")
-    if not isinstance(conditions, list) or not all(isinstance(c, dict) for c in conditions):
-        raise TenureError("conditions must be a list of {where: ...} or {variable, op, value}")
-    if not isinstance(rule_actions, list) or not rule_actions:
-        raise TenureError("a rule needs at least one action")
-    for number, action in enumerate(rule_actions):
-        actions.check(action, number)
-
-
-_DAYS = {
-    "0": "sun",
-    "1": "mon",
-    "2": "tue",
-    "3": "wed",
-    "4": "thu",
-    "5": "fri",
-    "6": "sat",
-    "7": "sun",
-}
-
-
-def _cron(expression: str) -> Any:
-    """A crontab line (minute hour day month weekday; weekday 0 or 7 = Sunday) as a trigger."""
-    from apscheduler.triggers.cron import CronTrigger
-
-    parts = expression.split()
-    if len(parts) != 5:
-        raise TenureError(f"cron {expression!r}: expected 5 fields (minute hour day month weekday)")
-    weekday = "".join(_DAYS.get(ch, ch) if ch.isdigit() else ch for ch in parts[4])
+# -- rule schemas -----------------------------------------------------------------------------------
+def _cron_line(expression: str) -> str:
     try:
-        return CronTrigger(
-            minute=parts[0],
-            hour=parts[1],
-            day=parts[2],
-            month=parts[3],
-            day_of_week=weekday,
-            timezone="UTC",
+        crontab(expression)
+    except TenureError as exc:
+        raise PydanticCustomError("cron", "{reason}", {"reason": str(exc)}) from None
+    return expression
+
+
+def _known_metric(name: str) -> str:
+    from tenure.metrics.catalog import metric
+
+    try:
+        metric(name)
+    except TenureError as exc:
+        raise PydanticCustomError("metric", "{reason}", {"reason": str(exc)}) from None
+    return name
+
+
+Text = Annotated[str, StringConstraints(min_length=1)]
+
+
+class _Trigger(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScheduleTrigger(_Trigger):
+    type: Literal["schedule"]
+    cron: Annotated[str, AfterValidator(_cron_line)]
+
+
+class MetricTrigger(_Trigger):
+    type: Literal["metric"]
+    metric: Annotated[str, AfterValidator(_known_metric)]
+    op: Literal["above", "below"]
+    value: float
+    grain: Literal["day", "week", "month", "quarter", "year"] = "month"
+    crosses: bool = True
+
+
+class HealthBandTrigger(_Trigger):
+    type: Literal["health_band"]
+    band: Literal["red", "yellow", "green"]
+    days: PositiveInt = 7
+
+
+class SurveyResponseTrigger(_Trigger):
+    type: Literal["survey_response"]
+    survey: Text
+    lookback_days: PositiveFloat = 30
+    max_score: float | None = None
+    min_score: float | None = None
+
+
+class EventDelayTrigger(_Trigger):
+    type: Literal["event_delay"]
+    table: Literal["orders", "events"]
+    delay_days: NonNegativeFloat
+    lookback_days: PositiveFloat = 7
+    name: str | None = None
+
+
+class StateDurationTrigger(_Trigger):
+    type: Literal["state_duration"]
+    hours: PositiveFloat
+    status: Text = "open"
+
+
+Trigger = Annotated[
+    ScheduleTrigger
+    | MetricTrigger
+    | HealthBandTrigger
+    | SurveyResponseTrigger
+    | EventDelayTrigger
+    | StateDurationTrigger,
+    Field(discriminator="type"),
+]
+
+
+class WhereCondition(BaseModel):
+    """Keep the firing only if its account matches a filter on the accounts table."""
+
+    model_config = ConfigDict(extra="forbid")
+    where: Text
+
+
+class CompareCondition(BaseModel):
+    """Keep the firing only if one of its variables compares true to a value."""
+
+    model_config = ConfigDict(extra="forbid")
+    variable: Text
+    op: Literal["==", "!=", ">", ">=", "<", "<="] = "=="
+    value: str | float | bool | None
+
+
+def _condition_kind(value: Any) -> str:
+    return "where" if isinstance(value, dict) and "where" in value else "compare"
+
+
+Condition = Annotated[
+    Annotated[WhereCondition, Tag("where")] | Annotated[CompareCondition, Tag("compare")],
+    Discriminator(_condition_kind),
+]
+
+
+class Rule(BaseModel):
+    """The parts of a rule as checked at creation; stored as the plain dicts they came from."""
+
+    trigger: Trigger
+    conditions: Annotated[list[Condition], Field(max_length=20)] = []
+    actions: Annotated[list[actions.Action], Field(min_length=1, max_length=20)]
+
+
+_TAGS = {*TRIGGERS, *actions.KINDS, "where", "compare"}
+
+
+def _path(location: tuple[int | str, ...]) -> str:
+    """`trigger.hours`, `actions.0.to`: the error's location without the union's tag names."""
+    parts: list[str] = []
+    for index, part in enumerate(location):
+        follows = location[index - 1] if index else None
+        if (
+            isinstance(part, str)
+            and part in _TAGS
+            and (follows == "trigger" or isinstance(follows, int))
+        ):
+            continue
+        parts.append(str(part))
+    return ".".join(parts)
+
+
+def check_rule(
+    trigger: Any, conditions: Any, rule_actions: Any, *, tables: Any = None
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Refuse a rule that cannot run, naming the field and what is wrong; return its parts as they
+    are stored (values coerced to their types, e.g. `hours: "48"` becomes 48.0). With `tables`
+    (a workspace), `where` filters are also read against the real accounts table."""
+    try:
+        rule = Rule.model_validate(
+            {"trigger": trigger, "conditions": conditions, "actions": rule_actions}
         )
-    except ValueError as exc:
-        raise TenureError(f"cron {expression!r}: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where, reason = _path(first["loc"]), first["msg"]
+        if first["type"] == "union_tag_not_found":  # no `type` / `kind` given at all
+            where = f"{where}.{str(first.get('ctx', {}).get('discriminator', '')).strip(chr(39))}"
+            reason = "Field required"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise TenureError(f"{where}: {reason}{more}") from None
+    if tables is not None and tables.has_table("accounts"):  # else checked when it runs
+        from tenure.engine.filters import parse_filter
+
+        for number, condition in enumerate(rule.conditions):
+            if isinstance(condition, WhereCondition):
+                try:
+                    parse_filter(condition.where, tables.table("accounts"))
+                except TenureError as exc:
+                    raise TenureError(f"conditions.{number}.where: {exc}") from None
+    return (
+        rule.trigger.model_dump(mode="json", exclude_unset=True),
+        [c.model_dump(mode="json", exclude_unset=True) for c in rule.conditions],
+        [a.model_dump(mode="json", exclude_unset=True) for a in rule.actions],
+    )
 
 
 # -- triggers ---------------------------------------------------------------------------------------
@@ -113,7 +244,7 @@ def _candidates(
     t = rule.trigger
     kind = t["type"]
     if kind == "schedule":
-        trigger = _cron(str(t["cron"]))
+        trigger = crontab(str(t["cron"]))
         since = rule.last_run_at or at - dt.timedelta(hours=1)
         tick = trigger.get_next_fire_time(
             None, since.replace(tzinfo=dt.UTC) + dt.timedelta(seconds=1)
@@ -307,9 +438,15 @@ def run(
     dry_run: bool = False,
     rule_ids: list[int] | None = None,
     backoff_seconds: float = 60.0,
+    lease: float | None = None,
 ) -> RunReport:
-    """Evaluate the enabled rules at `at` (default now), record new firings, and deliver every
-    delivery that is due (new ones and retries)."""
+    """Evaluate the enabled rules at `at` (default now), record new firings, take back deliveries
+    whose sender died mid-send, and deliver every delivery that is due (new ones and retries).
+
+    Each rule is evaluated on its own: one that raises is logged, recorded on the rule
+    (`last_error`, `last_error_at`, `failures`) and listed in the report's `failed`; the others
+    still fire. `lease` (seconds, default `lease_seconds()`) bounds how long a send may hold a
+    delivery before another run takes it back."""
     moment = at or now()
     outbox = outbox or actions.Outbox.from_environment()
     report = RunReport()
@@ -320,35 +457,70 @@ def run(
         rules = list(session.scalars(query.order_by(AutomationRule.id)))
         session.expunge_all()
     for rule in rules:
-        found = _with_accounts(tables, _candidates(rule, tables, moment))
-        for subject, window, variables in found:
-            if not _passes(rule.conditions, variables, tables):
-                continue
-            values = _json_ready(
-                {
-                    **variables,
-                    "rule": rule.name,
-                    "subject": subject,
-                    "today": moment.date().isoformat(),
-                }
-            )
-            if dry_run:
-                report.fired.append(
-                    {"rule_id": rule.id, "subject": subject, "window": window, "variables": values}
-                )
-                continue
-            if _record(store, rule, subject, window, values, moment):
-                report.fired.append({"rule_id": rule.id, "subject": subject, "window": window})
-        if not dry_run:
-            with store.session() as session:
-                session.execute(
-                    update(AutomationRule)
-                    .where(AutomationRule.id == rule.id)
-                    .values(last_run_at=moment)
-                )
+        try:
+            _evaluate(store, tables, rule, moment, dry_run, report)
+        except Exception as exc:  # one broken rule must not stop the others
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            log.exception("automation rule %s (%s) failed", rule.id, rule.name)
+            report.failed.append({"rule_id": rule.id, "error": error})
+            if not dry_run:
+                _record_failure(store, rule.id, error)
     if not dry_run:
-        _deliver(store, outbox, moment, backoff_seconds, report, rule_ids)
+        report.reclaimed = _reclaim(store, moment, report)
+        _deliver(store, outbox, moment, backoff_seconds, report, rule_ids, lease)
     return report
+
+
+def _evaluate(
+    store: Store,
+    tables: Any,
+    rule: AutomationRule,
+    moment: dt.datetime,
+    dry_run: bool,
+    report: RunReport,
+) -> None:
+    found = _with_accounts(tables, _candidates(rule, tables, moment))
+    for subject, window, variables in found:
+        if not _passes(rule.conditions, variables, tables):
+            continue
+        values = _json_ready(
+            {
+                **variables,
+                "rule": rule.name,
+                "subject": subject,
+                "today": moment.date().isoformat(),
+            }
+        )
+        if dry_run:
+            report.fired.append(
+                {"rule_id": rule.id, "subject": subject, "window": window, "variables": values}
+            )
+            continue
+        if _record(store, rule, subject, window, values, moment):
+            report.fired.append({"rule_id": rule.id, "subject": subject, "window": window})
+    if not dry_run:  # a failed rule keeps its last_run_at, so a missed schedule tick is retried
+        with store.session() as session:
+            session.execute(
+                update(AutomationRule)
+                .where(AutomationRule.id == rule.id)
+                .values(last_run_at=moment, failures=0)
+            )
+
+
+def _record_failure(store: Store, rule_id: int, error: str) -> None:
+    try:
+        with store.session() as session:
+            session.execute(
+                update(AutomationRule)
+                .where(AutomationRule.id == rule_id)
+                .values(
+                    last_error=error,
+                    last_error_at=now(),
+                    failures=AutomationRule.failures + 1,
+                )
+            )
+    except Exception:  # the store itself failing is logged; the run goes on
+        log.exception("cannot record the failure of automation rule %s", rule_id)
 
 
 def _record(
@@ -385,6 +557,32 @@ def _record(
     return True
 
 
+def _reclaim(store: Store, moment: dt.datetime, report: RunReport) -> int:
+    """Deliveries left in 'sending' past their lease (the sender crashed or was killed): due again
+    at once, or dead letters if that was their last attempt. Never left stuck."""
+    expired = "lease expired: the sender stopped before the delivery was confirmed"
+    with store.session() as session:
+        stale = (
+            (Delivery.status == "sending")
+            & Delivery.lease_until.is_not(None)
+            & (Delivery.lease_until < now())
+        )
+        dead = session.execute(
+            update(Delivery)
+            .where(stale, Delivery.attempts >= MAX_ATTEMPTS)
+            .values(status="dead", lease_until=None, last_error=expired)
+        ).rowcount  # type: ignore[attr-defined]
+        retried = session.execute(
+            update(Delivery)
+            .where(stale)
+            .values(status="pending", lease_until=None, next_attempt_at=moment, last_error=expired)
+        ).rowcount  # type: ignore[attr-defined]
+    if dead or retried:
+        log.warning("took back %d abandoned deliveries (%d now dead letters)", dead + retried, dead)
+    report.dead += int(dead)
+    return int(dead) + int(retried)
+
+
 def _deliver(
     store: Store,
     outbox: actions.Outbox,
@@ -392,7 +590,9 @@ def _deliver(
     backoff: float,
     report: RunReport,
     rule_ids: list[int] | None,
+    lease: float | None,
 ) -> None:
+    hold = dt.timedelta(seconds=lease if lease is not None else lease_seconds())
     with store.session() as session:
         due = session.execute(
             select(Delivery, Firing, AutomationRule)
@@ -405,36 +605,58 @@ def _deliver(
     for delivery_id, index, variables, rule_actions, rule_id in work:
         if rule_ids and rule_id not in rule_ids:
             continue
-        with store.session() as session:  # claim it: no other run may send it meanwhile
+        # Claim it with a lease, counting the attempt before sending: a sender that dies
+        # mid-send leaves a delivery the next run takes back once the lease has expired.
+        with store.session() as session:
             claimed = session.execute(
                 update(Delivery)
                 .where(Delivery.id == delivery_id, Delivery.status == "pending")
-                .values(status="sending", attempts=Delivery.attempts + 1)
+                .values(
+                    status="sending",
+                    attempts=Delivery.attempts + 1,
+                    lease_until=now() + hold,
+                )
             )
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 continue
+            attempt = session.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id))
+        # Only the holder of this attempt may settle it: a sender that outlived its lease finds
+        # the delivery taken back (or sent again) and changes nothing.
+        mine = (
+            (Delivery.id == delivery_id)
+            & (Delivery.status == "sending")
+            & (Delivery.attempts == attempt)
+        )
         try:
             actions.perform(store, outbox, rule_actions[index], variables, delivery_id)
-        except actions.ActionError as exc:
+        except Exception as exc:  # ActionError, or a bug in this action: retried, then dead
+            if not isinstance(exc, actions.ActionError):
+                log.exception("delivery %s failed unexpectedly", delivery_id)
+            error = str(exc)[:2000] or type(exc).__name__
+            last = attempt is not None and attempt >= MAX_ATTEMPTS
             with store.session() as session:
-                delivery = session.get(Delivery, delivery_id)
-                assert delivery is not None
-                delivery.last_error = str(exc)[:2000]
-                if delivery.attempts >= MAX_ATTEMPTS:
-                    delivery.status = "dead"
+                settled = session.execute(
+                    update(Delivery)
+                    .where(mine)
+                    .values(
+                        status="dead" if last else "pending",
+                        last_error=error,
+                        lease_until=None,
+                        next_attempt_at=moment
+                        + dt.timedelta(seconds=backoff * 2 ** ((attempt or 1) - 1)),
+                    )
+                ).rowcount  # type: ignore[attr-defined]
+            if settled:
+                if last:
                     report.dead += 1
                 else:
-                    delivery.status = "pending"
-                    delivery.next_attempt_at = moment + dt.timedelta(
-                        seconds=backoff * 2 ** (delivery.attempts - 1)
-                    )
                     report.retrying += 1
             continue
         with store.session() as session:
             session.execute(
                 update(Delivery)
-                .where(Delivery.id == delivery_id)
-                .values(status="sent", delivered_at=moment, last_error=None)
+                .where(mine)
+                .values(status="sent", delivered_at=moment, last_error=None, lease_until=None)
             )
         report.sent += 1
 
@@ -446,8 +668,12 @@ def create_rule(
     conditions: list[dict[str, Any]],
     rule_actions: list[dict[str, Any]],
     enabled: bool = True,
+    *,
+    tables: Any = None,
 ) -> int:
-    check_rule(trigger, conditions, rule_actions)
+    """Check and store a rule; with `tables` its `where` filters are read against the accounts
+    table too (pass the workspace whenever there is one)."""
+    trigger, conditions, rule_actions = check_rule(trigger, conditions, rule_actions, tables=tables)
     with store.session() as session:
         rule = AutomationRule(
             name=name, trigger=trigger, conditions=conditions, actions=rule_actions, enabled=enabled
@@ -455,6 +681,52 @@ def create_rule(
         session.add(rule)
         session.flush()
         return rule.id
+
+
+def update_rule(
+    store: Store,
+    rule_id: int,
+    *,
+    name: str | None = None,
+    trigger: dict[str, Any] | None = None,
+    conditions: list[dict[str, Any]] | None = None,
+    rule_actions: list[dict[str, Any]] | None = None,
+    enabled: bool | None = None,
+    tables: Any = None,
+) -> dict[str, Any]:
+    """Change the given parts of a rule, checking the rule they make as at creation; return it."""
+    with store.session() as session:
+        rule = session.get(AutomationRule, rule_id)
+        if rule is None:
+            raise TenureError(f"no rule {rule_id}")
+        if (trigger, conditions, rule_actions) != (None, None, None):
+            checked = check_rule(
+                rule.trigger if trigger is None else trigger,
+                rule.conditions if conditions is None else conditions,
+                rule.actions if rule_actions is None else rule_actions,
+                tables=tables,
+            )
+            rule.trigger, rule.conditions, rule.actions = checked
+        if name is not None:
+            rule.name = name
+        if enabled is not None:
+            rule.enabled = enabled
+        return rule_view(rule)
+
+
+def rule_view(rule: AutomationRule) -> dict[str, Any]:
+    """A rule as the API and CLI show it, with its last failure if it has one."""
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "enabled": rule.enabled,
+        "trigger": rule.trigger,
+        "conditions": rule.conditions,
+        "actions": rule.actions,
+        "failures": rule.failures,
+        "last_error": rule.last_error,
+        "last_error_at": rule.last_error_at.isoformat() if rule.last_error_at else None,
+    }
 
 
 def firings(

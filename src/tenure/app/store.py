@@ -17,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -163,6 +164,10 @@ class AutomationRule(Base):
     actions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
     last_run_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # The last time evaluating the rule raised, and how many runs in a row have failed.
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Firing(Base):
@@ -182,16 +187,19 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("firing_id", "action_index", name="one_delivery_per_action"),
+        Index("deliveries_by_status", "status", "next_attempt_at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     firing_id: Mapped[int] = mapped_column(ForeignKey("firings.id", ondelete="CASCADE"))
     action_index: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(50))
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, sent, dead
+    # pending, sending (held by a sender until lease_until), sent, dead
+    status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Task(Base):
