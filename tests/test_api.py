@@ -420,3 +420,46 @@ def test_dashboards_are_per_key_and_metric_results_follow_new_loads(
     )
     after = client.get("/api/metrics", headers=editor, params=params).json()["items"][0]["value"]
     assert after == before + 1  # the cached result was dropped by the load
+
+
+def test_dashboard_sessions_are_signed_expire_and_guard_writes(
+    client: TestClient, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from itsdangerous import TimestampSigner
+
+    from tenure.app import auth
+    from tenure.app.keys import check_key
+
+    token = create_key(store, "browser", "editor")
+    record = check_key(store, token)
+    assert record is not None
+    cookie = auth.issue(store, record)
+    resolved = auth.resolve(store, cookie)
+    assert resolved is not None and resolved.id == record.id
+    session = {auth.COOKIE: cookie, auth.CSRF_COOKIE: "c" * 32}
+    client.cookies.update(session)
+    try:
+        assert client.get("/api/goals").status_code == 200
+        unguarded = client.post("/api/surveys", json={})
+        assert unguarded.status_code == 403 and "X-CSRF-Token" in unguarded.json()["detail"]
+        guarded = client.post("/api/surveys", json={}, headers={"X-CSRF-Token": "c" * 32})
+        assert guarded.status_code == 422  # past the session and CSRF checks, to the body
+        payload, stamp, signature = cookie.split(".")
+        for forged in (
+            f"{payload}.{stamp}.{signature[:-2]}AA",  # tampered signature
+            f"{auth.issue(store, record).split('.')[0][:-1]}x.{stamp}.{signature}",  # other id
+        ):
+            assert auth.resolve(store, forged) is None
+            client.cookies.set(auth.COOKIE, forged)
+            assert client.get("/api/goals").status_code == 401
+        # A cookie issued 13 hours ago is past the 12-hour session.
+        issued_at = int(dt.datetime.now(dt.UTC).timestamp()) - 13 * 3600
+        monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: issued_at)
+        old = auth.issue(store, record)
+        monkeypatch.undo()
+        assert auth.resolve(store, old, max_age=14 * 3600) is not None  # genuine, only old
+        assert auth.resolve(store, old) is None
+        client.cookies.set(auth.COOKIE, old)
+        assert client.get("/api/goals").status_code == 401
+    finally:
+        client.cookies.clear()

@@ -5,9 +5,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tenure.errors import TenureError
+
 PROBLEM = "application/problem+json"
+
+
+class Problem(HTTPException):
+    """An error a route raises on purpose: its status, a short title and the detail."""
+
+    def __init__(self, status: int, title: str, detail: str = "") -> None:
+        super().__init__(status_code=status, detail=detail)
+        self.title = title
 
 
 def problem(status: int, title: str, detail: str = "", instance: str = "") -> dict[str, Any]:
@@ -17,6 +30,44 @@ def problem(status: int, title: str, detail: str = "", instance: str = "") -> di
     if instance:
         body["instance"] = instance
     return body
+
+
+def _respond(request: Request, status: int, title: str, detail: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        problem(status, title, detail, request.url.path),
+        status,
+        media_type=PROBLEM,
+        headers=headers,
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Answer every error, expected or not, with a problem document (a 500 says nothing more)."""
+
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, exc: Problem) -> JSONResponse:
+        return _respond(request, exc.status_code, exc.title, str(exc.detail))
+
+    @app.exception_handler(HTTPException)
+    async def on_http(request: Request, exc: HTTPException) -> JSONResponse:
+        return _respond(request, exc.status_code, "HTTP error", str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10]
+        )
+        return _respond(request, 422, "Invalid request", errors)
+
+    @app.exception_handler(TenureError)
+    async def on_tenure(request: Request, exc: TenureError) -> JSONResponse:
+        status = getattr(exc, "status", 400)
+        return _respond(request, status, "Request cannot be served", str(exc))
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+        return _respond(request, 500, "Internal error", "the server could not complete the request")
 
 
 class BodyLimit:

@@ -3,7 +3,6 @@ reads the JSON API with the session cookie."""
 
 from __future__ import annotations
 
-import threading
 from importlib import resources
 from typing import Annotated, Any
 
@@ -12,10 +11,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from tenure.app import auth
 from tenure.app import keys as key_rules
 from tenure.app.store import Store
 from tenure.engine.segments import attribute_columns
-from tenure.web import session
+from tenure.live import LiveWorkspace
 
 PAGES = [
     ("overview", "Overview"),
@@ -34,7 +34,10 @@ _templates = Environment(
 )
 
 
-def mount(app: FastAPI, workspace: Any, store: Store, lock: threading.Lock) -> None:
+def mount(app: FastAPI) -> None:
+    """The login, logout and page routes, over the live workspace and store in `app.state`."""
+    live: LiveWorkspace = app.state.live
+    store: Store = app.state.store
     static = resources.files("tenure.web").joinpath("static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
@@ -54,24 +57,28 @@ def mount(app: FastAPI, workspace: Any, store: Store, lock: threading.Lock) -> N
             return page
         response = RedirectResponse("/overview", status_code=303)
         response.set_cookie(
-            session.COOKIE, session.issue(store, record), httponly=True, samesite="strict"
+            auth.COOKIE,
+            auth.issue(store, record),
+            max_age=auth.SESSION_SECONDS,
+            httponly=True,
+            samesite="strict",
         )
-        response.set_cookie(session.CSRF_COOKIE, session.new_csrf(), samesite="strict")
+        response.set_cookie(auth.CSRF_COOKIE, auth.new_csrf(), samesite="strict")
         return response
 
     @app.get("/logout", include_in_schema=False)
     def logout() -> Response:
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(session.COOKIE)
-        response.delete_cookie(session.CSRF_COOKIE)
+        response.delete_cookie(auth.COOKIE)
+        response.delete_cookie(auth.CSRF_COOKIE)
         return response
 
     def show(request: Request, slug: str, title: str, account_id: str | None = None) -> Response:
-        user = session.resolve(store, request.cookies.get(session.COOKIE))
+        user = auth.resolve(store, request.cookies.get(auth.COOKIE))
         if user is None:
             return RedirectResponse("/login", status_code=303)
-        with lock:
-            attributes = attribute_columns(workspace.table("accounts"))
+        with live.reader() as ws:
+            attributes = attribute_columns(ws.table("accounts"))
         return render(
             "page.html",
             page=slug,

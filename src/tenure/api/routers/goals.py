@@ -1,0 +1,66 @@
+"""Goals: kept in the app store; their progress reads metrics from the analytical store."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from tenure.api.deps import Editor, Live, StoreDep, Viewer, audit
+from tenure.api.problems import Problem
+from tenure.api.schemas import GoalIn, GoalOut, GoalPage, GoalPatch, GoalRecord, Id
+from tenure.app import goals as goal_rules
+
+router = APIRouter()
+
+
+@router.get("/api/goals", summary="Goals with progress and status")
+def list_goals(
+    _: Viewer,
+    live: Live,
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
+) -> GoalPage:
+    rows, total = goal_rules.page(store, limit, offset)
+    with live.reader() as ws:
+        items = [GoalOut(**goal_rules.view(g, ws)) for g in rows]
+    return GoalPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.post("/api/goals", status_code=201, summary="Create a goal")
+def create_goal(key: Editor, live: Live, store: StoreDep, body: GoalIn) -> GoalOut:
+    with live.reader() as ws:  # the goal goes to the app store; the workspace is only read
+        shown = goal_rules.create(store, ws, body.model_dump())
+    audit(store, key, "goal.create", f"{shown['id']}: {shown['name']}")
+    return GoalOut(**shown)
+
+
+@router.get("/api/goals/{goal_id}", summary="One goal with progress and status")
+def get_goal(_: Viewer, live: Live, store: StoreDep, goal_id: Id) -> GoalOut:
+    goal = goal_rules.get(store, goal_id)
+    with live.reader() as ws:
+        return GoalOut(**goal_rules.view(goal, ws))
+
+
+@router.patch("/api/goals/{goal_id}", summary="Update a goal (a hand-kept value, tasks, target)")
+def patch_goal(key: Editor, live: Live, store: StoreDep, goal_id: Id, body: GoalPatch) -> GoalOut:
+    changes = body.model_dump(exclude_unset=True)
+    required = [k for k, v in changes.items() if v is None and k not in ("owner", "current_value")]
+    if required:
+        raise Problem(422, "Invalid request", f"{', '.join(required)} cannot be null")
+    with live.reader() as ws:
+        shown = goal_rules.update(store, ws, goal_id, changes)
+    audit(store, key, "goal.update", f"{goal_id}: {sorted(changes)}")
+    return GoalOut(**shown)
+
+
+@router.delete("/api/goals/{goal_id}", status_code=204, summary="Delete a goal")
+def delete_goal(key: Editor, store: StoreDep, goal_id: Id) -> None:
+    goal_rules.delete(store, goal_id)
+    audit(store, key, "goal.delete", str(goal_id))
+
+
+@router.get("/api/goals/{goal_id}/history", summary="Progress recorded over time")
+def goal_history(_: Viewer, store: StoreDep, goal_id: Id) -> list[GoalRecord]:
+    return [GoalRecord(**h) for h in goal_rules.history(store, goal_id)]

@@ -1,0 +1,170 @@
+"""Metrics and the analyses around them: the catalog, metric pages (cached by data version), the
+accounts behind a number, cohorts, survival, funnels, feedback and CSV exports."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import StreamingResponse
+
+from tenure.api.deps import Cache, Live, Viewer
+from tenure.api.frames import records
+from tenure.api.problems import Problem
+from tenure.api.schemas import CatalogEntry, Day, FeedbackPage, MetricPage, Row, Survival
+
+router = APIRouter()
+Grain = Annotated[str, Query(pattern="^(day|week|month|quarter|year)$")]
+Where = Annotated[str | None, Query(max_length=500)]
+Start = Annotated[Day | None, Query(alias="from")]
+End = Annotated[Day | None, Query(alias="to")]
+
+
+@router.get("/api/metrics/catalog", summary="The metric catalog")
+def catalog(_: Viewer) -> list[CatalogEntry]:
+    from tenure.metrics.catalog import CATALOG
+
+    return [
+        CatalogEntry(
+            name=m.name,
+            area=m.area,
+            unit=m.unit,
+            description=m.description,
+            definition=m.definition,
+            dimensions=list(m.dimensions),
+        )
+        for m in CATALOG.values()
+    ]
+
+
+@router.get("/api/metrics", summary="Metrics per period and segment")
+def metrics(
+    _: Viewer,
+    live: Live,
+    cache: Cache,
+    names: Annotated[list[str], Query(min_length=1, max_length=50)],
+    grain: Grain = "month",
+    start: Start = None,
+    end: End = None,
+    by: Annotated[list[str] | None, Query(max_length=3)] = None,
+    where: Where = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
+) -> MetricPage:
+    # A write moves the version, so nothing stale is served after new data arrives.
+    key = ("metrics", tuple(names), grain, start, end, tuple(by or ()), where, live.version)
+    frame = cache.get(key)
+    if frame is None:
+        with live.reader() as ws:
+            frame = ws.metrics(names, grain=grain, start=start, end=end, by=by or (), where=where)
+        cache.put(key, frame)
+    return MetricPage(
+        items=records(frame.iloc[offset : offset + limit]),
+        total=len(frame),
+        limit=limit,
+        offset=offset,
+        units=frame.attrs["units"],
+        definitions=frame.attrs["definitions"],
+        reporting_currency=frame.attrs["reporting_currency"],
+    )
+
+
+@router.get("/api/drill/{name}", summary="The accounts behind one metric in one period")
+def drill(
+    _: Viewer,
+    live: Live,
+    name: Annotated[str, Path(max_length=100)],
+    period: Annotated[str, Query(max_length=20)],
+    grain: Grain = "month",
+    where: Where = None,
+) -> list[Row]:
+    with live.reader() as ws:
+        return records(ws.drill(name, period, grain=grain, where=where))
+
+
+@router.get("/api/cohorts", summary="Logo and revenue retention by first-paid cohort")
+def cohort_table(
+    _: Viewer, live: Live, start: Start = None, end: End = None, where: Where = None
+) -> list[Row]:
+    with live.reader() as ws:
+        return records(ws.cohorts(start=start, end=end, where=where))
+
+
+@router.get("/api/survival", summary="Kaplan-Meier survival of account lifetimes")
+def survival_curve(
+    _: Viewer,
+    live: Live,
+    by: Annotated[list[str] | None, Query(max_length=2)] = None,
+    where: Where = None,
+) -> Survival:
+    with live.reader() as ws:
+        curve, summary = ws.survival(by=by or (), where=where)
+    return Survival(curve=records(curve), summary=records(summary))
+
+
+@router.get("/api/funnel", summary="Ordered funnel of events with a conversion window")
+def funnel_steps(
+    _: Viewer,
+    live: Live,
+    steps: Annotated[list[str], Query(min_length=2, max_length=8)],
+    window: Annotated[float, Query(gt=0, le=365)] = 30,
+    start: Start = None,
+    end: End = None,
+) -> list[Row]:
+    with live.reader() as ws:
+        return records(ws.funnel(steps, window_days=window, start=start, end=end))
+
+
+@router.get("/api/feedback", summary="Survey comments with language, sentiment and themes")
+def feedback_comments(
+    _: Viewer,
+    live: Live,
+    start: Start = None,
+    end: End = None,
+    contains: Annotated[str | None, Query(max_length=200)] = None,
+    survey: Annotated[str | None, Query(pattern="^(nps|csat|ces|custom)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
+) -> FeedbackPage:
+    from tenure.text.feedback import COMMENT_COLUMNS, theme_report
+
+    with live.reader() as ws:
+        frame = ws.feedback(start=start, end=end, contains=contains or None, survey=survey)
+    themes = theme_report(frame) if len(frame) else None
+    shown = frame.sort_values("responded_at", ascending=False)
+    columns = ["response_id", *COMMENT_COLUMNS]
+    return FeedbackPage(
+        items=records(shown[columns].iloc[offset : offset + limit]),
+        total=len(frame),
+        limit=limit,
+        offset=offset,
+        themes=records(themes) if themes is not None else [],
+    )
+
+
+@router.get(
+    "/api/export/{table}",
+    summary="A table as CSV",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+def export(_: Viewer, live: Live, table: Annotated[str, Path(max_length=50)]) -> StreamingResponse:
+    from tenure.data.contract import CONTRACTS
+
+    if table not in CONTRACTS:
+        raise Problem(404, "Not found", f"tables: {', '.join(CONTRACTS)}")
+    with live.reader() as ws:
+        frame = ws.table(table).to_pandas()
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+
+    def chunks() -> Iterator[str]:
+        yield buffer.getvalue()
+
+    return StreamingResponse(
+        chunks(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{table}.csv"'},
+    )

@@ -1,0 +1,154 @@
+"""Surveys: definitions, signed single-use invitation links, the answers they collect, response
+rates, score distributions, and the public form a link opens (no key: the token is the proof)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path, Query
+from fastapi.responses import HTMLResponse
+
+from tenure.api.deps import BaseUrl, Editor, Live, StoreDep, Viewer, audit
+from tenure.api.form import render
+from tenure.api.frames import records
+from tenure.api.problems import Problem
+from tenure.api.schemas import (
+    Day,
+    Id,
+    InvitationIn,
+    InvitationOut,
+    Row,
+    SurveyCreated,
+    SurveyIn,
+    SurveyOut,
+)
+from tenure.app import surveys as survey_rules
+from tenure.app.store import Survey
+
+router = APIRouter()
+Kind = Annotated[str, Query(pattern="^(nps|csat|ces|custom)$")]
+Token = Annotated[str, Path(max_length=500)]
+
+
+@router.get("/api/surveys", summary="Surveys")
+def list_surveys(_: Viewer, store: StoreDep) -> list[SurveyOut]:
+    return [
+        SurveyOut(
+            id=s.id,
+            name=s.name,
+            kind=s.kind,
+            question=s.question,
+            scale_min=s.scale_min,
+            scale_max=s.scale_max,
+            touchpoint=s.touchpoint,
+            language=s.language,
+        )
+        for s in survey_rules.surveys(store)
+    ]
+
+
+@router.get(
+    "/api/surveys/response-rates",
+    summary="Invitations sent, answered and response rate by survey, channel and segment",
+)
+def response_rates(
+    _: Viewer,
+    live: Live,
+    store: StoreDep,
+    by: Annotated[list[str] | None, Query(max_length=2)] = None,
+    where: Annotated[str | None, Query(max_length=500)] = None,
+    start: Annotated[Day | None, Query(alias="from")] = None,
+    end: Annotated[Day | None, Query(alias="to")] = None,
+) -> list[Row]:
+    with live.reader() as ws:
+        rates = survey_rules.response_rates(
+            store, ws, by=by or (), where=where, start=start, end=end
+        )
+    return records(rates)
+
+
+@router.get("/api/surveys/distribution", summary="Answers per score of one survey kind")
+def score_counts(
+    _: Viewer,
+    live: Live,
+    survey: Kind,
+    start: Annotated[Day, Query(alias="from")],
+    end: Annotated[Day, Query(alias="to")],
+) -> list[Row]:
+    from tenure.metrics.voice import score_distribution
+
+    with live.reader() as ws:
+        return records(score_distribution(ws, survey, start, end))
+
+
+@router.post("/api/surveys", status_code=201, summary="Create a survey (NPS, CSAT, CES or custom)")
+def create_survey(key: Editor, store: StoreDep, body: SurveyIn) -> SurveyCreated:
+    low, high = survey_rules.SCALES.get(body.kind, (body.scale_min, body.scale_max))
+    low = body.scale_min if body.scale_min is not None else low
+    high = body.scale_max if body.scale_max is not None else high
+    if low is None or high is None or low >= high:
+        raise Problem(422, "Invalid request", "a custom survey needs scale_min < scale_max")
+    survey = Survey(**{**body.model_dump(), "scale_min": low, "scale_max": high})
+    with store.session() as session:
+        session.add(survey)
+        session.flush()
+        number = survey.id
+    audit(store, key, "survey.create", f"{number}: {body.name}")
+    return SurveyCreated(id=number, kind=body.kind, scale_min=low, scale_max=high)
+
+
+@router.post(
+    "/api/surveys/{survey_id}/invitations",
+    status_code=201,
+    summary="Invite someone: a signed, expiring, single-use link",
+)
+def create_invitation(
+    key: Editor, store: StoreDep, base_url: BaseUrl, survey_id: Id, body: InvitationIn
+) -> InvitationOut:
+    token = survey_rules.invite(
+        store,
+        survey_id,
+        account_id=body.account_id,
+        user_id=body.user_id,
+        days=body.days,
+        channel=body.channel,
+    )
+    audit(store, key, "survey.invite", f"{survey_id}: {body.account_id}/{body.user_id}")
+    return InvitationOut(token=token, url=f"{base_url}/s/{token}")
+
+
+@router.get("/api/surveys/{survey_id}/responses", summary="Answers collected by a survey's links")
+def survey_responses(_: Viewer, live: Live, store: StoreDep, survey_id: Id) -> list[Row]:
+    ids = survey_rules.response_ids(store, survey_id)
+    with live.reader() as ws:
+        answers = ws.table("survey_responses")
+        frame = answers.filter(answers.response_id.isin(ids)).order_by("responded_at").to_pandas()
+    return records(frame)
+
+
+@router.get("/s/{token}", response_class=HTMLResponse, include_in_schema=False)
+def survey_form(store: StoreDep, token: Token) -> HTMLResponse:
+    try:
+        _, survey = survey_rules.open_invitation(store, token)
+    except survey_rules.InvitationError as exc:
+        return HTMLResponse(render("Survey", message=str(exc)), status_code=exc.status)
+    return HTMLResponse(
+        render(survey.name, survey=survey, action=f"/s/{token}", language=survey.language)
+    )
+
+
+@router.post("/s/{token}", response_class=HTMLResponse, include_in_schema=False)
+def survey_answer(
+    live: Live,
+    store: StoreDep,
+    token: Token,
+    score: Annotated[int, Form()],
+    comment: Annotated[str | None, Form(max_length=5000)] = None,
+) -> HTMLResponse:
+    try:
+        survey_rules.open_invitation(store, token)  # refuse a bad link before queueing to write
+        with live.writer() as ws:  # the answer is loaded into survey_responses
+            survey_rules.answer(store, ws, token, score, comment)
+    except survey_rules.InvitationError as exc:
+        return HTMLResponse(render("Survey", message=str(exc)), status_code=exc.status)
+    return HTMLResponse(render("Thank you", message="Your answer has been recorded."))

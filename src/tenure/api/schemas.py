@@ -1,0 +1,265 @@
+"""Request bodies and response documents of the API. Rows whose columns depend on the metric or
+the segments asked for are open dicts (`Row`); everything else is typed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field
+
+# Row ids in paths: positive and within a 32-bit integer, which every app database stores.
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
+# Dates a calendar can shift by years without leaving the range of Python dates.
+Day = Annotated[dt.date, Field(ge=dt.date(1900, 1, 1), le=dt.date(2199, 12, 31))]
+Row = dict[str, Any]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- requests -------------------------------------------------------------------------------------
+class GoalIn(_Body):
+    name: str = Field(min_length=1, max_length=200)
+    kind: str = Field(pattern="^(metric|number|boolean|tasks)$")
+    owner: str | None = Field(default=None, max_length=200)
+    metric: str | None = Field(default=None, max_length=100)
+    segment_by: str | None = Field(default=None, max_length=100)
+    segment_value: str | None = Field(default=None, max_length=200)
+    unit: str = Field(default="number", pattern="^(number|currency|percent)$")
+    start_value: float = 0.0
+    target_value: float = 1.0
+    current_value: float | None = None
+    done: bool = False
+    tasks: list[dict[str, Any]] = Field(default_factory=list, max_length=200)
+    start_date: dt.date
+    due_date: dt.date
+    display: str = Field(default="bar", pattern="^(bar|pie|thermometer)$")
+
+
+class GoalPatch(_Body):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    owner: str | None = Field(default=None, max_length=200)
+    target_value: float | None = None
+    current_value: float | None = None
+    done: bool | None = None
+    tasks: list[dict[str, Any]] | None = Field(default=None, max_length=200)
+    due_date: dt.date | None = None
+    display: str | None = Field(default=None, pattern="^(bar|pie|thermometer)$")
+
+
+class SurveyIn(_Body):
+    name: str = Field(min_length=1, max_length=200)
+    kind: str = Field(pattern="^(nps|csat|ces|custom)$")
+    question: str = Field(min_length=1, max_length=1000)
+    comment_prompt: str = Field(default="Anything you would like to add?", max_length=1000)
+    scale_min: int | None = Field(default=None, ge=0, le=100)
+    scale_max: int | None = Field(default=None, ge=1, le=100)
+    touchpoint: str | None = Field(default=None, max_length=100)
+    language: str | None = Field(default=None, max_length=20)
+
+
+class InvitationIn(_Body):
+    account_id: str | None = Field(default=None, max_length=200)
+    user_id: str | None = Field(default=None, max_length=200)
+    days: int = Field(default=14, ge=1, le=365)
+    channel: str = Field(default="email", max_length=50)
+
+
+class RuleIn(_Body):
+    name: str = Field(min_length=1, max_length=200)
+    trigger: dict[str, Any]
+    conditions: list[dict[str, Any]] = Field(default_factory=list, max_length=20)
+    actions: list[dict[str, Any]] = Field(min_length=1, max_length=20)
+    enabled: bool = True
+
+
+class RulePatch(_Body):
+    enabled: bool
+
+
+class Widget(_Body):
+    metric: str = Field(min_length=1, max_length=100)
+    type: str = Field(pattern="^(number|line|bar|pie)$")
+    by: str | None = Field(default=None, max_length=100)
+
+
+class DashboardIn(_Body):
+    widgets: list[Widget] = Field(max_length=30)
+
+
+class IngestIn(_Body):
+    rows: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
+
+
+# -- responses ------------------------------------------------------------------------------------
+class Page(BaseModel):
+    """One page of rows, with the total before paging."""
+
+    items: list[Row]
+    total: int
+    limit: int
+    offset: int
+
+
+class MetricPage(Page):
+    units: dict[str, str]
+    definitions: dict[str, str]
+    reporting_currency: str
+
+
+class FeedbackPage(Page):
+    themes: list[Row]
+
+
+class CatalogEntry(BaseModel):
+    name: str
+    area: str
+    unit: str
+    description: str
+    definition: str
+    dimensions: list[str]
+
+
+class Survival(BaseModel):
+    curve: list[Row]
+    summary: list[Row]
+
+
+class Timeline(BaseModel):
+    mrr: list[Row]
+    events: list[Row]
+    answers: list[Row]
+    tickets: list[Row]
+
+
+class GoalOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    owner: str | None
+    metric: str | None
+    segment_by: str | None
+    segment_value: str | None
+    unit: str
+    start_value: float
+    target_value: float
+    current_value: float | None
+    done: bool
+    tasks: list[dict[str, Any]]
+    start_date: dt.date
+    due_date: dt.date
+    display: str
+    value: float | None
+    progress: float
+    expected: float
+    status: str
+
+
+class GoalPage(BaseModel):
+    items: list[GoalOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class GoalRecord(BaseModel):
+    recorded_at: str
+    value: float | None
+    progress: float
+    status: str
+
+
+class SurveyOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    question: str
+    scale_min: int
+    scale_max: int
+    touchpoint: str | None
+    language: str | None
+
+
+class SurveyCreated(BaseModel):
+    id: int
+    kind: str
+    scale_min: int
+    scale_max: int
+
+
+class InvitationOut(BaseModel):
+    token: str
+    url: str
+
+
+class Created(BaseModel):
+    id: int
+
+
+class RuleOut(BaseModel):
+    id: int
+    name: str
+    enabled: bool
+    trigger: dict[str, Any]
+    conditions: list[dict[str, Any]]
+    actions: list[dict[str, Any]]
+
+
+class Fired(BaseModel):
+    rule_id: int
+    subject: str
+    window: str
+
+
+class Preview(Fired):
+    """What a rule would fire, with the values its actions would see."""
+
+    variables: dict[str, Any]
+
+
+class Delivery(BaseModel):
+    delivery_id: int
+    rule_id: int
+    subject: str
+    window: str
+    fired_at: str
+    action: str
+    status: str
+    attempts: int
+    last_error: str | None
+    delivered_at: str | None
+
+
+class RunOut(BaseModel):
+    fired: list[Fired]
+    sent: int
+    retrying: int
+    dead: int
+
+
+class Status(BaseModel):
+    status: str
+
+
+class DashboardOut(BaseModel):
+    widgets: list[Widget]
+
+
+class Reject(BaseModel):
+    row: int
+    column: str
+    value: str | None
+    reason: str
+
+
+class IngestOut(BaseModel):
+    table: str
+    read: int
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+    rejects: list[Reject]
