@@ -1,0 +1,474 @@
+"""The account snapshot: one precomputed row per account for the Accounts worklist.
+
+Scoring health and churn risk for every account on every request is slow, so `refresh` builds
+the rows once (after a load, or on a schedule) into the DuckDB table `account_snapshot`, and
+`read` filters, searches, sorts and pages that table in the engine. Every figure comes from the
+existing computations: MRR from the revenue catalog's per-account MRR, health from
+`Workspace.health`, churn risk from the stored churn model on the same point-in-time features.
+Like those, a snapshot `as_of` a day describes the instant that day begins (local time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from sqlglot import exp
+
+from tenure.data import loader
+from tenure.engine.filters import parse_filter
+from tenure.errors import QueryError, TenureError
+from tenure.metrics.account_features import account_features
+from tenure.metrics.mrr import account_mrr, paying_spells
+from tenure.metrics.query import MONEY, Query, convert, flag
+from tenure.models.health import HealthModel
+
+SNAPSHOT_TABLE = "account_snapshot"
+INFO_TABLE = "account_snapshot_info"  # one row: what the snapshot was built from
+BANDS = ("red", "yellow", "green")
+
+_MONEY = pa.decimal128(MONEY.precision or 18, MONEY.scale or 6)
+SCHEMA = pa.schema(
+    [
+        ("account_id", pa.string()),
+        ("name", pa.string()),
+        ("owner", pa.string()),
+        ("paid_plan", pa.string()),
+        ("mrr", _MONEY),
+        ("arr", _MONEY),
+        ("paying", pa.bool_()),
+        ("next_renewal", pa.date32()),
+        ("scheduled_churn_on", pa.date32()),
+        ("health", pa.float64()),
+        ("band", pa.string()),
+        ("trend", pa.float64()),
+        ("health_drivers", pa.list_(pa.string())),
+        ("churn_probability", pa.float64()),
+        ("churn_drivers", pa.list_(pa.string())),
+        ("last_activity", pa.timestamp("us")),
+        ("open_tickets", pa.int64()),
+        ("last_nps", pa.float64()),
+        ("last_nps_at", pa.timestamp("us")),
+        ("refreshed_at", pa.timestamp("us")),
+    ]
+)
+COLUMNS: tuple[str, ...] = tuple(SCHEMA.names)
+SORTABLE: tuple[str, ...] = tuple(c for c in COLUMNS if not c.endswith("_drivers"))
+
+
+# -- phrases ------------------------------------------------------------------------------------
+def _num(values: pd.Series, digits: int = 0) -> pd.Series:
+    rounded = values.round(digits)
+    text = rounded.map(lambda v: f"{v:,.{digits}f}")  # elementwise formatting, no row logic
+    return text.astype(object)
+
+
+def _count(values: pd.Series, one: str, many: str, tail: str = "") -> pd.Series:
+    noun = _either(values.round() == 1, one, many)
+    result: pd.Series = _num(values) + " " + noun + tail
+    return result
+
+
+def _either(condition: pd.Series, yes: pd.Series | str, no: pd.Series | str) -> pd.Series:
+    return pd.Series(np.where(condition, yes, no), index=condition.index, dtype=object)
+
+
+def _change(values: pd.Series, what: str, window: str, unknown: str) -> pd.Series:
+    pct = (values * 100).abs()
+    words = _either(values < 0, f"{what} down ", f"{what} up ") + _num(pct) + f"% in {window}"
+    return words.where(values.notna(), unknown)
+
+
+def _nps(values: pd.Series) -> pd.Series:
+    kind = _either(values >= 9, " (promoter)", _either(values >= 7, " (passive)", " (detractor)"))
+    return ("NPS " + _num(values) + kind).where(values.notna(), "no NPS answer in 180 days")
+
+
+# What each account feature (tenure.metrics.account_features) means, in words, given its value.
+PHRASES: dict[str, Callable[[pd.Series], pd.Series]] = {
+    "mrr": lambda v: "MRR " + _num(v),
+    "mrr_growth_90d": lambda v: _change(v, "MRR", "90 days", "no MRR 90 days ago"),
+    "tenure_days": lambda v: "customer for " + _count(v, "day", "days"),
+    "active_days_30d": lambda v: "active on " + _count(v, "day", "days", " of the last 30"),
+    "active_users_30d": lambda v: _count(v, "active user", "active users", " in 30 days"),
+    "users": lambda v: _count(v, "user", "users"),
+    "breadth_30d": lambda v: (_num(v * 100) + "% of users active in 30 days").where(
+        v.notna(), "no users"
+    ),
+    "depth_30d": lambda v: (_num(v * 100) + "% of core features used in 30 days").where(
+        v.notna(), "no core features defined"
+    ),
+    "events_30d": lambda v: _count(v, "event", "events", " in 30 days"),
+    "events_per_user_30d": lambda v: (_num(v, 1) + " events per user in 30 days").where(
+        v.notna(), "no users"
+    ),
+    "usage_trend": lambda v: _change(v - 1, "usage", "30 days", "no usage"),
+    "days_since_active": lambda v: ("no activity for " + _count(v, "day", "days")).where(
+        v.notna(), "never active"
+    ),
+    "nps_180d": _nps,
+    "csat_180d": lambda v: ("CSAT " + _num(v * 100) + "%").where(
+        v.notna(), "no CSAT answer in 180 days"
+    ),
+    "tickets_30d": lambda v: _count(v, "ticket", "tickets", " in 30 days"),
+    "tickets_90d": lambda v: _count(v, "ticket", "tickets", " in 90 days"),
+    "open_tickets": lambda v: _count(v, "ticket", "tickets", " open"),
+    "refunds_90d": lambda v: _count(v, "refund", "refunds", " in 90 days"),
+    "cancel_pending": lambda v: _either(v > 0, "cancellation pending", "no cancellation"),
+}
+
+
+def phrase_table(features: pd.DataFrame) -> pd.DataFrame:
+    """Each feature of each account (rows of account_features) in words, indexed by account."""
+    indexed = features.set_index("account_id")
+    return pd.DataFrame(
+        {name: say(indexed[name].astype(float)) for name, say in PHRASES.items()},
+        index=indexed.index,
+    )
+
+
+def _in_words(codes: pd.Series, phrases: pd.DataFrame, of: dict[str, str]) -> list[list[str]]:
+    """Comma-separated driver codes per account (index: account_id) -> their phrases; `of`
+    maps a code to its feature (health components name a feature)."""
+    table = phrases.reindex(codes.index)
+    result: list[list[str]] = []
+    for account, text in codes.items():
+        names = [of.get(c.strip(), c.strip()) for c in str(text or "").split(",") if c.strip()]
+        result.append([str(table.at[account, n]) for n in names if n in table.columns])
+    return result
+
+
+# -- engine parts ---------------------------------------------------------------------------------
+class _SubscriptionsAsAccounts:
+    """The workspace with each subscription standing for its own account, so that the revenue
+    catalog's paying spells come out per subscription (same trial, cancellation, discount and
+    currency rules) and can be joined back to their plan and billing interval."""
+
+    def __init__(self, ws: Any) -> None:
+        self._ws = ws
+
+    def table(self, name: str) -> ir.Table:
+        table: ir.Table = self._ws.table(name)
+        if name == "subscriptions":
+            return table.mutate(account_id=table.subscription_id)
+        return table
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ws, name)
+
+
+def _next_boundary(
+    anchor: ir.DateValue, months: ir.IntegerValue, days: ir.IntegerValue, on_or_after: Any
+) -> ir.DateValue:
+    """The first billing-period start on or after `on_or_after`, for periods of `months` months
+    (or, where that is NULL, of `days` days) counted from `anchor`."""
+    target = on_or_after
+    elapsed_months = (target.year() - anchor.year()) * 12 + (target.month() - anchor.month())
+    k = ibis.greatest((elapsed_months / months).ceil().cast("int64"), 0)
+    by_month = (anchor + (k * months).as_interval("M")).cast("date")
+    by_month = ibis.cases(
+        (by_month < target, (anchor + ((k + 1) * months).as_interval("M")).cast("date")),
+        else_=by_month,
+    )
+    elapsed_days = target.delta(anchor, unit="day")
+    j = ibis.greatest((elapsed_days / days).ceil().cast("int64"), 0)
+    by_day = (anchor + (j * days).as_interval("D")).cast("date")
+    return ibis.cases((months.notnull(), by_month), else_=by_day)
+
+
+def _subscription_terms(ws: Any, day: dt.date) -> ir.Table:
+    """Per account paying at the start of `day`: paid_plan (the highest-MRR subscription being
+    paid for), next_renewal (the soonest renewal of a subscription not being cancelled) and
+    scheduled_churn_on (when every paid subscription is being cancelled: the last of their
+    ends, at ended_at or else at the end of the paid period)."""
+    instant = ibis.literal(dt.datetime.combine(day, dt.time()))
+    query = Query(_SubscriptionsAsAccounts(ws), "day", day, day, policy=ws.policy)
+    spells = paying_spells(query)
+    spells = spells.filter(
+        spells.pay_from < instant, spells.pay_to.isnull() | (spells.pay_to >= instant)
+    )
+    rated = query.with_rate(
+        spells.mutate(rate_day=ibis.literal(day - dt.timedelta(days=1))), "rate_day"
+    )
+    rated = rated.select(
+        spell_id="account_id", pay_from="pay_from", sub_mrr=convert(rated.monthly, rated.rate)
+    )
+    subs = ws.table("subscriptions")
+    s = rated.join(subs, rated.spell_id == subs.subscription_id)
+    unit, period = s.billing_unit, s.billing_period
+    months = ibis.cases((unit == "year", period * 12), (unit == "month", period), else_=None)
+    days = ibis.cases((unit == "week", period * 7), (unit == "day", period), else_=None)
+    anchor = s.pay_from.date()  # billing starts when the trial ends
+    today = ibis.literal(day)
+    renewal = _next_boundary(anchor, months.cast("int64"), days.cast("int64"), today)
+    cancelling = s.canceled_at.notnull()
+    canceled_day = query.local(s.canceled_at).date()
+    period_end = _next_boundary(
+        anchor, months.cast("int64"), days.cast("int64"), ibis.greatest(today, canceled_day)
+    )
+    ended = query.local(s.ended_at).date()
+    ends_on = ibis.cases((s.ended_at.notnull(), ended), else_=period_end)
+    renews = ~cancelling & (s.ended_at.isnull() | (ended > renewal))
+    rank = ibis.row_number().over(
+        group_by=s.account_id, order_by=[ibis.desc(s.sub_mrr), s.subscription_id]
+    )
+    s = s.mutate(
+        rank=rank,
+        renewal=ibis.cases((renews, renewal), else_=None),
+        ends_on=ends_on,
+        cancelling=flag(cancelling),
+    )
+    return s.group_by(t_account=s.account_id).aggregate(
+        paid_plan=ibis.cases((s["rank"] == 0, s.plan), else_=None).max(),
+        next_renewal=s.renewal.min(),
+        cancelling=s.cancelling.sum(),
+        subscriptions=s.count(),
+        last_end=s.ends_on.max(),
+    )
+
+
+def _account_rows(ws: Any, day: dt.date) -> pd.DataFrame:
+    """Every account with its attributes, MRR, subscription terms and latest facts, in one
+    engine query."""
+    instant = ibis.literal(dt.datetime.combine(day, dt.time()))
+    before = day - dt.timedelta(days=1)  # the day whose end is the snapshot's instant
+    query = Query(ws, "day", before, before, policy=ws.policy, definitions=ws.definitions)
+    accounts = ws.table("accounts")
+    null_text = ibis.null().cast("string")
+    rows = accounts.select(
+        "account_id",
+        name=accounts["name"],
+        owner=accounts["owner"].cast("string") if "owner" in accounts.columns else null_text,
+    )
+
+    mrr = account_mrr(query)
+    mrr = mrr.filter(mrr.period_start == before).select(m_account="account_id", mrr="mrr_end")
+
+    events = ws.table("events")
+    events = events.filter(events.account_id.notnull(), query.local(events.occurred_at) < instant)
+    activity = events.group_by(e_account="account_id").aggregate(
+        last_activity=events.occurred_at.max()
+    )
+
+    tickets = ws.table("tickets")
+    open_now = (
+        (query.local(tickets.opened_at) < instant)
+        & (tickets.status != "abandoned")
+        & (tickets.resolved_at.isnull() | (query.local(tickets.resolved_at) >= instant))
+    )
+    support = (
+        tickets.filter(tickets.account_id.notnull())
+        .group_by(k_account="account_id")
+        .aggregate(open_tickets=flag(open_now).sum())
+    )
+
+    answers = ws.table("survey_responses")
+    nps = answers.filter(
+        answers.survey == "nps",
+        answers.account_id.notnull(),
+        query.local(answers.responded_at) < instant,
+    )
+    voice = nps.group_by(v_account="account_id").aggregate(
+        last_nps=nps.score.argmax(nps.responded_at), last_nps_at=nps.responded_at.max()
+    )
+
+    terms = _subscription_terms(ws, day)
+    for part, key in (
+        (mrr, "m_account"),
+        (terms, "t_account"),
+        (activity, "e_account"),
+        (support, "k_account"),
+        (voice, "v_account"),
+    ):
+        rows = rows.left_join(part, rows.account_id == part[key]).drop(key)
+    whole = rows.cancelling.notnull() & (rows.cancelling == rows.subscriptions)
+    rows = rows.mutate(
+        mrr=rows.mrr.fill_null(ibis.literal(Decimal(0), type=MONEY)).cast(MONEY),
+        scheduled_churn_on=ibis.cases((whole, rows.last_end), else_=None),
+        open_tickets=rows.open_tickets.fill_null(0).cast("int64"),
+    )
+    frame: pd.DataFrame = (
+        rows.drop("cancelling", "subscriptions", "last_end").order_by("account_id").to_pandas()
+    )
+    return frame
+
+
+def _churn_model(ws: Any) -> Any | None:
+    """The stored churn model, or None when none has been trained."""
+    from tenure.models import store
+    from tenure.models.churn import ChurnModel
+
+    try:
+        blob, _ = store.load(ws.duckdb, "churn")
+    except TenureError:
+        return None
+    return ChurnModel.loads(blob)
+
+
+# -- public ---------------------------------------------------------------------------------------
+def build(ws: Any, *, as_of: dt.date | None = None) -> pd.DataFrame:
+    """One row per account (paying or not) with the columns of SCHEMA, as of the start of
+    `as_of` (default today)."""
+    day = as_of or dt.date.today()
+    frame = _account_rows(ws, day)
+    frame["arr"] = frame["mrr"] * 12
+    frame["paying"] = frame["mrr"] > 0
+
+    health = ws.health(as_of=day).set_index("account_id")
+    features = account_features(ws, [day])
+    phrases = phrase_table(features)
+    model = HealthModel.load()
+    component_feature = {c.name: c.feature for s in model.segments for c in s.components}
+    health["health_drivers"] = _in_words(health["pulled_down_by"], phrases, component_feature)
+
+    churn = pd.DataFrame(index=pd.Index(features["account_id"], name="account_id"))
+    fitted = _churn_model(ws)
+    if fitted is not None and len(features):
+        churn["churn_probability"] = fitted.probability(features)
+        codes = pd.Series(fitted.drivers(features), index=churn.index)
+        churn["churn_drivers"] = _in_words(codes, phrases, {})
+    else:
+        churn["churn_probability"] = np.nan
+        churn["churn_drivers"] = None
+
+    frame = frame.join(health[["health", "band", "trend", "health_drivers"]], on="account_id").join(
+        churn, on="account_id"
+    )
+    frame["refreshed_at"] = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    frame["band"] = frame["band"].astype(object).where(frame["band"].notna(), None)
+    for column in ("health_drivers", "churn_drivers"):
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame[list(COLUMNS)].reset_index(drop=True)
+
+
+def _sql(expression: exp.Expression) -> str:
+    """SQL for the store, every identifier quoted by sqlglot."""
+    return expression.sql("duckdb", identify=True)
+
+
+def _loads(ws: Any) -> tuple[int, dt.datetime | None]:
+    """How many loads the workspace has had, and when the last one was."""
+    if not ws.has_table(loader.LOADS_TABLE):
+        return 0, None
+    log = ws.backend.table(loader.LOADS_TABLE)
+    row = log.aggregate(count=log.count(), last=log.loaded_at.max()).to_pandas().iloc[0]
+    return int(row["count"]), None if pd.isna(row["last"]) else row["last"].to_pydatetime()
+
+
+def refresh(ws: Any, *, as_of: dt.date | None = None) -> int:
+    """Build the snapshot and swap it in for the old one in one transaction (readers see the
+    old rows or the new, never none); return the number of rows."""
+    if ws.read_only:
+        raise TenureError(
+            "the workspace is open read-only; refresh the account snapshot on a writable one"
+        )
+    day = as_of or dt.date.today()
+    frame = build(ws, as_of=day)
+    refreshed = frame["refreshed_at"].iloc[0] if len(frame) else dt.datetime.now(dt.UTC)
+    loads, last_load = _loads(ws)
+    arrow = pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False)
+    # Unique names: two refreshes at once each write their own staging table.
+    staging = exp.to_table(f"_account_snapshot_staging_{uuid.uuid4().hex}")
+    view = f"_account_snapshot_frame_{uuid.uuid4().hex}"
+    con = ws.duckdb
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS account_snapshot_info (as_of DATE, refreshed_at TIMESTAMP, "
+        "loads BIGINT, last_load_at TIMESTAMP, accounts BIGINT)"
+    )
+    con.register(view, arrow)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(_sql(exp.select("*").from_(exp.to_table(view)).ctas(staging)))
+        con.execute("DROP TABLE IF EXISTS account_snapshot")
+        con.execute(_sql(exp.rename_table(staging, exp.to_table(SNAPSHOT_TABLE))))
+        con.execute("DELETE FROM account_snapshot_info")
+        con.execute(
+            "INSERT INTO account_snapshot_info VALUES (?, ?, ?, ?, ?)",
+            [day, pd.Timestamp(refreshed).to_pydatetime(), loads, last_load, len(frame)],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister(view)
+    return len(frame)
+
+
+def status(ws: Any) -> dict[str, Any] | None:
+    """What the current snapshot was built from (as_of, refreshed_at, loads, last_load_at,
+    accounts) and whether a load has happened since (`stale`); None when there is none."""
+    if not ws.is_embedded or not ws.has_table(INFO_TABLE):
+        return None
+    row = ws.backend.table(INFO_TABLE).to_pandas()
+    if row.empty:
+        return None
+    info: dict[str, Any] = row.iloc[0].to_dict()
+    info["as_of"] = pd.Timestamp(info["as_of"]).date()
+    loads, _ = _loads(ws)
+    info["stale"] = loads != int(info["loads"])
+    return info
+
+
+def read(
+    ws: Any,
+    *,
+    search: str | None = None,
+    band: str | None = None,
+    paying: bool | None = None,
+    cancelling: bool | None = None,
+    where: str | None = None,
+    sort: str = "churn_probability",
+    descending: bool = True,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[pd.DataFrame, int]:
+    """One page of the snapshot and the number of rows that match: filtered by band, paying,
+    cancelling (a churn is scheduled), an account-attribute filter and a case-insensitive
+    search of account_id and name; sorted by `sort` (NULLs last, then account_id). Raises
+    TenureError when no snapshot has been built (it never builds one itself: reads stay fast)."""
+    if sort not in SORTABLE:
+        raise QueryError(f"cannot sort by {sort!r}; choose one of: {', '.join(SORTABLE)}")
+    if band is not None and band not in BANDS:
+        raise QueryError(f"unknown band {band!r}; choose one of: {', '.join(BANDS)}")
+    if limit < 1 or offset < 0:
+        raise QueryError("limit must be at least 1 and offset at least 0")
+    if not ws.has_table(SNAPSHOT_TABLE):
+        raise TenureError(
+            "no account snapshot yet: refresh it (tenure.models.account_snapshot.refresh) "
+            "after loading data"
+        )
+    table = ws.backend.table(SNAPSHOT_TABLE)
+    if band is not None:
+        table = table.filter(table.band == band)
+    if paying is not None:
+        table = table.filter(table.paying == paying)
+    if cancelling is not None:
+        scheduled = table.scheduled_churn_on.notnull()
+        table = table.filter(scheduled if cancelling else ~scheduled)
+    if search:
+        text = search.lower()
+        table = table.filter(
+            table.account_id.lower().contains(text)
+            | table["name"].fill_null("").lower().contains(text)
+        )
+    if where is not None:
+        accounts = ws.table("accounts")
+        chosen = accounts.filter(parse_filter(where, accounts)).select(w_account="account_id")
+        table = table.semi_join(chosen, table.account_id == chosen.w_account)
+    total = int(table.count().execute())
+    key = ibis.desc(sort, nulls_first=False) if descending else ibis.asc(sort, nulls_first=False)
+    page: pd.DataFrame = (
+        table.order_by([key] if sort == "account_id" else [key, "account_id"])
+        .limit(limit, offset=offset)
+        .to_pandas()
+    )
+    return page, total
