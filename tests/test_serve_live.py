@@ -141,7 +141,7 @@ def test_a_bad_file_through_the_server_writes_rejects_beside_it(
 ) -> None:
     folder, _, _ = served
     (folder / "bad.csv").write_text(
-        "ticket_id,account_id,opened_at,channel\nt-bad-1,a1,not a time,email\n"
+        "ticket_id,account_id,opened_at,channel,status\nt-bad-1,a1,not a time,email,open\n"
     )
     done = tenure(folder, "load", "tickets", "bad.csv")
     assert done.returncode == 1

@@ -80,4 +80,5 @@ def create_app(
     from tenure.web.routes import mount
 
     mount(app)
-    return problems.BodyLimit(app, MAX_BODY)  # type: ignore[return-value]
+    app.add_middleware(problems.BodyLimit, limit=MAX_BODY)
+    return app

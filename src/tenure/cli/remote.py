@@ -7,8 +7,6 @@ parses the same arguments, runs the same command on its live workspace (reads on
 own, writes through its one writer) and sends back what the command printed and its exit code.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import secrets
@@ -139,7 +137,9 @@ def execute(argv: list[str], cwd: Path, width: int) -> dict[str, Any]:
     code = 0
     with capture(width=width) as captured:
         try:
-            command.main(args=argv, prog_name="tenure", standalone_mode=False)
+            # Without standalone mode click returns an Exit's code instead of exiting.
+            result = command.main(args=argv, prog_name="tenure", standalone_mode=False)
+            code = result if isinstance(result, int) else 0
         except click.exceptions.Exit as exc:
             code = exc.exit_code
         except click.ClickException as exc:
@@ -156,8 +156,9 @@ def execute(argv: list[str], cwd: Path, width: int) -> dict[str, Any]:
     }
 
 
-def add_route(app: FastAPI, live: LiveWorkspace, store: Store, token: str) -> None:
-    """The route a local CLI sends its commands to (not in the OpenAPI description)."""
+def add_route(app: "FastAPI", live: "LiveWorkspace", store: "Store", token: str) -> None:
+    """The route a local CLI sends its commands to (not in the OpenAPI description). This module
+    has no postponed annotations: FastAPI resolves the local body model from the signature."""
     import hmac
     from typing import Annotated
 

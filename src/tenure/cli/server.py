@@ -51,7 +51,7 @@ def serve(
         live = LiveWorkspace(ws)
         err().print(f"serving {ws.url} at {address} (API docs at /docs)", highlight=False)
         api = create_app(live, store, base_url=address, schedule_seconds=60)
-        add_route(api.app, live, store, token)
+        add_route(api, live, store, token)
         uvicorn.run(api, host=host, port=port)
 
 
