@@ -469,12 +469,40 @@ def test_automation_routes_and_commands(company: Workspace, store: Store, tmp_pa
     )
     assert worse.status_code == 400
     assert worse.json()["detail"].startswith("trigger.hours: Input should be a valid number")
+    unknown = client.post(
+        "/api/automations",
+        headers=editor,
+        json={**rule, "conditions": [{"where": "no_such_column = 'x'"}]},
+    )
+    assert unknown.status_code == 400 and "no_such_column" in unknown.json()["detail"]
     preview = client.post(f"/api/automations/{number}/dry-run", headers=editor)
-    assert [f["subject"] for f in preview.json()] == ["T1"]
+    assert [f["subject"] for f in preview.json()["fired"]] == ["T1"]
+    assert preview.json()["failed"] == []
+    retimed = client.patch(
+        f"/api/automations/{number}",
+        headers=editor,
+        json={"trigger": {"type": "state_duration", "hours": "soon"}},
+    )
+    assert retimed.status_code == 400 and retimed.json()["detail"].startswith("trigger.hours")
+    # A rule stored broken (bypassing the checks) is reported by the run; the others still fire.
+    with store.session() as session:
+        broken_rule = AutomationRule(
+            name="broken",
+            trigger={"type": "state_duration", "hours": 48},
+            conditions=[{"where": "no_such_column = 'x'"}],
+            actions=[{"kind": "task", "title": "never"}],
+            enabled=True,
+        )
+        session.add(broken_rule)
+        session.flush()
+        broken_id = broken_rule.id
     assert client.get(f"/api/automations/{number}/firings", headers=editor).json() == []
     assert client.post("/api/automations/run", headers=editor).status_code == 403
     ran = client.post("/api/automations/run", headers=admin).json()
     assert ran["sent"] == 1 and [f["subject"] for f in ran["fired"]] == ["T1"]
+    assert [f["rule_id"] for f in ran["failed"]] == [broken_id]
+    shown = client.get("/api/automations", headers=editor).json()
+    assert [r["failures"] for r in shown if r["id"] == broken_id] == [1]
     assert client.post("/api/automations/run", headers=admin).json()["fired"] == []
     assert client.get("/api/dead-letters", headers=editor).json() == []
     off = client.patch(f"/api/automations/{number}", headers=editor, json={"enabled": False})

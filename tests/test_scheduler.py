@@ -139,3 +139,26 @@ def test_crontab_weekdays_count_from_sunday() -> None:
     assert fire is not None and (fire.weekday(), fire.hour, fire.day) == (0, 9, 23)
     sunday = crontab("30 8 * * 7").get_next_fire_time(None, after)
     assert sunday is not None and (sunday.weekday(), sunday.day) == (6, 29)
+
+
+def test_soon_runs_a_job_now_and_once_more_after_a_run_in_progress(scheduler: Scheduler) -> None:
+    started = threading.Event()
+    release = threading.Event()
+    runs: list[int] = []
+
+    def refresh() -> None:
+        runs.append(len(runs))
+        if len(runs) == 1:
+            started.set()
+            release.wait(10)  # the first run is in progress when new data arrives
+
+    scheduler.add("refresh", refresh, every_seconds=3600)
+    scheduler.start()
+    scheduler.soon("refresh")
+    assert started.wait(10)
+    scheduler.soon("refresh")  # asked for during the run: one more run after it, not lost
+    scheduler.soon("refresh")  # and merged with this one
+    release.set()
+    eventually(lambda: len(runs) >= 2)
+    time.sleep(0.3)
+    assert len(runs) == 2

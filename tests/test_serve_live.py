@@ -52,7 +52,9 @@ DIRECT: dict[tuple[str, ...], str] = {}
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, str]]:
     """A demo store in a folder, a server on it, and an admin key: (folder, base URL, key)."""
     folder = tmp_path_factory.mktemp("live")
-    built = tenure(folder, "demo", "--accounts", "150", "--events", "20000", "--as-of", "2026-11-01")
+    built = tenure(
+        folder, "demo", "--accounts", "150", "--events", "20000", "--as-of", "2026-11-01"
+    )
     assert built.returncode == 0, built.stderr
     key = tenure(folder, "keys", "create", "ops", "--role", "admin").stdout.strip()
     for args in COMPARED:  # what these print with the store opened directly, before serving

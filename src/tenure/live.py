@@ -41,6 +41,10 @@ class LiveWorkspace:
         return self._writer.url
 
     @property
+    def is_embedded(self) -> bool:
+        return self._writer.is_embedded
+
+    @property
     def version(self) -> int:
         """Moves after every write; a result computed at version v is valid while it holds."""
         return self._version
@@ -48,7 +52,7 @@ class LiveWorkspace:
     @contextlib.contextmanager
     def reader(self) -> Iterator[Workspace]:
         """A workspace for reading on this thread's cursor, current as of the last commit."""
-        if not self._writer.is_embedded:
+        if not self.is_embedded:
             with self._engine_lock:
                 yield self._writer
             return

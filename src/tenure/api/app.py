@@ -14,13 +14,23 @@ from fastapi import FastAPI
 
 from tenure.api import problems
 from tenure.api.deps import ResultCache
-from tenure.api.routers import accounts, automations, dashboards, goals, ingest, metrics, surveys
+from tenure.api.jobs import server_jobs
+from tenure.api.routers import (
+    accounts,
+    automations,
+    dashboards,
+    goals,
+    ingest,
+    jobs,
+    metrics,
+    surveys,
+)
 from tenure.app.store import Store
 from tenure.live import LiveWorkspace
 from tenure.workspace import Workspace
 
 MAX_BODY = 5_000_000
-ROUTERS = (metrics, accounts, goals, surveys, automations, dashboards, ingest)
+ROUTERS = (metrics, accounts, goals, surveys, automations, dashboards, ingest, jobs)
 
 
 def create_app(
@@ -31,32 +41,24 @@ def create_app(
     schedule_seconds: float | None = None,
 ) -> FastAPI:
     """The API and dashboard over one live workspace and one app store; with `schedule_seconds`,
-    the automations also run on that interval while the server is up."""
+    the server also runs its jobs while it is up (the automations on that interval, the account
+    snapshot at start-up and after each load; see `tenure.api.jobs`)."""
     if isinstance(live, Workspace):
         live = LiveWorkspace(live)
-    shared = live
+    background = server_jobs(live, store, schedule_seconds) if schedule_seconds else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if not schedule_seconds:
+        if background is None:
             yield
             return
-        from apscheduler.schedulers.background import BackgroundScheduler
-
-        scheduler = BackgroundScheduler(timezone="UTC")
-        scheduler.add_job(
-            automations.run,
-            "interval",
-            args=(shared, store),
-            seconds=schedule_seconds,
-            max_instances=1,
-            coalesce=True,
-        )
-        scheduler.start()
+        background.start()
+        if "account_snapshot" in background.status():
+            background.soon("account_snapshot")
         try:
             yield
         finally:
-            scheduler.shutdown(wait=False)
+            background.shutdown(wait=True)  # a job in progress finishes with the store open
 
     app = FastAPI(
         title="Tenure",
@@ -68,6 +70,7 @@ def create_app(
     app.state.store = store
     app.state.base_url = base_url
     app.state.cache = ResultCache(256)
+    app.state.jobs = background
     problems.install(app)
 
     @app.get("/health", include_in_schema=False)

@@ -77,7 +77,13 @@ class RuleIn(_Body):
 
 
 class RulePatch(_Body):
-    enabled: bool
+    """The parts of a rule to change; the rule they make is checked as at creation."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    trigger: dict[str, Any] | None = None
+    conditions: list[dict[str, Any]] | None = Field(default=None, max_length=20)
+    actions: list[dict[str, Any]] | None = Field(default=None, min_length=1, max_length=20)
+    enabled: bool | None = None
 
 
 class Widget(_Body):
@@ -206,6 +212,16 @@ class RuleOut(BaseModel):
     trigger: dict[str, Any]
     conditions: list[dict[str, Any]]
     actions: list[dict[str, Any]]
+    failures: int = 0
+    last_error: str | None = None
+    last_error_at: str | None = None
+
+
+class RuleFailure(BaseModel):
+    """A rule that could not be evaluated in a run; the other rules still ran."""
+
+    rule_id: int
+    error: str
 
 
 class Fired(BaseModel):
@@ -238,6 +254,15 @@ class RunOut(BaseModel):
     sent: int
     retrying: int
     dead: int
+    reclaimed: int = 0
+    failed: list[RuleFailure] = Field(default_factory=list)
+
+
+class DryRunOut(BaseModel):
+    """What a rule would fire now, or why it cannot be evaluated."""
+
+    fired: list[Preview]
+    failed: list[RuleFailure]
 
 
 class Status(BaseModel):
@@ -263,3 +288,18 @@ class IngestOut(BaseModel):
     unchanged: int
     rejected: int
     rejects: list[Reject]
+
+
+class JobOut(BaseModel):
+    """A background job: `state` is idle, ok, retrying or dead (its last run failed every
+    attempt; the next scheduled run tries again)."""
+
+    name: str
+    state: str
+    runs: int
+    last_run: str | None
+    last_success: str | None
+    last_error: str | None
+    last_error_at: str | None
+    consecutive_failures: int
+    next_run: str | None

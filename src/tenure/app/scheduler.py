@@ -80,6 +80,7 @@ class _Job:
     status: JobStatus
     running: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     retry_pending: bool = False
+    again: bool = False  # asked for by `soon` while a run was in progress
 
 
 def _utcnow() -> dt.datetime:
@@ -135,6 +136,24 @@ class Scheduler:
         self._job(name)
         return self._attempt(name, 1)
 
+    def soon(self, name: str) -> None:
+        """Run a job once more in the background as soon as it can: now, or right after the run
+        in progress. Requests made while one is waiting are merged into it."""
+        job = self._job(name)
+        # Asked for first: a run in progress sees it when it ends and runs once more.
+        job.again = True
+        if not self._aps.running or job.running.locked():
+            return
+        self._aps.add_job(
+            self._attempt,
+            "date",
+            run_date=_utcnow(),
+            args=[name, 1],
+            id=f"{name}#soon",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
     def status(self) -> dict[str, JobStatus]:
         """A copy of every job's status, with its next scheduled run."""
         with self._lock:
@@ -162,6 +181,7 @@ class Scheduler:
             log.info("job %s is still running; this run is skipped", name)
             return False
         try:
+            job.again = False  # this run covers every request made before it started
             started = _utcnow()
             with self._lock:
                 job.status.runs += 1
@@ -177,6 +197,9 @@ class Scheduler:
             return True
         finally:
             job.running.release()
+            if job.again:
+                job.again = False
+                self.soon(name)
 
     def _failed(self, name: str, job: _Job, attempt: int, exc: Exception) -> bool:
         error = f"{type(exc).__name__}: {exc}"[:2000]

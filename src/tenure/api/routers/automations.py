@@ -13,9 +13,11 @@ from tenure.api.problems import Problem
 from tenure.api.schemas import (
     Created,
     Delivery,
+    DryRunOut,
     Fired,
     Id,
     Preview,
+    RuleFailure,
     RuleIn,
     RuleOut,
     RulePatch,
@@ -39,14 +41,7 @@ def run(live: LiveWorkspace, store: Store) -> automations.RunReport:
 
 
 def _view(rule: AutomationRule) -> RuleOut:
-    return RuleOut(
-        id=rule.id,
-        name=rule.name,
-        enabled=rule.enabled,
-        trigger=rule.trigger,
-        conditions=rule.conditions,
-        actions=rule.actions,
-    )
+    return RuleOut(**automations.rule_view(rule))
 
 
 @router.get("/api/automations", summary="Automation rules")
@@ -57,10 +52,11 @@ def list_rules(_: Viewer, store: StoreDep) -> list[RuleOut]:
 
 
 @router.post("/api/automations", status_code=201, summary="Create a when-then rule")
-def create_rule(key: Editor, store: StoreDep, body: RuleIn) -> Created:
-    number = automations.create_rule(
-        store, body.name, body.trigger, body.conditions, body.actions, body.enabled
-    )
+def create_rule(key: Editor, live: Live, store: StoreDep, body: RuleIn) -> Created:
+    with live.reader() as ws:  # its filters are read against the accounts table
+        number = automations.create_rule(
+            store, body.name, body.trigger, body.conditions, body.actions, body.enabled, tables=ws
+        )
     audit(store, key, "automation.create", f"{number}: {body.name}")
     return Created(id=number)
 
@@ -72,14 +68,27 @@ def _rule(session: Any, rule_id: int) -> AutomationRule:
     return rule
 
 
-@router.patch("/api/automations/{rule_id}", summary="Enable or disable a rule")
-def patch_rule(key: Editor, store: StoreDep, rule_id: Id, body: RulePatch) -> RuleOut:
+@router.patch("/api/automations/{rule_id}", summary="Change a rule or enable / disable it")
+def patch_rule(key: Editor, live: Live, store: StoreDep, rule_id: Id, body: RulePatch) -> RuleOut:
+    changes = body.model_dump(exclude_unset=True)
+    nulls = sorted(k for k, v in changes.items() if v is None)
+    if nulls:
+        raise Problem(422, "Invalid request", f"{', '.join(nulls)} cannot be null")
     with store.session() as session:
-        rule = _rule(session, rule_id)
-        rule.enabled = body.enabled
-        shown = _view(rule)
-    audit(store, key, "automation.update", f"{rule_id}: enabled={body.enabled}")
-    return shown
+        _rule(session, rule_id)
+    with live.reader() as ws:
+        shown = automations.update_rule(
+            store,
+            rule_id,
+            name=body.name,
+            trigger=body.trigger,
+            conditions=body.conditions,
+            rule_actions=body.actions,
+            enabled=body.enabled,
+            tables=ws,
+        )
+    audit(store, key, "automation.update", f"{rule_id}: {sorted(changes)}")
+    return RuleOut(**shown)
 
 
 @router.delete("/api/automations/{rule_id}", status_code=204, summary="Delete a rule")
@@ -92,10 +101,15 @@ def delete_rule(key: Editor, store: StoreDep, rule_id: Id) -> None:
 @router.post(
     "/api/automations/{rule_id}/dry-run", summary="What the rule would fire now; records nothing"
 )
-def dry_run(_: Editor, live: Live, store: StoreDep, rule_id: Id) -> list[Preview]:
+def dry_run(_: Editor, live: Live, store: StoreDep, rule_id: Id) -> DryRunOut:
+    with store.session() as session:
+        _rule(session, rule_id)
     with live.reader() as ws:
-        fired = automations.run(store, ws, dry_run=True, rule_ids=[rule_id]).fired
-    return [Preview(**f) for f in fired]
+        report = automations.run(store, ws, dry_run=True, rule_ids=[rule_id])
+    return DryRunOut(
+        fired=[Preview(**f) for f in report.fired],
+        failed=[RuleFailure(**f) for f in report.failed],
+    )
 
 
 @router.get("/api/automations/{rule_id}/firings", summary="A rule's firings and their deliveries")
@@ -124,4 +138,6 @@ def run_now(key: Admin, live: Live, store: StoreDep) -> RunOut:
         sent=report.sent,
         retrying=report.retrying,
         dead=report.dead,
+        reclaimed=report.reclaimed,
+        failed=[RuleFailure(**f) for f in report.failed],
     )
