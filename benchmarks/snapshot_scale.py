@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import tenure
-from tenure.data import demo
+from tenure import demo
 from tenure.errors import TenureError
 from tenure.models import account_snapshot
 from timing import best_of

@@ -18,7 +18,7 @@ import tenure
 from tenure.api.app import create_app
 from tenure.app.keys import create_key
 from tenure.app.store import Store
-from tenure.data import demo
+from tenure import demo
 from tenure.workspace import Workspace
 
 
