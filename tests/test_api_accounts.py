@@ -236,9 +236,7 @@ def test_bad_options_are_problems(client: TestClient, viewer: dict[str, str]) ->
     assert client.get("/api/accounts").status_code == 401
 
 
-def test_one_account_with_its_health_components(
-    client: TestClient, viewer: dict[str, str]
-) -> None:
+def test_one_account_with_its_health_components(client: TestClient, viewer: dict[str, str]) -> None:
     response = client.get("/api/accounts/A", headers=viewer)
     assert response.status_code == 200
     a = response.json()
