@@ -150,7 +150,7 @@ def test_the_worklist_is_the_snapshot_with_its_freshness(
     assert Decimal(a["arr"]) == Decimal(2400) and Decimal(a["mrr"]) == Decimal(200)
     assert a["next_renewal"] == "2026-11-15" and a["scheduled_churn_on"] is None
     assert a["open_tickets"] == 1 and a["last_nps"] == 3
-    assert a["last_activity"] == "2026-10-30T12:00:00"
+    assert a["last_activity"] == "2026-10-30T12:00:00Z"  # stored in UTC, said with its zone
     assert a["band"] in snapshot.BANDS and 0 <= a["health"] <= 100
     assert "NPS 3 (detractor)" in a["health_drivers"]
     assert a["churn_probability"] is None and a["churn_drivers"] is None  # no churn model

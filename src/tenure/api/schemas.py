@@ -8,13 +8,21 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 # Row ids in paths: positive and within a 32-bit integer, which every app database stores.
 Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 # Dates a calendar can shift by years without leaving the range of Python dates.
 Day = Annotated[dt.date, Field(ge=dt.date(1900, 1, 1), le=dt.date(2199, 12, 31))]
 Row = dict[str, Any]
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+# An instant: the store keeps UTC without a zone; answers say so (RFC 3339 needs an offset).
+Instant = Annotated[dt.datetime, AfterValidator(_utc)]
 
 
 class _Body(BaseModel):
@@ -144,11 +152,11 @@ class AccountRow(BaseModel):
     health_drivers: list[str] | None
     churn_probability: float | None
     churn_drivers: list[str] | None
-    last_activity: dt.datetime | None
+    last_activity: Instant | None
     open_tickets: int
     last_nps: float | None
-    last_nps_at: dt.datetime | None
-    refreshed_at: dt.datetime
+    last_nps_at: Instant | None
+    refreshed_at: Instant
 
 
 class AccountDetail(AccountRow):
@@ -161,10 +169,10 @@ class SnapshotInfo(BaseModel):
     whether a load arrived since (`stale`: a refresh is due or under way)."""
 
     as_of: dt.date
-    refreshed_at: dt.datetime
+    refreshed_at: Instant
     stale: bool
     loads: int
-    last_load_at: dt.datetime | None
+    last_load_at: Instant | None
     accounts: int
 
 

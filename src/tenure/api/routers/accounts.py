@@ -50,7 +50,7 @@ def _snapshot_info(info: dict[str, Any]) -> SnapshotInfo:
     last = info.get("last_load_at")
     return SnapshotInfo(
         as_of=info["as_of"],
-        refreshed_at=pd.Timestamp(info["refreshed_at"]).tz_localize("UTC").to_pydatetime(),
+        refreshed_at=pd.Timestamp(info["refreshed_at"]).to_pydatetime(),
         stale=bool(info["stale"]),
         loads=int(info["loads"]),
         last_load_at=None if last is None or pd.isna(last) else pd.Timestamp(last).to_pydatetime(),

@@ -465,7 +465,7 @@ async function account() {
       ["Last activity", when(detail.last_activity)],
       ["Open tickets", String(detail.open_tickets)],
       ["Last NPS", npsCell(detail)],
-      ["Snapshot of", localTime(detail.refreshed_at + "Z")],
+      ["Snapshot of", localTime(detail.refreshed_at)],
     ]), el("div", { class: "driver-lists" }, driverList("Pulling health down", detail.health_drivers), driverList("Churn drivers", detail.churn_drivers)));
     if (detail.health_components) {
       table("Health components", "health", ["component", "score", "weight", "measure"], detail.health_components, (c, row) => c === "score" ? (row.score === null ? "–" : Number(row.score).toFixed(0)) : row[c]);
