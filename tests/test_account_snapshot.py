@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import tenure
-from tenure.data import demo
+from tenure import demo
 from tenure.errors import QueryError, TenureError
 from tenure.models import account_snapshot as snapshot
 from tenure.workspace import Workspace
@@ -75,6 +75,15 @@ def test_health_and_band_equal_the_health_model(
     phrases = {p for drivers in paying["health_drivers"] for p in drivers}
     assert phrases and not any("_" in p for p in phrases)  # no raw feature codes
     assert any(p.startswith("active on ") and p.endswith(" of the last 30") for p in phrases)
+    # Components: each score_<name> column of the health model, with its weight, in words.
+    names = [c for c in health.columns if c.startswith("score_")]
+    for account, components in paying["health_components"].items():
+        assert [f"score_{c['component']}" for c in components] == names
+        scores = [c["score"] for c in components]
+        assert scores == pytest.approx(health.loc[account, names].astype(float).tolist())
+        assert all(c["weight"] > 0 and c["measure"] for c in components)
+    assert others["health_components"].isna().all()
+    assert "health_components" not in snapshot.SORTABLE
 
 
 def test_churn_columns_come_from_the_stored_model(

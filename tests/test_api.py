@@ -21,6 +21,7 @@ from tenure.api.app import create_app
 from tenure.app import surveys as survey_rules
 from tenure.app.keys import create_key
 from tenure.app.store import Invitation, Store
+from tenure.models import account_snapshot
 from tenure.workspace import Workspace
 
 
@@ -31,6 +32,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
         demo.build(
             ws, folder / "demo", accounts=300, events=30_000, seed=3, as_of=dt.date(2026, 11, 1)
         )
+        account_snapshot.refresh(ws)
         yield ws
 
 
@@ -105,7 +107,7 @@ def test_bad_requests_get_problem_details(client: TestClient, store: Store) -> N
     assert grain.status_code == 422
     nul = client.get("/api/accounts/A%00B", headers=editor)
     assert nul.status_code == 400 and "NUL" in nul.json()["detail"]
-    ancient = client.get("/api/accounts", headers=editor, params={"as_of": "0001-01-01"})
+    ancient = client.get("/api/cohorts", headers=editor, params={"from": "0001-01-01"})
     assert ancient.status_code == 422
 
 
@@ -129,15 +131,13 @@ def test_metrics_accounts_drill_and_export(
     second = client.get("/api/metrics", headers=viewer, params={**params, "offset": 5}).json()
     assert second["items"][0] != page["items"][0]
     accounts = client.get(
-        "/api/accounts", headers=viewer, params={"as_of": "2026-10-01", "band": "red", "limit": 3}
+        "/api/accounts", headers=viewer, params={"band": "red", "limit": 3}
     ).json()
     assert all(a["band"] == "red" for a in accounts["items"]) and accounts["total"] >= len(
         accounts["items"]
     )
     one = accounts["items"][0]["account_id"]
-    detail = client.get(
-        f"/api/accounts/{one}", headers=viewer, params={"as_of": "2026-10-01"}
-    ).json()
+    detail = client.get(f"/api/accounts/{one}", headers=viewer).json()
     assert detail["account_id"] == one and 0 <= detail["health"] <= 100
     assert client.get("/api/accounts/NOPE", headers=viewer).status_code == 404
     churned = client.get("/api/drill/mrr_churned", headers=viewer, params={"period": "2026-03"})

@@ -19,6 +19,7 @@ from tenure import demo
 from tenure.api.app import create_app
 from tenure.app.keys import create_key
 from tenure.app.store import Store
+from tenure.models import account_snapshot
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 _folder = Path(__import__("tempfile").mkdtemp(prefix="tenure-schema-"))
@@ -26,6 +27,7 @@ _workspace = tenure.connect(f"duckdb:///{_folder / 'schema.duckdb'}")
 demo.build(
     _workspace, _folder / "demo", accounts=60, events=3_000, seed=9, as_of=dt.date(2026, 11, 1)
 )
+account_snapshot.refresh(_workspace)  # what the server does after a load
 _store = Store(f"sqlite:///{_folder / 'app.db'}")
 KEY = create_key(_store, "schemathesis", "admin")
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(_workspace, _store))

@@ -22,6 +22,7 @@ from tenure import demo
 from tenure.api.app import create_app
 from tenure.app.keys import create_key
 from tenure.app.store import Store
+from tenure.models import account_snapshot
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
@@ -54,6 +55,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             ]
         ),
     )
+    # The server refreshes the snapshot after loads; this one was loaded before it started.
+    account_snapshot.refresh(ws)
     store = Store(f"sqlite:///{folder / 'app.db'}")
     key = create_key(store, "browser", "admin")
     with socket.socket() as probe:
@@ -202,8 +205,8 @@ def test_charts_export_png_and_tables_export_csv(
         page.click("[data-panel=accounts] button[data-export=csv]")
     text = Path(csv.value.path()).read_text(encoding="utf-8")
     assert (
-        text.splitlines()[0].startswith('"account_id","health","band"')
-        and len(text.splitlines()) > 10
+        text.splitlines()[0].startswith('"account_id","name","owner","paid_plan","arr"')
+        and len(text.splitlines()) == 51  # the page shown
     )
 
 
@@ -269,3 +272,141 @@ def test_a_widget_added_to_my_dashboard_persists_after_reload(
     ).json()
     assert saved == {"widgets": [{"metric": "nps", "type": "number", "by": None}]}
     page.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True)
+
+
+# -- the accounts worklist ------------------------------------------------------------------------
+def _shown(page: Any) -> list[str]:
+    ids: list[str] = page.eval_on_selector_all(
+        "#table-accounts tbody tr", "rows => rows.map(r => r.dataset.account)"
+    )
+    return ids
+
+
+def _wait_for(page: Any, **state: str) -> None:
+    """Wait until the worklist's table says it shows this state (its data- attributes)."""
+    checks = " && ".join(f"t.dataset.{key} === {value!r}" for key, value in state.items())
+    page.wait_for_function(
+        f"(() => {{ const t = document.querySelector('#table-accounts'); return !!t && {checks}; }})()"
+    )
+
+
+def _worklist(server: dict[str, Any], **params: Any) -> dict[str, Any]:
+    body: dict[str, Any] = _api(server, "/api/accounts", {"limit": 50, **params})
+    return body
+
+
+def test_the_worklist_shows_the_snapshot_columns_and_freshness(
+    page: Any, server: dict[str, Any]
+) -> None:
+    _open(page, server, "/accounts")
+    expected = _worklist(server)
+    headers = page.locator("#table-accounts th").all_inner_texts()
+    assert [h.rstrip(" ▲▼") for h in headers] == [
+        "Account",
+        "Owner",
+        "Plan",
+        f"ARR ({expected['reporting_currency']})",
+        "Next renewal",
+        "Health",
+        "Churn risk",
+        "Drivers",
+        "Last activity",
+        "Open tickets",
+        "Last NPS",
+    ]
+    assert _shown(page) == [r["account_id"] for r in expected["items"]]
+    assert page.inner_text(".pager .range") == f"1–50 of {expected['total']:,}"
+    assert expected["total"] == 300
+    freshness = page.inner_text("#freshness")
+    assert freshness.startswith("snapshot of ") and "refreshed after the last load" in freshness
+    first = expected["items"][0]
+    cells = page.locator("#table-accounts tbody tr").first.locator("td").all_inner_texts()
+    assert cells[0] == first["name"] and cells[1] == (first["owner"] or "–")
+    assert cells[3].endswith(" " + expected["reporting_currency"])
+    assert cells[5].split()[0] == f"{first['health']:.0f}" and first["band"] in cells[5]
+    for driver in first["health_drivers"][:3]:
+        assert driver in cells[7]
+    xss = page.locator("#table-accounts tr[data-account=A000001]")
+    assert page.evaluate("window.__tenure_xss") is None and xss.locator("script").count() == 0
+
+
+def test_search_band_and_cancelling_narrow_the_list(page: Any, server: dict[str, Any]) -> None:
+    _open(page, server, "/accounts")
+    name = _worklist(server, sort="account_id", order="asc")["items"][6]["name"]
+    page.fill("#account-filters input[name=search]", name)
+    page.press("#account-filters input[name=search]", "Enter")
+    _wait_for(page, search=name)
+    expected = _worklist(server, search=name)
+    assert 1 <= expected["total"] < 300
+    assert _shown(page) == [r["account_id"] for r in expected["items"]]
+    assert f"of {expected['total']:,}" in page.inner_text(".pager .range")
+    page.fill("#account-filters input[name=search]", "")
+    page.select_option("#account-filters select[name=band]", "red")
+    page.wait_for_function("location.search.includes('band=red')")
+    _wait_for(page, search="")
+    red = _worklist(server, band="red")
+    page.wait_for_function(
+        f"document.querySelector('#table-accounts').dataset.total === '{red['total']}'"
+    )
+    assert _shown(page) == [r["account_id"] for r in red["items"]]
+    page.check("#account-filters input[name=cancelling]")
+    page.wait_for_function("location.search.includes('cancelling=true')")
+    leaving = _worklist(server, band="red", cancelling="true")
+    page.wait_for_function(
+        f"document.querySelector('#table-accounts').dataset.total === '{leaving['total']}'"
+    )
+    assert _shown(page) == [r["account_id"] for r in leaving["items"]]
+    assert leaving["total"] < red["total"]
+
+
+def test_clicking_a_header_sorts_and_again_flips(page: Any, server: dict[str, Any]) -> None:
+    _open(page, server, "/accounts")
+    page.click("#table-accounts th[data-sort=arr] button")
+    _wait_for(page, sort="arr", order="desc")
+    by_arr = _worklist(server, sort="arr", order="desc")["items"]
+    assert _shown(page) == [r["account_id"] for r in by_arr]
+    arr = [float(r["arr"]) for r in by_arr]
+    assert arr == sorted(arr, reverse=True) and arr[0] > arr[-1]
+    page.click("#table-accounts th[data-sort=arr] button")
+    _wait_for(page, sort="arr", order="asc")
+    assert _shown(page) == [
+        r["account_id"] for r in _worklist(server, sort="arr", order="asc")["items"]
+    ]
+    assert page.get_attribute("#table-accounts th[data-sort=arr]", "aria-sort") == "ascending"
+    page.click("#table-accounts th[data-sort=name] button")
+    _wait_for(page, sort="name", order="asc")
+    assert _shown(page) == [
+        r["account_id"] for r in _worklist(server, sort="name", order="asc")["items"]
+    ]
+    page.reload()  # the order is kept in the address
+    _wait_for(page, sort="name", order="asc")
+
+
+def test_next_page_shows_the_next_rows(page: Any, server: dict[str, Any]) -> None:
+    _open(page, server, "/accounts")
+    assert page.is_disabled(".pager button[data-page=previous]")
+    first = _shown(page)
+    page.click(".pager button[data-page=next]")
+    _wait_for(page, offset="50")
+    expected = _worklist(server, offset=50)["items"]
+    assert _shown(page) == [r["account_id"] for r in expected] and not set(first) & set(
+        _shown(page)
+    )
+    assert page.inner_text(".pager .range") == "51–100 of 300"
+    page.click(".pager button[data-page=previous]")
+    _wait_for(page, offset="0")
+    assert _shown(page) == first
+
+
+def test_the_account_link_opens_the_account_page(page: Any, server: dict[str, Any]) -> None:
+    _open(page, server, "/accounts")
+    row = _worklist(server)["items"][0]
+    page.click(f"#table-accounts tr[data-account={row['account_id']}] a.account-link")
+    page.wait_for_url(f"**/accounts/{row['account_id']}")
+    page.wait_for_selector("#page[data-loaded]")
+    assert page.inner_text("main h1") == row["name"]
+    facts = page.inner_text("[data-panel=account] .facts")
+    assert row["account_id"] in facts and (row["paid_plan"] or "not paying") in facts
+    components = page.locator("#table-health tbody tr")
+    assert components.count() == 8
+    assert page.locator("[data-panel=account-mrr] .chart").count() == 1  # the timeline follows

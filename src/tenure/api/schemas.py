@@ -4,16 +4,25 @@ the segments asked for are open dicts (`Row`); everything else is typed."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 # Row ids in paths: positive and within a 32-bit integer, which every app database stores.
 Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 # Dates a calendar can shift by years without leaving the range of Python dates.
 Day = Annotated[dt.date, Field(ge=dt.date(1900, 1, 1), le=dt.date(2199, 12, 31))]
 Row = dict[str, Any]
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+# An instant: the store keeps UTC without a zone; answers say so (RFC 3339 needs an offset).
+Instant = Annotated[dt.datetime, AfterValidator(_utc)]
 
 
 class _Body(BaseModel):
@@ -118,6 +127,71 @@ class MetricPage(Page):
 
 class FeedbackPage(Page):
     themes: list[Row]
+
+
+class HealthComponent(BaseModel):
+    """One component of an account's health: its score (0-100), weight, and what it scored in
+    words."""
+
+    component: str
+    score: float | None
+    weight: float
+    measure: str | None
+
+
+class AccountRow(BaseModel):
+    """One account of the account snapshot. Health, band, trend and drivers are null for an
+    account that is not paying; churn figures are null until a churn model is trained."""
+
+    account_id: str
+    name: str | None
+    owner: str | None
+    paid_plan: str | None
+    mrr: Decimal
+    arr: Decimal
+    paying: bool
+    next_renewal: dt.date | None
+    scheduled_churn_on: dt.date | None
+    health: float | None
+    band: str | None
+    trend: float | None
+    health_drivers: list[str] | None
+    churn_probability: float | None
+    churn_drivers: list[str] | None
+    last_activity: Instant | None
+    open_tickets: int
+    last_nps: float | None
+    last_nps_at: Instant | None
+    refreshed_at: Instant
+
+
+class AccountDetail(AccountRow):
+    health_components: list[HealthComponent] | None
+    reporting_currency: str
+
+
+class SnapshotInfo(BaseModel):
+    """What the account snapshot describes (the start of `as_of`), when it was built (UTC), and
+    whether a load arrived since (`stale`: a refresh is due or under way)."""
+
+    as_of: dt.date
+    refreshed_at: Instant
+    stale: bool
+    loads: int
+    last_load_at: Instant | None
+    accounts: int
+
+
+class AccountPage(BaseModel):
+    """One page of the account snapshot, the number of accounts that match, the currency of its
+    money columns, and how fresh the snapshot is."""
+
+    items: list[AccountRow]
+    total: int
+    limit: int
+    offset: int
+    reporting_currency: str
+    snapshot: SnapshotInfo
 
 
 class CatalogEntry(BaseModel):

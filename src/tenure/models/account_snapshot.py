@@ -36,6 +36,17 @@ INFO_TABLE = "account_snapshot_info"  # one row: what the snapshot was built fro
 BANDS = ("red", "yellow", "green")
 
 _MONEY = pa.decimal128(MONEY.precision or 18, MONEY.scale or 6)
+# One health component of one account: its score (0-100), weight, and the feature it scores in
+# words. A list rather than a column per component: the health model's components are
+# configurable, the snapshot's columns are not.
+COMPONENT = pa.struct(
+    [
+        ("component", pa.string()),
+        ("score", pa.float64()),
+        ("weight", pa.float64()),
+        ("measure", pa.string()),
+    ]
+)
 SCHEMA = pa.schema(
     [
         ("account_id", pa.string()),
@@ -51,6 +62,7 @@ SCHEMA = pa.schema(
         ("band", pa.string()),
         ("trend", pa.float64()),
         ("health_drivers", pa.list_(pa.string())),
+        ("health_components", pa.list_(COMPONENT)),
         ("churn_probability", pa.float64()),
         ("churn_drivers", pa.list_(pa.string())),
         ("last_activity", pa.timestamp("us")),
@@ -61,7 +73,7 @@ SCHEMA = pa.schema(
     ]
 )
 COLUMNS: tuple[str, ...] = tuple(SCHEMA.names)
-SORTABLE: tuple[str, ...] = tuple(c for c in COLUMNS if not c.endswith("_drivers"))
+SORTABLE: tuple[str, ...] = tuple(f.name for f in SCHEMA if not pa.types.is_list(f.type))
 
 
 # -- phrases ------------------------------------------------------------------------------------
@@ -143,6 +155,35 @@ def _in_words(codes: pd.Series, phrases: pd.DataFrame, of: dict[str, str]) -> li
     for account, text in codes.items():
         names = [of.get(c.strip(), c.strip()) for c in str(text or "").split(",") if c.strip()]
         result.append([str(table.at[account, n]) for n in names if n in table.columns])
+    return result
+
+
+def _components(
+    health: pd.DataFrame, phrases: pd.DataFrame, model: HealthModel
+) -> list[list[dict[str, Any]] | None]:
+    """Each scored account's health components (rows of `health`, from `score_features`): name,
+    score, weight and the scored feature in words, in the order the model lists them."""
+    table = phrases.reindex(health.index)
+    segment = health["segment"].to_numpy() if "segment" in health.columns else np.array([])
+    result: list[list[dict[str, Any]] | None] = [None] * len(health)
+    for part in model.segments:
+        rows = np.flatnonzero(segment == part.name)
+        for i in rows:
+            result[i] = []
+        for c in part.components:
+            column = f"score_{c.name}"
+            scores = health[column].to_numpy(dtype=float) if column in health else None
+            words = table[c.feature].to_numpy() if c.feature in table.columns else None
+            for i in rows:
+                score = None if scores is None or np.isnan(scores[i]) else float(scores[i])
+                measure = None if words is None or pd.isna(words[i]) else str(words[i])
+                entry = {
+                    "component": c.name,
+                    "score": score,
+                    "weight": c.weight,
+                    "measure": measure,
+                }
+                result[i].append(entry)  # type: ignore[union-attr]
     return result
 
 
@@ -328,6 +369,7 @@ def build(ws: Any, *, as_of: dt.date | None = None) -> pd.DataFrame:
     model = HealthModel.load()
     component_feature = {c.name: c.feature for s in model.segments for c in s.components}
     health["health_drivers"] = _in_words(health["pulled_down_by"], phrases, component_feature)
+    health["health_components"] = _components(health, phrases, model)
 
     churn = pd.DataFrame(index=pd.Index(features["account_id"], name="account_id"))
     fitted = _churn_model(ws)
@@ -339,12 +381,11 @@ def build(ws: Any, *, as_of: dt.date | None = None) -> pd.DataFrame:
         churn["churn_probability"] = np.nan
         churn["churn_drivers"] = None
 
-    frame = frame.join(health[["health", "band", "trend", "health_drivers"]], on="account_id").join(
-        churn, on="account_id"
-    )
+    scored = health[["health", "band", "trend", "health_drivers", "health_components"]]
+    frame = frame.join(scored, on="account_id").join(churn, on="account_id")
     frame["refreshed_at"] = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     frame["band"] = frame["band"].astype(object).where(frame["band"].notna(), None)
-    for column in ("health_drivers", "churn_drivers"):
+    for column in ("health_drivers", "health_components", "churn_drivers"):
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     return frame[list(COLUMNS)].reset_index(drop=True)
 
@@ -418,6 +459,32 @@ def status(ws: Any) -> dict[str, Any] | None:
     return info
 
 
+def exists(ws: Any) -> bool:
+    """Whether a snapshot with this version's columns has been built (one built by an older
+    version counts as none: the next refresh replaces it)."""
+    if not ws.has_table(SNAPSHOT_TABLE):
+        return False
+    return tuple(ws.backend.table(SNAPSHOT_TABLE).columns) == COLUMNS
+
+
+def _table(ws: Any) -> ir.Table:
+    if not exists(ws):
+        raise TenureError(
+            "no account snapshot yet: refresh it (tenure.models.account_snapshot.refresh) "
+            "after loading data"
+        )
+    table: ir.Table = ws.backend.table(SNAPSHOT_TABLE)
+    return table
+
+
+def account(ws: Any, account_id: str) -> pd.DataFrame:
+    """The snapshot row of one account (no rows when it has none). Raises TenureError when no
+    snapshot has been built."""
+    table = _table(ws)
+    row: pd.DataFrame = table.filter(table.account_id == account_id).to_pandas()
+    return row
+
+
 def read(
     ws: Any,
     *,
@@ -433,20 +500,16 @@ def read(
 ) -> tuple[pd.DataFrame, int]:
     """One page of the snapshot and the number of rows that match: filtered by band, paying,
     cancelling (a churn is scheduled), an account-attribute filter and a case-insensitive
-    search of account_id and name; sorted by `sort` (NULLs last, then account_id). Raises
-    TenureError when no snapshot has been built (it never builds one itself: reads stay fast)."""
+    search of account_id and name; sorted by `sort` (NULLs last), ties by the lowest health, then
+    by account_id. Raises TenureError when no snapshot has been built (it never builds one
+    itself: reads stay fast)."""
     if sort not in SORTABLE:
         raise QueryError(f"cannot sort by {sort!r}; choose one of: {', '.join(SORTABLE)}")
     if band is not None and band not in BANDS:
         raise QueryError(f"unknown band {band!r}; choose one of: {', '.join(BANDS)}")
     if limit < 1 or offset < 0:
         raise QueryError("limit must be at least 1 and offset at least 0")
-    if not ws.has_table(SNAPSHOT_TABLE):
-        raise TenureError(
-            "no account snapshot yet: refresh it (tenure.models.account_snapshot.refresh) "
-            "after loading data"
-        )
-    table = ws.backend.table(SNAPSHOT_TABLE)
+    table = _table(ws)
     if band is not None:
         table = table.filter(table.band == band)
     if paying is not None:
@@ -466,9 +529,13 @@ def read(
         table = table.semi_join(chosen, table.account_id == chosen.w_account)
     total = int(table.count().execute())
     key = ibis.desc(sort, nulls_first=False) if descending else ibis.asc(sort, nulls_first=False)
-    page: pd.DataFrame = (
-        table.order_by([key] if sort == "account_id" else [key, "account_id"])
-        .limit(limit, offset=offset)
-        .to_pandas()
-    )
+    keys = [key] + [
+        k
+        for name, k in (
+            ("health", ibis.asc("health", nulls_first=False)),
+            ("account_id", "account_id"),
+        )
+        if name != sort
+    ]
+    page: pd.DataFrame = table.order_by(keys).limit(limit, offset=offset).to_pandas()
     return page, total

@@ -1,67 +1,133 @@
-"""Accounts: the paying accounts with health and churn risk, one account, and its timeline."""
+"""Accounts: the worklist and one account, read from the precomputed account snapshot (fast and
+the same for every caller), and one account's timeline."""
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
 
 from tenure.api.deps import Live, Viewer
 from tenure.api.frames import literal, records
-from tenure.api.problems import Problem
-from tenure.api.schemas import Day, Page, Row, Timeline
-from tenure.errors import TenureError
+from tenure.api.problems import PROBLEM, Problem, problem
+from tenure.api.schemas import AccountDetail, AccountPage, AccountRow, SnapshotInfo, Timeline
+from tenure.models import account_snapshot
 
 router = APIRouter()
 AccountId = Annotated[str, Path(max_length=200)]
+RETRY_SECONDS = 10
+_BUILDING = {
+    503: {
+        "description": "The account snapshot is being built; retry after `Retry-After` seconds",
+        "content": {PROBLEM: {"schema": {"type": "object"}}},
+    }
+}
+_DATES = ("next_renewal", "scheduled_churn_on")
 
 
-def account_table(live: Live, as_of: dt.date | None) -> pd.DataFrame:
-    """Health and churn risk of the accounts paying on `as_of`, riskiest first (no risk column
-    values before a churn model is trained)."""
-    with live.reader() as ws:
-        health = ws.health(as_of=as_of)
-        try:
-            risk = ws.churn_risk(as_of=as_of)[["account_id", "churn_probability", "drivers"]]
-        except TenureError:
-            risk = pd.DataFrame(columns=["account_id", "churn_probability", "drivers"])
-    table = health.merge(risk, on="account_id", how="left")
-    return table.sort_values(
-        ["churn_probability", "health"], ascending=[False, True], na_position="last"
+def _building(request: Request) -> JSONResponse:
+    """503 until the server has built the first snapshot (at start-up and after every load)."""
+    body = problem(
+        503,
+        "Service unavailable",
+        "the account snapshot is being built; retry shortly",
+        request.url.path,
+    )
+    return JSONResponse(body, 503, media_type=PROBLEM, headers={"Retry-After": str(RETRY_SECONDS)})
+
+
+def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Snapshot rows as JSON-ready dicts, renewal and churn days as dates."""
+    frame = frame.copy()
+    for column in _DATES:
+        frame[column] = pd.to_datetime(frame[column]).dt.date
+    return records(frame)
+
+
+def _snapshot_info(info: dict[str, Any]) -> SnapshotInfo:
+    last = info.get("last_load_at")
+    return SnapshotInfo(
+        as_of=info["as_of"],
+        refreshed_at=pd.Timestamp(info["refreshed_at"]).to_pydatetime(),
+        stale=bool(info["stale"]),
+        loads=int(info["loads"]),
+        last_load_at=None if last is None or pd.isna(last) else pd.Timestamp(last).to_pydatetime(),
+        accounts=int(info["accounts"]),
     )
 
 
-@router.get("/api/accounts", summary="Paying accounts with health and churn risk, riskiest first")
+@router.get(
+    "/api/accounts",
+    summary="The account worklist: search, filter, sort and page the account snapshot",
+    response_model=AccountPage,
+    responses=_BUILDING,  # type: ignore[arg-type]
+)
 def accounts(
     _: Viewer,
     live: Live,
-    as_of: Day | None = None,
+    request: Request,
+    search: Annotated[str | None, Query(max_length=200)] = None,
     band: Annotated[str | None, Query(pattern="^(red|yellow|green)$")] = None,
+    paying: bool | None = None,
+    cancelling: bool | None = None,
+    where: Annotated[str | None, Query(max_length=500)] = None,
+    sort: Annotated[str, Query(max_length=100)] = "churn_probability",
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
-) -> Page:
-    table = account_table(live, as_of)
-    if band:
-        table = table[table["band"] == band]
-    return Page(
-        items=records(table.iloc[offset : offset + limit]),
-        total=len(table),
+) -> AccountPage | JSONResponse:
+    if sort not in account_snapshot.SORTABLE:
+        raise Problem(
+            400,
+            "Bad request",
+            f"cannot sort by {sort!r}; choose one of: {', '.join(account_snapshot.SORTABLE)}",
+        )
+    with live.reader() as ws:
+        info = account_snapshot.status(ws)
+        if info is None or not account_snapshot.exists(ws):
+            return _building(request)
+        frame, total = account_snapshot.read(
+            ws,
+            search=search,
+            band=band,
+            paying=paying,
+            cancelling=cancelling,
+            where=where,
+            sort=sort,
+            descending=order == "desc",
+            limit=limit,
+            offset=offset,
+        )
+        currency = ws.reporting_currency
+    return AccountPage(
+        items=[AccountRow.model_validate(row) for row in _rows(frame)],
+        total=total,
         limit=limit,
         offset=offset,
+        reporting_currency=currency,
+        snapshot=_snapshot_info(info),
     )
 
 
-@router.get("/api/accounts/{account_id}", summary="One account's health, risk and components")
-def account(_: Viewer, live: Live, account_id: AccountId, as_of: Day | None = None) -> Row:
-    table = account_table(live, as_of)
-    rows = table[table["account_id"] == account_id]
-    if rows.empty:
-        raise Problem(
-            404, "Not found", f"account {account_id!r} is not paying on that day, or does not exist"
-        )
-    return records(rows)[0]
+@router.get(
+    "/api/accounts/{account_id}",
+    summary="One account's snapshot row with its health components",
+    response_model=AccountDetail,
+    responses=_BUILDING,  # type: ignore[arg-type]
+)
+def account(
+    _: Viewer, live: Live, request: Request, account_id: AccountId
+) -> AccountDetail | JSONResponse:
+    with live.reader() as ws:
+        if not account_snapshot.exists(ws):
+            return _building(request)
+        row = account_snapshot.account(ws, account_id)
+        currency = ws.reporting_currency
+    if row.empty:
+        raise Problem(404, "Not found", f"account {account_id!r} does not exist")
+    return AccountDetail.model_validate({**_rows(row)[0], "reporting_currency": currency})
 
 
 @router.get(

@@ -44,7 +44,12 @@ async function api(path, params, options) {
   const response = await fetch(url, init);
   if (response.status === 204) return null;
   const body = await response.json();
-  if (!response.ok) throw new Error(body.detail || body.title || response.statusText);
+  if (!response.ok) {
+    const error = new Error(body.detail || body.title || response.statusText);
+    error.status = response.status;
+    error.retryAfter = Number(response.headers.get("Retry-After")) || 0;
+    throw error;
+  }
   return body;
 }
 
@@ -281,29 +286,192 @@ async function drawGoals(list) {
   }));
 }
 
+// -- accounts ------------------------------------------------------------------------------------
+// The worklist: the account snapshot, searched, filtered, sorted and paged by the API. Its state
+// lives in the address (search, band, cancelling, sort, order, offset) so a reload or a shared
+// link shows the same list.
+const ACCOUNT_COLUMNS = [
+  // [label, sort column or null, default order when first clicked]
+  ["Account", "name", "asc"], ["Owner", "owner", "asc"], ["Plan", "paid_plan", "asc"],
+  ["ARR", "arr", "desc"], ["Next renewal", "next_renewal", "asc"], ["Health", "health", "asc"],
+  ["Churn risk", "churn_probability", "desc"], ["Drivers", null, null],
+  ["Last activity", "last_activity", "desc"], ["Open tickets", "open_tickets", "desc"], ["Last NPS", "last_nps", "asc"],
+];
+const PAGE_SIZE = 50;
+
+function count(n) { return Number(n).toLocaleString("en-US"); }
+function money(value, currency) { return value === null || value === undefined ? "–" : Number(value).toLocaleString("en-US", { maximumFractionDigits: 0 }) + " " + currency; }
+function when(text) { return text ? text.slice(0, 16).replace("T", " ") : "–"; }
+function localTime(iso) {
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+function freshness(info) {
+  const taken = "snapshot of " + localTime(info.refreshed_at);
+  return info.stale ? `${taken} · stale: a load arrived since; refreshing` : `${taken}, refreshed after the last load`;
+}
+function healthCell(row) {
+  if (row.health === null) return "–";
+  const trend = row.trend === null ? "" : ` ${row.trend >= 0 ? "▲ +" : "▼ "}${Number(row.trend).toFixed(1)}`;
+  return el("span", { class: "health" }, Number(row.health).toFixed(0), " ", el("span", { class: "band-" + row.band }, row.band), el("span", { class: "trend" }, trend));
+}
+function driverList(title, items) {
+  if (!items || !items.length) return null;
+  return el("div", { class: "drivers" }, el("span", { class: "label" }, title), el("ul", {}, items.slice(0, 3).map((d) => el("li", {}, d))));
+}
+function churnCell(row) { return row.churn_probability === null ? "–" : (100 * Number(row.churn_probability)).toFixed(0) + "%"; }
+function npsCell(row) { return row.last_nps === null ? "–" : `${Number(row.last_nps).toFixed(0)} (${row.last_nps_at.slice(0, 10)})`; }
+
+function accountCells(row, currency) {
+  return [
+    el("a", { href: "/accounts/" + encodeURIComponent(row.account_id), class: "account-link" }, row.name || row.account_id),
+    row.owner ?? "–",
+    row.paid_plan ?? "–",
+    money(row.arr, currency),
+    row.scheduled_churn_on ? el("span", { class: "churning" }, "churns " + row.scheduled_churn_on) : row.next_renewal ?? "–",
+    healthCell(row),
+    churnCell(row),
+    [driverList("health", row.health_drivers), driverList("churn", row.churn_drivers)],
+    when(row.last_activity),
+    String(row.open_tickets),
+    npsCell(row),
+  ];
+}
+
 async function accounts() {
-  const band = query.get("band") || "";
-  const picker = el("select", { id: "band", onchange: (e) => { const q = new URLSearchParams(location.search); q.set("band", e.target.value); location.search = q.toString(); } },
-    ["", "red", "yellow", "green"].map((b) => el("option", { value: b, selected: b === band ? "selected" : null }, b || "all bands")));
-  content.append(el("p", {}, "Band ", picker));
-  const body = await api("/api/accounts", { band, limit: 500 });
-  table("Accounts by churn risk", "accounts", ["account_id", "health", "band", "trend", "churn_probability", "drivers", "pulled_down_by"], body.items, (c, row) => {
-    if (c === "account_id") return el("a", { href: "/accounts/" + encodeURIComponent(row.account_id) }, row.account_id);
-    if (c === "band") return el("span", { class: "band-" + row.band }, row.band);
-    if (["health", "trend"].includes(c)) return row[c] === null ? "" : Number(row[c]).toFixed(1);
-    if (c === "churn_probability") return row[c] === null ? "" : (100 * Number(row[c])).toFixed(1) + "%";
-    return row[c];
+  const state = {
+    search: query.get("search") || "",
+    band: query.get("band") || "",
+    cancelling: query.get("cancelling") === "true",
+    sort: query.get("sort") || "churn_probability",
+    order: query.get("order") === "asc" ? "asc" : "desc",
+    offset: Math.max(0, Number(query.get("offset")) || 0),
+  };
+  const search = el("input", { type: "search", name: "search", placeholder: "name or id", value: state.search });
+  const band = el("select", { name: "band" }, ["", "red", "yellow", "green"].map((b) => el("option", { value: b, selected: b === state.band ? "selected" : null }, b || "all bands")));
+  const cancelling = el("input", { type: "checkbox", name: "cancelling", checked: state.cancelling ? "checked" : null });
+  const filters = el("form", { id: "account-filters", class: "filters" },
+    el("label", {}, "Search ", search), " ", el("label", {}, "Band ", band), " ",
+    el("label", {}, cancelling, " cancelling only"), " ", el("button", { type: "submit" }, "Apply"));
+  const fresh = el("p", { id: "freshness", class: "freshness" });
+  const { box, tools } = panel("Accounts", "accounts");
+  const list = el("div", { id: "worklist" });
+  const pager = el("div", { class: "pager" });
+  box.append(filters, fresh, list, pager);
+  let shown = { items: [], reporting_currency: "" };
+
+  tools.append(el("button", { type: "button", "data-export": "csv", onclick: () => {
+    const columns = ["account_id", "name", "owner", "paid_plan", "arr", "next_renewal", "scheduled_churn_on", "health", "band", "trend", "churn_probability", "health_drivers", "churn_drivers", "last_activity", "open_tickets", "last_nps"];
+    const quote = (v) => '"' + String(v ?? "").replaceAll('"', '""') + '"';
+    const text = [columns.map(quote).join(","), ...shown.items.map((r) => columns.map((c) => quote(Array.isArray(r[c]) ? r[c].join("; ") : r[c])).join(","))].join("\n");
+    download("accounts.csv", URL.createObjectURL(new Blob([text], { type: "text/csv" })));
+  } }, "CSV"));
+
+  function remember() {
+    const q = new URLSearchParams();
+    if (state.search) q.set("search", state.search);
+    if (state.band) q.set("band", state.band);
+    if (state.cancelling) q.set("cancelling", "true");
+    q.set("sort", state.sort);
+    q.set("order", state.order);
+    if (state.offset) q.set("offset", String(state.offset));
+    history.replaceState(null, "", "?" + q.toString());
+  }
+
+  async function draw() {
+    let body;
+    try {
+      body = await api("/api/accounts", { search: state.search, band: state.band, cancelling: state.cancelling ? "true" : "", sort: state.sort, order: state.order, limit: PAGE_SIZE, offset: state.offset });
+    } catch (error) {
+      if (error.status !== 503) throw error;
+      fresh.textContent = error.message;
+      list.replaceChildren();
+      setTimeout(() => draw().catch((e) => fail(e.message)), 1000 * (error.retryAfter || 5));
+      return;
+    }
+    shown = body;
+    fresh.textContent = freshness(body.snapshot);
+    fresh.classList.toggle("stale", body.snapshot.stale);
+    const head = el("tr", {}, ACCOUNT_COLUMNS.map(([label, column, first]) => {
+      if (!column) return el("th", {}, label);
+      const active = state.sort === column;
+      const arrow = active ? (state.order === "asc" ? " ▲" : " ▼") : "";
+      const text = label === "ARR" ? `ARR (${body.reporting_currency})` : label;
+      return el("th", { "data-sort": column, "aria-sort": active ? (state.order === "asc" ? "ascending" : "descending") : null },
+        el("button", { type: "button", class: "sort", onclick: () => {
+          if (active) state.order = state.order === "asc" ? "desc" : "asc";
+          else { state.sort = column; state.order = first; }
+          state.offset = 0;
+          update();
+        } }, text + arrow));
+    }));
+    const rows = body.items.map((row) => el("tr", { "data-account": row.account_id }, accountCells(row, body.reporting_currency).map((cell, i) => el("td", { class: ACCOUNT_COLUMNS[i][1] === null ? "drivers-cell" : null }, cell))));
+    const grid = el("table", { id: "table-accounts", "data-sort": state.sort, "data-order": state.order, "data-offset": String(state.offset), "data-total": String(body.total), "data-search": state.search }, el("thead", {}, head), el("tbody", {}, rows));
+    list.replaceChildren(grid);
+    if (!rows.length) list.append(el("p", { class: "empty" }, "No account matches."));
+    const first = body.total ? state.offset + 1 : 0;
+    const last = state.offset + body.items.length;
+    pager.replaceChildren(
+      el("button", { type: "button", "data-page": "previous", disabled: state.offset === 0 ? "disabled" : null, onclick: () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); update(); } }, "← previous"),
+      el("span", { class: "range" }, `${count(first)}–${count(last)} of ${count(body.total)}`),
+      el("button", { type: "button", "data-page": "next", disabled: last >= body.total ? "disabled" : null, onclick: () => { state.offset += PAGE_SIZE; update(); } }, "next →"));
+  }
+
+  function update() {
+    remember();
+    draw().catch((error) => fail(error.message));
+  }
+
+  filters.addEventListener("submit", (event) => {
+    event.preventDefault();
+    state.search = search.value.trim();
+    state.band = band.value;
+    state.cancelling = cancelling.checked;
+    state.offset = 0;
+    update();
   });
+  band.addEventListener("change", () => filters.requestSubmit());
+  cancelling.addEventListener("change", () => filters.requestSubmit());
+  await draw();
+}
+
+function facts(pairs) {
+  return el("dl", { class: "facts" }, pairs.filter(([, value]) => value !== null && value !== undefined).flatMap(([term, value]) => [el("dt", {}, term), el("dd", {}, value)]));
 }
 
 async function account() {
   const id = page.dataset.account;
-  const [detail, timeline] = await Promise.all([api("/api/accounts/" + encodeURIComponent(id)).catch(() => null), api(`/api/accounts/${encodeURIComponent(id)}/timeline`)]);
-  lines("MRR", "account-mrr", new Map([["MRR", timeline.mrr.map((p) => [p.period_start, p.value === null ? null : Number(p.value)])]]));
-  if (detail) {
-    const components = Object.keys(detail).filter((k) => k.startsWith("score_"));
-    table(`Health ${Number(detail.health).toFixed(1)} (${detail.band})`, "health", ["component", "score"], components.map((k) => ({ component: k.replace("score_", ""), score: Number(detail[k]).toFixed(0) })));
+  const [detail, timeline] = await Promise.all([
+    api("/api/accounts/" + encodeURIComponent(id)).catch((error) => ({ missing: error.message })),
+    api(`/api/accounts/${encodeURIComponent(id)}/timeline`),
+  ]);
+  if (detail.missing) {
+    content.append(el("p", { class: "empty", id: "account-missing" }, detail.missing));
+  } else {
+    document.querySelector("main h1").textContent = detail.name || detail.account_id;
+    const currency = detail.reporting_currency;
+    const { box } = panel("Account", "account");
+    box.append(facts([
+      ["Account id", detail.account_id],
+      ["Owner", detail.owner ?? "–"],
+      ["Paid plan", detail.paid_plan ?? "not paying"],
+      ["ARR", money(detail.arr, currency)],
+      ["MRR", money(detail.mrr, currency)],
+      ["Next renewal", detail.next_renewal ?? "–"],
+      ["Scheduled churn", detail.scheduled_churn_on],
+      ["Health", healthCell(detail)],
+      ["Churn risk", churnCell(detail)],
+      ["Last activity", when(detail.last_activity)],
+      ["Open tickets", String(detail.open_tickets)],
+      ["Last NPS", npsCell(detail)],
+      ["Snapshot of", localTime(detail.refreshed_at)],
+    ]), el("div", { class: "driver-lists" }, driverList("Pulling health down", detail.health_drivers), driverList("Churn drivers", detail.churn_drivers)));
+    if (detail.health_components) {
+      table("Health components", "health", ["component", "score", "weight", "measure"], detail.health_components, (c, row) => c === "score" ? (row.score === null ? "–" : Number(row.score).toFixed(0)) : row[c]);
+    }
   }
+  lines("MRR", "account-mrr", new Map([["MRR", timeline.mrr.map((p) => [p.period_start, p.value === null ? null : Number(p.value)])]]));
   table("Survey answers", "answers", ["responded_at", "survey", "score", "language", "comment"], timeline.answers);
   table("Tickets", "tickets", ["opened_at", "channel", "status", "contacts", "resolved_at"], timeline.tickets);
   table("Latest events", "events", ["occurred_at", "name", "user_id", "feature", "page"], timeline.events);
