@@ -93,7 +93,7 @@ def test_a_failing_job_does_not_stop_the_automations(
     def broken(ws: Any, **_: Any) -> int:
         raise RuntimeError("snapshot exploded")
 
-    monkeypatch.setattr(account_snapshot, "refresh", broken)
+    monkeypatch.setattr(account_snapshot, "build", broken)
     automations.create_rule(
         store, "open", {"type": "state_duration", "hours": 48}, [], [{"kind": "task", "title": "x"}]
     )

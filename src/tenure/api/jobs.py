@@ -16,11 +16,18 @@ SNAPSHOT_EVERY_SECONDS = 900
 
 
 def refresh_snapshot(live: LiveWorkspace) -> int:
-    """Rebuild the account snapshot. It is derived from the data, so the data version stays."""
+    """Rebuild the account snapshot: built on a reader (loads go on meanwhile), swapped in by
+    the writer. It is derived from the data, so the data version stays."""
+    import datetime as dt
+
     from tenure.models import account_snapshot
 
+    day = dt.date.today()
+    with live.reader() as ws:
+        seen = account_snapshot.loads_seen(ws)
+        frame = account_snapshot.build(ws, as_of=day)
     with live.writer(changes_data=False) as ws:
-        rows = account_snapshot.refresh(ws)
+        rows = account_snapshot.save(ws, frame, as_of=day, loads=seen)
     log.info("account snapshot refreshed: %d accounts", rows)
     return rows
 

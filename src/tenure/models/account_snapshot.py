@@ -395,7 +395,7 @@ def _sql(expression: exp.Expression) -> str:
     return expression.sql("duckdb", identify=True)
 
 
-def _loads(ws: Any) -> tuple[int, dt.datetime | None]:
+def loads_seen(ws: Any) -> tuple[int, dt.datetime | None]:
     """How many loads the workspace has had, and when the last one was."""
     if not ws.has_table(loader.LOADS_TABLE):
         return 0, None
@@ -405,16 +405,25 @@ def _loads(ws: Any) -> tuple[int, dt.datetime | None]:
 
 
 def refresh(ws: Any, *, as_of: dt.date | None = None) -> int:
-    """Build the snapshot and swap it in for the old one in one transaction (readers see the
-    old rows or the new, never none); return the number of rows."""
+    """Build the snapshot and swap it in for the old one; return the number of rows."""
+    day = as_of or dt.date.today()
+    seen = loads_seen(ws)  # before building: a load meanwhile leaves the snapshot stale
+    return save(ws, build(ws, as_of=day), as_of=day, loads=seen)
+
+
+def save(
+    ws: Any, frame: pd.DataFrame, *, as_of: dt.date, loads: tuple[int, dt.datetime | None]
+) -> int:
+    """Swap a built snapshot in for the old one in one transaction (readers see the old rows or
+    the new, never none). `loads` is what `loads_seen` said before it was built. A server builds
+    on a reader and saves on its writer, so a load never waits for a build."""
     if ws.read_only:
         raise TenureError(
             "the workspace is open read-only; refresh the account snapshot on a writable one"
         )
-    day = as_of or dt.date.today()
-    frame = build(ws, as_of=day)
+    day = as_of
     refreshed = frame["refreshed_at"].iloc[0] if len(frame) else dt.datetime.now(dt.UTC)
-    loads, last_load = _loads(ws)
+    count, last_load = loads
     arrow = pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False)
     # Unique names: two refreshes at once each write their own staging table.
     staging = exp.to_table(f"_account_snapshot_staging_{uuid.uuid4().hex}")
@@ -433,7 +442,7 @@ def refresh(ws: Any, *, as_of: dt.date | None = None) -> int:
         con.execute("DELETE FROM account_snapshot_info")
         con.execute(
             "INSERT INTO account_snapshot_info VALUES (?, ?, ?, ?, ?)",
-            [day, pd.Timestamp(refreshed).to_pydatetime(), loads, last_load, len(frame)],
+            [day, pd.Timestamp(refreshed).to_pydatetime(), count, last_load, len(frame)],
         )
         con.execute("COMMIT")
     except BaseException:
@@ -454,7 +463,7 @@ def status(ws: Any) -> dict[str, Any] | None:
         return None
     info: dict[str, Any] = row.iloc[0].to_dict()
     info["as_of"] = pd.Timestamp(info["as_of"]).date()
-    loads, _ = _loads(ws)
+    loads, _ = loads_seen(ws)
     info["stale"] = loads != int(info["loads"])
     return info
 
