@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tenure.errors import ModelError
@@ -177,6 +177,7 @@ def test_gamma_gamma_and_sbg_recover_the_parameters_they_simulated() -> None:
     assert (renewals.alpha, renewals.beta) == pytest.approx((0.8, 2.0), rel=0.15)
 
 
+@example(r=0.5, alpha=5.0, a=1.0, b=2.0, x=3, recency_share=0.3, T=30.0)  # 0/0 at a = 1
 @settings(max_examples=60, deadline=None)
 @given(
     r=st.floats(0.1, 5),

@@ -110,6 +110,7 @@ def test_a_failing_job_does_not_stop_the_automations(
             return {j["name"]: j for j in client.get("/api/jobs", headers=admin).json()}
 
         eventually(lambda: shown()["account_snapshot"]["last_error"])
+        eventually(lambda: shown()["automations"]["state"] == "ok")
         jobs = shown()
         assert "snapshot exploded" in jobs["account_snapshot"]["last_error"]
         assert jobs["automations"]["state"] == "ok"

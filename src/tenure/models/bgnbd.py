@@ -55,7 +55,16 @@ class BGNBD:
     def conditional_expected_purchases(
         self, t: object, x: object, t_x: object, T: object
     ) -> np.ndarray:
-        """E[Y(t) | x, t_x, T]: purchases in the next t units of a customer with this history."""
+        """E[Y(t) | x, t_x, T]: purchases in the next t units of a customer with this history.
+        At a = 1 the closed form is 0/0; its limit is the mean of a = 1 -/+ 1e-5 (error ~1e-10)."""
+        if abs(self.a - 1) < 1e-6:
+            near = [
+                BGNBD(self.r, self.alpha, 1 + step, self.b).conditional_expected_purchases(
+                    t, x, t_x, T
+                )
+                for step in (-1e-5, 1e-5)
+            ]
+            return np.asarray((near[0] + near[1]) / 2, dtype=float)
         x, t_x, T = _arrays(x, t_x, T)
         t = np.asarray(t, dtype=float)
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
