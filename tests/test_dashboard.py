@@ -92,14 +92,23 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any, server: dict[str, Any]) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1300, "height": 1000}, accept_downloads=True)
+    # Anything the Content-Security-Policy blocks is recorded and fails the test.
+    context.add_init_script(
+        "window.__csp = []; document.addEventListener('securitypolicyviolation',"
+        " (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
     tab = context.new_page()
+    violations: list[str] = []
+    tab.on("console", lambda m: "Content Security Policy" in m.text and violations.append(m.text))
     tab.goto(server["base"] + "/overview")
     assert tab.url.endswith("/login")  # no session: the login page
     tab.fill("input[name=api_key]", server["key"])
     tab.click("button[type=submit]")
     tab.wait_for_url("**/overview")
     yield tab
+    blocked = [*violations, *(tab.evaluate("window.__csp || []") if not tab.is_closed() else [])]
     context.close()
+    assert blocked == [], blocked
 
 
 def _open(page: Any, server: dict[str, Any], path: str) -> None:
@@ -259,14 +268,14 @@ def test_a_widget_added_to_my_dashboard_persists_after_reload(
     assert order == ["mrr:line", "nps:number"]
     page.click("[data-widget='nps:number'] button[data-action=up]")
     page.wait_for_function(
-        "document.querySelector('[data-widget]').dataset.widget === 'nps:number'"
+        "() => document.querySelector('[data-widget]').dataset.widget === 'nps:number'"
     )
     page.reload()
     page.wait_for_selector("[data-widget='mrr:line']")
     order = page.eval_on_selector_all("[data-widget]", "nodes => nodes.map(n => n.dataset.widget)")
     assert order == ["nps:number", "mrr:line"]
     page.click("[data-widget='mrr:line'] button[data-action=remove]")
-    page.wait_for_function("document.querySelectorAll('[data-widget]').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('[data-widget]').length === 1")
     saved = httpx.get(
         server["base"] + "/api/dashboard", headers={"Authorization": f"Bearer {server['key']}"}
     ).json()

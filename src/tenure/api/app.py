@@ -25,6 +25,7 @@ from tenure.api.routers import (
     metrics,
     surveys,
 )
+from tenure.api.security import SecurityHeaders
 from tenure.app.store import Store
 from tenure.live import LiveWorkspace
 from tenure.workspace import Workspace
@@ -84,4 +85,5 @@ def create_app(
 
     mount(app)
     app.add_middleware(problems.BodyLimit, limit=MAX_BODY)
+    app.add_middleware(SecurityHeaders)  # outermost: on the body limit's answers too
     return app

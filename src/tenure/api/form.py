@@ -11,10 +11,7 @@ PAGE = _env.from_string(
 <html lang="{{ language or 'en' }}">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ title }}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}
-fieldset{border:0;padding:0}label.score{display:inline-block;margin:.2rem;padding:.4rem .6rem;
-border:1px solid #999;border-radius:.3rem}textarea{width:100%;min-height:6rem}
-button{margin-top:1rem;padding:.5rem 1.2rem}</style></head>
+<link rel="stylesheet" href="/static/survey.css"></head>
 <body>
 <h1>{{ title }}</h1>
 {% if message %}<p role="status">{{ message }}</p>{% endif %}

@@ -9,14 +9,16 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import os
+import re
 import smtplib
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-import httpx
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import (
     AfterValidator,
@@ -29,11 +31,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from tenure.app import outbound
 from tenure.app.store import AccountTag, Store, Task, now, secret
 from tenure.errors import TenureError
 
 KINDS = ("email", "webhook", "chat", "task", "tag", "survey_invitation")
 _templates = SandboxedEnvironment(autoescape=False)
+log = logging.getLogger(__name__)
 
 
 def _readable(text: str) -> str:
@@ -48,6 +52,29 @@ def _readable(text: str) -> str:
 
 
 Template = Annotated[str, StringConstraints(min_length=1), AfterValidator(_readable)]
+_KNOWN_ORIGIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*[/?#]")
+
+
+def _outbound(text: str) -> str:
+    """A URL template whose scheme and host, where written literally, may be requested: only
+    http(s), and no refused address written as a number (names are checked when sending)."""
+    literal = text.split("{", 1)[0]
+    if "{" not in text:
+        checked = text
+    elif match := _KNOWN_ORIGIN.match(literal):
+        checked = match.group(0)
+    elif "://" in literal:
+        checked = literal.split("://", 1)[0] + "://example.invalid/"
+    else:
+        return text
+    try:
+        outbound.check_url(checked)
+    except TenureError as exc:
+        raise PydanticCustomError("url", "{reason}", {"reason": str(exc)}) from None
+    return text
+
+
+UrlTemplate = Annotated[Template, AfterValidator(_outbound)]
 
 
 def _readable_or_none(text: str | None) -> str | None:
@@ -70,12 +97,12 @@ class EmailAction(_Action):
 
 class WebhookAction(_Action):
     kind: Literal["webhook"]
-    url: Template
+    url: UrlTemplate
 
 
 class ChatAction(_Action):
     kind: Literal["chat"]
-    url: Template
+    url: UrlTemplate
     text: Template
 
 
@@ -181,14 +208,15 @@ def perform(
             )
             body = json.dumps(payload, default=str).encode()
             headers = signed_headers(webhook_secret(store), f"msg_{delivery_id}", body, now())
-            response = httpx.post(
-                render(action["url"], variables),
-                content=body,
-                headers=headers,
-                timeout=outbox.timeout,
-            )
-            if response.status_code >= 300:
-                raise ActionError(f"{action['url']} answered {response.status_code}")
+            try:
+                outbound.post(
+                    render(action["url"], variables),
+                    content=body,
+                    headers=headers,
+                    timeout=outbox.timeout,
+                )
+            except outbound.OutboundError as exc:
+                raise ActionError(str(exc)) from None
         elif kind == "task":
             due = variables.get("today")
             days = int(action.get("due_in_days", 7))
@@ -232,8 +260,11 @@ def perform(
                 )
     except ActionError:
         raise
-    except (OSError, smtplib.SMTPException, httpx.HTTPError) as exc:
-        raise ActionError(f"{kind}: {exc}") from None
+    except (OSError, smtplib.SMTPException) as exc:
+        # The detail goes to the server log; viewers of the firings see only the class.
+        log.warning("%s action failed: %s", kind, exc)
+        status = "timeout" if isinstance(exc, TimeoutError) else "e-mail server error"
+        raise ActionError(f"failed: {status}") from None
 
 
 def _email(outbox: Outbox, to: str, subject: str, body: str) -> None:
@@ -247,3 +278,21 @@ def _email(outbox: Outbox, to: str, subject: str, body: str) -> None:
     message.set_content(body)
     with smtplib.SMTP(outbox.smtp_host, outbox.smtp_port, timeout=outbox.timeout) as smtp:
         smtp.send_message(message)
+
+
+def redacted(action: dict[str, Any]) -> dict[str, Any]:
+    """An action as a viewer sees it: a webhook or chat URL cut to its scheme and host (the path
+    and query of a hook URL are often its secret)."""
+    if action.get("kind") not in ("webhook", "chat") or "url" not in action:
+        return action
+    parts = urlsplit(str(action["url"]))
+    origin = f"{parts.scheme}://{parts.hostname}" if parts.scheme and parts.hostname else ""
+    return {**action, "url": f"{origin}/[redacted]"}
+
+
+def rule_for(role: str, view: dict[str, Any]) -> dict[str, Any]:
+    """A rule view (`automations.rule_view`) as a key of `role` may see it: editors and admins
+    see it whole, viewers with its webhook and chat URLs redacted."""
+    if role in ("editor", "admin"):
+        return view
+    return {**view, "actions": [redacted(a) for a in view.get("actions", [])]}

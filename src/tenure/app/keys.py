@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from tenure.app.store import ApiKey, Store, now
+from tenure.app.store import ApiKey, SessionRecord, Store, now
 from tenure.errors import TenureError
 
 ROLES = ("viewer", "editor", "admin")  # each includes the ones before it
@@ -43,10 +43,20 @@ def allows(role: str, needed: str) -> bool:
 
 
 def revoke_key(store: Store, name: str) -> int:
+    """Revoke the active keys named `name` and end their dashboard sessions; return how many."""
     with store.session() as session:
         records = session.scalars(
             select(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
         ).all()
+        moment = now()
         for record in records:
-            record.revoked_at = now()
+            record.revoked_at = moment
+        session.execute(
+            update(SessionRecord)
+            .where(
+                SessionRecord.key_id.in_([r.id for r in records]),
+                SessionRecord.revoked_at.is_(None),
+            )
+            .values(revoked_at=moment)
+        )
         return len(records)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -23,8 +23,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
+    delete,
+    select,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
@@ -44,6 +46,18 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class SessionRecord(Base):
+    """A dashboard session: the cookie carries a random token, signed; the table keeps its hash."""
+
+    __tablename__ = "sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the token
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
 
 
 class Goal(Base):
@@ -123,13 +137,19 @@ def default_url() -> str:
 
 
 class Store:
-    """An engine and sessions on the application database, migrated to the latest schema."""
+    """An engine and sessions on the application database, migrated to the latest schema, and
+    the secrets kept beside it (`tenure.app.secret_store`). A new SQLite file is created 0600."""
 
     def __init__(self, url: str | None = None) -> None:
+        from tenure.app.secret_store import Secrets
+
         self.url = url or default_url()
+        _create_private(self.url)
         self.engine: Engine = create_engine(self.url, future=True)
         migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.secrets = Secrets.for_store(self.url)
+        self._move_secrets_out()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -138,6 +158,39 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def _move_secrets_out(self) -> None:
+        """Secrets an older version kept in app_settings move to the secrets file (so survey
+        links and webhook signatures stay valid) and leave the database."""
+        with self.session() as session:
+            rows = session.scalars(select(AppSetting).where(AppSetting.key.in_(LEGACY_SECRETS)))
+            found = {row.key: row.value for row in rows}
+            if found:
+                self.secrets.adopt(found)
+                session.execute(delete(AppSetting).where(AppSetting.key.in_(list(found))))
+
+
+LEGACY_SECRETS = ("session_secret", "survey_secret", "webhook_secret")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL, or None for another database or an in-memory one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if str(parsed.database).startswith("file:"):
+        return None
+    return Path(str(parsed.database))
+
+
+def _create_private(url: str) -> None:
+    """Create a new SQLite file readable by its owner only (SQLite gives its journal and WAL
+    files the same mode)."""
+    path = sqlite_path(url)
+    if path is None or path.exists():
+        return
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def migrate(engine: Engine) -> None:
@@ -230,14 +283,6 @@ class Dashboard(Base):
 
 
 def secret(store: Store, name: str) -> bytes:
-    """A 32-byte secret kept in app_settings under `name`, created on first use and cached by
-    the Store (signing survey links, webhooks and browser sessions)."""
-    cache: dict[str, bytes] = store.__dict__.setdefault("_secrets", {})
-    if name not in cache:
-        with store.session() as session:
-            row = session.get(AppSetting, name)
-            if row is None:
-                row = AppSetting(key=name, value=secrets.token_hex(32))
-                session.add(row)
-            cache[name] = bytes.fromhex(row.value)
-    return cache[name]
+    """The 32-byte secret `name` (signing survey links, webhooks and session cookies), from the
+    store's secrets file or TENURE_SECRET_KEY; never from the database."""
+    return store.secrets.get(name)

@@ -48,29 +48,44 @@ def mount(app: FastAPI) -> None:
     def login_form() -> HTMLResponse:
         return render("login.html")
 
+    throttle = auth.LoginThrottle()
+    app.state.login_throttle = throttle
+
     @app.post("/login", include_in_schema=False)
-    def login(api_key: Annotated[str, Form(max_length=200)]) -> Response:
+    def login(request: Request, api_key: Annotated[str, Form(max_length=200)]) -> Response:
+        client = request.client.host if request.client else "unknown"
+        wait = throttle.retry_after(client)
+        if wait is not None:
+            page = render("login.html", message="Too many failed logins; try again later.")
+            page.status_code = 429
+            page.headers["Retry-After"] = str(wait)
+            return page
         record = key_rules.check_key(store, api_key.strip())
         if record is None:
+            throttle.failed(client)
             page = render("login.html", message="That API key is not valid.")
             page.status_code = 401
             return page
+        secure = request.url.scheme == "https"
         response = RedirectResponse("/overview", status_code=303)
         response.set_cookie(
             auth.COOKIE,
             auth.issue(store, record),
             max_age=auth.SESSION_SECONDS,
             httponly=True,
-            samesite="strict",
+            samesite="lax",
+            secure=secure,
         )
-        response.set_cookie(auth.CSRF_COOKIE, auth.new_csrf(), samesite="strict")
+        # Read by the page's script to echo it in X-CSRF-Token, so not HttpOnly.
+        response.set_cookie(auth.CSRF_COOKIE, auth.new_csrf(), samesite="lax", secure=secure)
         return response
 
     @app.get("/logout", include_in_schema=False)
-    def logout() -> Response:
+    def logout(request: Request) -> Response:
+        auth.end(store, request.cookies.get(auth.COOKIE))
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(auth.COOKIE)
-        response.delete_cookie(auth.CSRF_COOKIE)
+        response.delete_cookie(auth.COOKIE, httponly=True, samesite="lax")
+        response.delete_cookie(auth.CSRF_COOKIE, samesite="lax")
         return response
 
     def show(request: Request, slug: str, title: str, account_id: str | None = None) -> Response:

@@ -24,7 +24,7 @@ from tenure.api.schemas import (
     RunOut,
     Status,
 )
-from tenure.app import automations
+from tenure.app import actions, automations
 from tenure.app.store import AutomationRule, Store
 from tenure.live import LiveWorkspace
 
@@ -40,15 +40,11 @@ def run(live: LiveWorkspace, store: Store) -> automations.RunReport:
         return automations.run(store, ws)
 
 
-def _view(rule: AutomationRule) -> RuleOut:
-    return RuleOut(**automations.rule_view(rule))
-
-
 @router.get("/api/automations", summary="Automation rules")
-def list_rules(_: Viewer, store: StoreDep) -> list[RuleOut]:
+def list_rules(key: Viewer, store: StoreDep) -> list[RuleOut]:
     with store.session() as session:
         rules = session.scalars(select(AutomationRule).order_by(AutomationRule.id))
-        return [_view(r) for r in rules]
+        return [RuleOut(**actions.rule_for(key.role, automations.rule_view(r))) for r in rules]
 
 
 @router.post("/api/automations", status_code=201, summary="Create a when-then rule")

@@ -11,6 +11,7 @@ function el(tag, attrs, ...children) {
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === null || value === undefined || value === false) continue;
     if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "style") node.style.cssText = value; // a style attribute breaks the CSP
     else node.setAttribute(key, value);
   }
   for (const child of children.flat()) {

@@ -1,0 +1,1 @@
+"""Tests reproducing the findings of the security review (issue 17), one file per finding."""
