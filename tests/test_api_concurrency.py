@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 import tenure
+from tenure import demo
 from tenure.api.app import create_app
 from tenure.app.keys import create_key
 from tenure.app.store import Store
-from tenure import demo
 from tenure.workspace import Workspace
 
 
