@@ -64,7 +64,7 @@ def frame_to_csv(frame: pd.DataFrame) -> str:
 
 def write_rows(handle: IO[str], header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Write a header and rows to an open text file (opened with newline="")."""
-    writer = csv.writer(handle)
+    writer = csv.writer(handle, lineterminator="\n")  # as pandas and DuckDB write
     writer.writerow(header)
     for row in rows:
         writer.writerow([neutralise(v) for v in row])
