@@ -103,7 +103,9 @@ def test_one_huge_value_rejects_its_row_and_the_rest_loads(
     rejects = tmp_path / "rejects.csv"
     report = ws.load("accounts", source, rejects_path=rejects)
     assert (report.inserted, report.rejected) == (2, 1) and ids(ws) == ["A1", "A3"]
-    ((line, column, value, reason),) = [(r.line, r.column, r.value, r.reason) for r in report.rejects]
+    ((line, column, value, reason),) = [
+        (r.line, r.column, r.value, r.reason) for r in report.rejects
+    ]
     assert (line, column) == (3 if fmt == "csv" else 2, "name")
     assert reason == f"a value of {len(HUGE)} bytes, over the limit of 1000000 (max_field_length)"
     assert value is not None and len(value) <= loader.SHOWN_VALUE_CHARS + 1

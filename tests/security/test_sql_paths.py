@@ -119,10 +119,10 @@ def test_hostile_column_names_and_mapping_values_stay_data(ws: Workspace) -> Non
     )
     mapping = Mapping(
         columns={name: "account_id"},
-        values={"name": {"x'); DROP TABLE accounts; --": "it's \"quoted\" ; --\nsafe"}},
+        values={"name": {"x'); DROP TABLE accounts; --": 'it\'s "quoted" ; --\nsafe'}},
     )
     report = ws.load("accounts", frame, mapping=mapping)
     assert (report.inserted, report.rejected) == (2, 0)
     stored = ws.table("accounts").order_by("account_id").to_pandas()
-    assert list(stored["name"]) == ["it's \"quoted\" ; --\nsafe", "plain"]
+    assert list(stored["name"]) == ['it\'s "quoted" ; --\nsafe', "plain"]
     assert ws.has_table("accounts") and ws.has_table("fx_rates")

@@ -30,11 +30,7 @@ _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 def neutralise(value: Any) -> Any:
     """`value` as a spreadsheet shows it without evaluating it; non-text is returned unchanged."""
-    if (
-        isinstance(value, str)
-        and value.startswith(TRIGGERS)
-        and not _PLAIN_NUMBER.fullmatch(value)
-    ):
+    if isinstance(value, str) and value.startswith(TRIGGERS) and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
 
