@@ -302,12 +302,15 @@ def test_all_rows_rejected_means_nothing_loaded(ws: Workspace, write: Write) -> 
     assert report.nothing_loaded and report.rejected == 2
 
 
-def test_stale_rejects_file_is_removed_when_a_load_is_clean(ws: Workspace, write: Write) -> None:
+def test_stale_rejects_file_is_emptied_not_deleted_when_a_load_is_clean(
+    ws: Workspace, write: Write
+) -> None:
     path = write("a.csv", "account_id,created_at\nA1,never\n")
     assert ws.load("accounts", path).rejects_path is not None
     path.write_text("account_id,created_at\nA1,2024-01-01\n")
     assert ws.load("accounts", path).rejects_path is None
-    assert not path.with_name("a.csv.rejects.csv").exists()
+    stale = path.with_name("a.csv.rejects.csv")
+    assert stale.read_text() == "file,line,column,value,reason\n" and read_rejects(stale) == []
 
 
 def test_json_lines(ws: Workspace, write: Write) -> None:

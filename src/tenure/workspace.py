@@ -104,14 +104,22 @@ class Workspace:
         return result
 
     def export(self, folder: str | Path) -> list[Path]:
-        """Write every loaded table to `<folder>/<table>.parquet` (for pyspark:///folder)."""
+        """Write every loaded table to `<folder>/<table>.parquet` (for pyspark:///folder).
+
+        The path never enters SQL text (Ibis's DuckDB `to_parquet` splices it into a `COPY`): the
+        embedded store writes through DuckDB's relation API, other engines through pyarrow."""
+        import pyarrow.parquet as pq
+
         target = Path(folder)
         target.mkdir(parents=True, exist_ok=True)
         written = []
         for name in CONTRACTS:
             if self.has_table(name):
                 path = target / f"{name}.parquet"
-                self.backend.table(name).to_parquet(path)
+                if self.is_embedded:
+                    self.duckdb.table(name).write_parquet(str(path))
+                else:
+                    pq.write_table(self.backend.table(name).to_pyarrow(), path)
                 written.append(path)
         return written
 

@@ -291,8 +291,10 @@ def emit(frame: Any, fmt: str, output: Path | None, title: str) -> None:
         err().print(f"wrote {len(frame):,} rows to {output}", highlight=False)
         return
     if fmt in ("csv", "json"):
+        from tenure.data.csv_safe import frame_to_csv
+
         text = (
-            frame.to_csv(index=False)
+            frame_to_csv(frame)
             if fmt == "csv"
             else frame.to_json(orient="records", date_format="iso", default_handler=str, indent=1)
         )

@@ -3,12 +3,18 @@
 The merge is idempotent: rows whose key is new are inserted, rows whose content changed are
 updated, identical rows are left alone, and the whole load is one transaction, so a retry after a
 failure neither loses nor double-counts anything.
+
+A load never destroys data: a bad value rejects its row, never the file (a value longer than
+`max_field_length`, a NUL character, a timestamp beyond the `horizon` are rejected with their
+line), and the rejects file is only written where no file is, or over a rejects file (recognised
+by its header); nothing is deleted.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +23,7 @@ from zoneinfo import available_timezones
 import duckdb
 import pyarrow as pa
 
-from tenure.data import validate
+from tenure.data import csv_safe, validate
 from tenure.data.contract import CONTRACTS, TableContract, contract_for
 from tenure.data.mapping import Mapping, resolve_columns
 from tenure.data.readers import (
@@ -40,6 +46,10 @@ REPEATED = "_tenure_repeated_keys"
 TOUCHED = "_tenure_touched"  # rows a load inserted or updated, updated ones also as they were
 WAS = "_tenure_was"  # the updated rows as they were
 KEPT_REJECTS = 1000  # rejects held in memory for display; the file has them all
+SHOWN_VALUE_CHARS = 1000  # a rejected value longer than this is shown cut, ending in "…"
+MAX_FIELD_LENGTH = 1_000_000  # bytes of one value; a longer one rejects its row
+TIMESTAMP_HORIZON = dt.timedelta(days=365)  # a timestamp later than load time + this is rejected
+REJECTS_COLUMNS = ("column", "value", "reason")  # after "file" and "line" (or "row")
 OnChange = Callable[[duckdb.DuckDBPyConnection, str], None]
 
 
@@ -141,13 +151,23 @@ def load(
     timezone: str | None = None,
     rejects_path: Path | None = None,
     on_change: OnChange | None = None,
+    max_field_length: int = MAX_FIELD_LENGTH,
+    horizon: dt.timedelta | None = TIMESTAMP_HORIZON,
 ) -> LoadReport:
     """Load `source` (a path or a DataFrame) into `table`; see the module docstring.
     `on_change(con, touched)` runs inside the load's transaction when rows were inserted or
-    updated; `touched` names a temporary view of those rows, updated ones also as they were."""
+    updated; `touched` names a temporary view of those rows, updated ones also as they were.
+    `horizon` None accepts timestamps however far ahead."""
     contract = contract_for(table)
     mapping = mapping or Mapping()
     tz = check_timezone(timezone or mapping.timezone or "UTC")
+    if rejects_path is None and isinstance(source, (str, Path)):
+        rejects_path = _default_rejects_path(Path(source))
+    rejects = _RejectsFile.check(rejects_path) if rejects_path is not None else None
+    limits = _Limits(
+        max_field_length,
+        None if horizon is None else dt.datetime.now(dt.UTC).replace(tzinfo=None) + horizon,
+    )
     ensure_bookkeeping(con)
     ensure_table(con, contract)
     staged = (
@@ -157,7 +177,7 @@ def load(
     )
     try:
         return _load_staged(
-            con, contract, staged, mapping, tz, reporting_currency, rejects_path, source, on_change
+            con, contract, staged, mapping, tz, reporting_currency, rejects, limits, on_change
         )
     finally:
         _drop_temporaries(con)
@@ -181,6 +201,12 @@ def _value_maps(contract: TableContract, mapping: Mapping) -> dict[str, dict[str
     return mapping.values
 
 
+@dataclass(frozen=True)
+class _Limits:
+    max_field_length: int  # bytes
+    latest: dt.datetime | None  # the latest timestamp accepted (naive UTC)
+
+
 def _load_staged(
     con: duckdb.DuckDBPyConnection,
     contract: TableContract,
@@ -188,8 +214,8 @@ def _load_staged(
     mapping: Mapping,
     timezone: str,
     reporting_currency: str,
-    rejects_path: Path | None,
-    source: Any,
+    rejects_file: _RejectsFile | None,
+    limits: _Limits,
     on_change: OnChange | None,
 ) -> LoadReport:
     resolved = resolve_columns(contract, staged.source, staged.columns, mapping)
@@ -211,13 +237,23 @@ def _load_staged(
         timezone,
         None if contract.name == "fx_rates" else reporting_currency,
         _value_maps(contract, mapping),
+        latest=limits.latest,
     )
     con.execute(sql.create_typed)
+    shown = (
+        f"CASE WHEN length(value) > {SHOWN_VALUE_CHARS} "
+        f"THEN left(value, {SHOWN_VALUE_CHARS}) || '…' ELSE value END"
+    )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {REJECTS} AS "
-        "SELECT CAST(_line AS BIGINT) AS _line, column_name, value, reason FROM "
+        f"SELECT CAST(_line AS BIGINT) AS _line, column_name, {shown} AS value, reason FROM "
         f"({sql.errors})"
     )
+    used = [*resolved.canonical.values(), *resolved.attributes.values()]
+    text_columns = [c for c in dict.fromkeys(used) if staged.types[c] == "VARCHAR"]
+    unsafe = validate.unsafe_text(text_columns, limits.max_field_length, SHOWN_VALUE_CHARS)
+    if unsafe is not None:
+        con.execute(f"INSERT INTO {REJECTS} {unsafe}")
     if staged.rejects:
         con.register("_tenure_reader_rejects", _rejects_arrow(staged.rejects))
         con.execute(f"INSERT INTO {REJECTS} SELECT * FROM _tenure_reader_rejects")
@@ -272,7 +308,8 @@ def _load_staged(
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    report.rejects_path = _write_rejects(con, report, rejects_path, source)
+    if rejects_file is not None:
+        report.rejects_path = rejects_file.write(con, report)
     return report
 
 
@@ -394,27 +431,62 @@ def _rejects_arrow(rejects: list[Reject]) -> pa.Table:
     )
 
 
-def _write_rejects(
-    con: duckdb.DuckDBPyConnection, report: LoadReport, rejects_path: Path | None, source: Any
-) -> Path | None:
-    """Write every problem to a CSV: file, line (or row), column, value, reason."""
-    if rejects_path is None and isinstance(source, (str, Path)):
-        rejects_path = _default_rejects_path(Path(source))
-    if rejects_path is None:
-        return None
-    if report.problems == 0:
-        rejects_path.unlink(missing_ok=True)  # a stale file from an earlier run would mislead
-        return None
-    rel = con.sql(
-        f"SELECT ? AS file, _line AS {report.line_label}, column_name AS column, value, reason "
-        f"FROM {REJECTS} ORDER BY _line, column_name",
-        params=[report.source],
-    )
+@dataclass(frozen=True)
+class _RejectsFile:
+    """Where a load writes its rejects: a new file, or an earlier rejects file it replaces.
+
+    Any other existing file is refused before the load starts, so a mistyped `--rejects` never
+    overwrites a user's file; a clean load deletes nothing (an earlier rejects file at the path is
+    left with its header only, so it cannot pass for this load's rejects)."""
+
+    path: Path
+    replace: bool  # the path holds an earlier rejects file
+
+    @classmethod
+    def check(cls, path: Path) -> _RejectsFile:
+        if not path.exists() and not path.is_symlink():
+            return cls(path, replace=False)
+        if not path.is_file() or path.is_symlink() or not _is_rejects_file(path):
+            raise SourceError(f"{path} exists and is not a rejects file; choose another --rejects")
+        return cls(path, replace=True)
+
+    def write(self, con: duckdb.DuckDBPyConnection, report: LoadReport) -> Path | None:
+        """Every problem, ordered by line then column; the path, or None if there were none."""
+        if report.problems == 0 and not self.replace:
+            return None
+        header = ["file", report.line_label, *REJECTS_COLUMNS]
+        try:
+            # "x" fails if a file appeared at the path since the check, instead of overwriting it.
+            with self.path.open("w" if self.replace else "x", newline="", encoding="utf-8") as out:
+                result = con.execute(
+                    f"SELECT ?, _line, column_name, value, reason FROM {REJECTS} "
+                    "ORDER BY _line, column_name",
+                    [report.source],
+                )
+                csv_safe.write_rows(out, header, _batches(result))
+        except FileExistsError:
+            raise SourceError(
+                f"{self.path} exists and is not a rejects file; choose another --rejects"
+            ) from None
+        except OSError as exc:
+            raise SourceError(
+                f"{self.path}: cannot write the rejects file ({exc.strerror})"
+            ) from None
+        return self.path if report.problems else None
+
+
+def _is_rejects_file(path: Path) -> bool:
     try:
-        rel.write_csv(str(rejects_path), header=True)
-    except duckdb.Error as exc:
-        raise SourceError(f"{rejects_path}: cannot write the rejects file ({exc})") from None
-    return rejects_path
+        with path.open(encoding="utf-8-sig", errors="replace") as handle:
+            first = handle.readline(200).rstrip("\r\n")
+    except OSError:
+        return False
+    return first in {",".join(("file", label, *REJECTS_COLUMNS)) for label in ("line", "row")}
+
+
+def _batches(result: duckdb.DuckDBPyConnection) -> Iterator[tuple[Any, ...]]:
+    while rows := result.fetchmany(10_000):
+        yield from rows
 
 
 def _default_rejects_path(source: Path) -> Path:

@@ -22,6 +22,9 @@ from tenure.errors import SourceError
 
 STAGING = "_tenure_staging"
 CHUNK_ROWS = 100_000
+# Python's csv module refuses a field over 128 KiB and fails the whole file; the loader instead
+# rejects a row whose value is over its max_field_length, so the reader itself allows far more.
+READER_FIELD_LIMIT = 1 << 30
 FORMATS = ("csv", "jsonl", "parquet")
 
 
@@ -181,6 +184,8 @@ def _csv_chunks(path: Path) -> Iterator[_Chunk]:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
         raise SourceError(f"{path}: cannot open ({exc.strerror})") from None
+    if csv.field_size_limit() < READER_FIELD_LIMIT:
+        csv.field_size_limit(READER_FIELD_LIMIT)  # process-wide; only ever raised
     with handle:
         reader = csv.reader(handle)
         try:

@@ -7,6 +7,7 @@ queries, so validating 100M rows is a handful of scans, not a Python loop.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from tenure.data.contract import Column, Kind, TableContract
@@ -134,9 +135,12 @@ def build(
     timezone: str,
     reporting_currency: str | None,
     values: dict[str, dict[str, str]] | None = None,
+    *,
+    latest: dt.datetime | None = None,
 ) -> ValidationSql:
     """`reporting_currency` None skips the known-currency rule (for fx_rates itself); `values`
-    replaces listed source values of a canonical column before it is read (emoji as scores)."""
+    replaces listed source values of a canonical column before it is read (emoji as scores);
+    a timestamp after `latest` (naive UTC) is rejected."""
     typed_parts = ["_line"]
     errors: list[str] = []
     raw_columns: set[str] = set()
@@ -174,7 +178,7 @@ def build(
             )
         if col.required and col.default is None:
             add_error(col.name, raw, f"{raw} IS NULL", "missing required value")
-        for condition, reason in _value_rules(col, reporting_currency):
+        for condition, reason in _value_rules(col, reporting_currency, latest):
             add_error(col.name, raw, f"{raw} IS NOT NULL AND ({condition})", reason)
 
     for name, source in resolved.attributes.items():
@@ -228,7 +232,9 @@ def build(
     return ValidationSql(create_typed, errors_sql, output, final)
 
 
-def _value_rules(col: Column, reporting_currency: str | None) -> list[tuple[str, str]]:
+def _value_rules(
+    col: Column, reporting_currency: str | None, latest: dt.datetime | None = None
+) -> list[tuple[str, str]]:
     """(bad-when SQL over the typed value, reason) pairs for one column's own rules."""
     value = quote(col.name)
     rules: list[tuple[str, str]] = []
@@ -252,4 +258,43 @@ def _value_rules(col: Column, reporting_currency: str | None) -> list[tuple[str,
         )
     if col.kind is Kind.JSON:
         rules.append((f"NOT json_valid({value})", "not valid JSON"))
+    if col.kind is Kind.TIMESTAMP and latest is not None:
+        limit = latest.replace(microsecond=0)
+        rules.append(
+            (
+                f"{value} > CAST({literal(limit.isoformat(sep=' '))} AS TIMESTAMP)",
+                f"later than {limit:%Y-%m-%d %H:%M} UTC, beyond the loader's horizon; "
+                "check the year",
+            )
+        )
     return rules
+
+
+def unsafe_text(columns: list[str], max_bytes: int, shown_chars: int) -> str | None:
+    """A query listing (_line, column, value, reason) for every staged text value longer than
+    `max_bytes` or holding a NUL character; None without text columns.
+
+    One scan of the staging table finds the rows (there are usually none); the per-column detail
+    runs over those rows only. Values are shown cut to `shown_chars`, NUL as \\0."""
+    if not columns:
+        return None
+    bad = " OR ".join(
+        f"strlen({quote(c)}) > {max_bytes:d} OR contains({quote(c)}, chr(0))" for c in columns
+    )
+    parts = []
+    for column in columns:
+        ref, name = quote(column), literal(column)
+        shown = f"replace(left({ref}, {shown_chars:d}), chr(0), '\\0')"
+        parts.append(
+            f"SELECT _line, {name}, {shown} || '…', 'a value of ' || strlen({ref}) || "
+            f"' bytes, over the limit of {max_bytes:d} (max_field_length)' "
+            f"FROM found WHERE strlen({ref}) > {max_bytes:d}"
+        )
+        parts.append(
+            f"SELECT _line, {name}, {shown}, 'contains a NUL character (shown as \\0)' "
+            f"FROM found WHERE strlen({ref}) <= {max_bytes:d} AND contains({ref}, chr(0))"
+        )
+    return (
+        f"WITH found AS MATERIALIZED (SELECT * FROM {quote(STAGING)} WHERE {bad}) "
+        + " UNION ALL ".join(parts)
+    )

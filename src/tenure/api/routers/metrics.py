@@ -3,7 +3,6 @@ accounts behind a number, cohorts, survival, funnels, feedback and CSV exports."
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -152,16 +151,16 @@ def feedback_comments(
 )
 def export(_: Viewer, live: Live, table: Annotated[str, Path(max_length=50)]) -> StreamingResponse:
     from tenure.data.contract import CONTRACTS
+    from tenure.data.csv_safe import frame_to_csv
 
     if table not in CONTRACTS:
         raise Problem(404, "Not found", f"tables: {', '.join(CONTRACTS)}")
     with live.reader() as ws:
         frame = ws.table(table).to_pandas()
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False)
+    text = frame_to_csv(frame)  # text that a spreadsheet would run as a formula is quoted
 
     def chunks() -> Iterator[str]:
-        yield buffer.getvalue()
+        yield text
 
     return StreamingResponse(
         chunks(),

@@ -127,6 +127,20 @@ function lines(title, slug, groups, extra) {
   return chart(title, slug, { xAxis: { type: "category" }, yAxis: { type: "value" }, series });
 }
 
+// A CSV of table rows that a spreadsheet cannot run: text starting with = + - @ tab or CR gets a
+// leading ' (OWASP), except plain numbers such as -12.5; the rule of tenure/data/csv_safe.py.
+const CSV_TRIGGER = /^[=+\-@\t\r]/;
+const PLAIN_NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+function csvCell(value) {
+  let text = Array.isArray(value) ? value.join("; ") : String(value ?? "");
+  if (typeof value !== "number" && CSV_TRIGGER.test(text) && !PLAIN_NUMBER.test(text)) text = "'" + text;
+  return '"' + text.replaceAll('"', '""') + '"';
+}
+
+function csvText(columns, rows) {
+  return [columns.map(csvCell).join(","), ...rows.map((r) => columns.map((c) => csvCell(r[c])).join(","))].join("\n");
+}
+
 function table(title, slug, columns, rows, render) {
   const { box, tools } = panel(title, slug);
   const head = el("tr", {}, columns.map((c) => el("th", {}, c)));
@@ -134,9 +148,7 @@ function table(title, slug, columns, rows, render) {
   box.append(el("table", { id: "table-" + slug }, el("thead", {}, head), el("tbody", {}, body)));
   if (!rows.length) box.append(el("p", { class: "empty" }, "Nothing in this range."));
   tools.append(el("button", { type: "button", "data-export": "csv", onclick: () => {
-    const quote = (v) => '"' + String(v ?? "").replaceAll('"', '""') + '"';
-    const text = [columns.map(quote).join(","), ...rows.map((r) => columns.map((c) => quote(Array.isArray(r[c]) ? r[c].join("; ") : r[c])).join(","))].join("\n");
-    download(slug + ".csv", URL.createObjectURL(new Blob([text], { type: "text/csv" })));
+    download(slug + ".csv", URL.createObjectURL(new Blob([csvText(columns, rows)], { type: "text/csv" })));
   } }, "CSV"));
 }
 
