@@ -303,3 +303,13 @@ class JobOut(BaseModel):
     last_error_at: str | None
     consecutive_failures: int
     next_run: str | None
+
+
+class ProblemDetails(BaseModel):
+    """An error (RFC 9457), served as application/problem+json."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
