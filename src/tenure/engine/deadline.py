@@ -43,21 +43,29 @@ def deadline(connection: Any, seconds: float | None = None) -> Iterator[None]:
     is left the timer can no longer fire, so a later query on the connection is not touched."""
     limit = query_seconds() if seconds is None else seconds
     lock = threading.Lock()
-    state = {"running": True, "fired": False}
+    done = threading.Event()
+    fired = threading.Event()
 
-    def stop() -> None:
-        with lock:
-            if state["running"]:
-                state["fired"] = True
+    def watch() -> None:
+        if done.wait(limit):
+            return
+        fired.set()
+        # Again and again until the block ends: an interrupt reaches only a running query, and
+        # the block may be between queries when the time is up.
+        while True:
+            with lock:
+                if done.is_set():
+                    return
                 connection.interrupt()
+            if done.wait(0.05):
+                return
 
-    timer = threading.Timer(limit, stop)
-    timer.daemon = True
-    timer.start()
+    watcher = threading.Thread(target=watch, name="query-deadline", daemon=True)
+    watcher.start()
     try:
         yield
     except Exception as exc:
-        if state["fired"]:
+        if fired.is_set():
             raise QueryTimeout(
                 f"the query ran longer than {limit:g} s and was stopped; narrow it (a shorter "
                 "range, a coarser grain, fewer segments or metrics) and try again"
@@ -65,5 +73,4 @@ def deadline(connection: Any, seconds: float | None = None) -> Iterator[None]:
         raise
     finally:
         with lock:
-            state["running"] = False
-        timer.cancel()
+            done.set()
