@@ -8,7 +8,6 @@ import datetime as dt
 import shutil
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings

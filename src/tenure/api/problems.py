@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -73,7 +74,11 @@ def problem(status: int, title: str, detail: str = "", instance: str = "") -> di
 
 
 def _respond(
-    request: Request, status: int, title: str, detail: str, headers: dict[str, str] | None = None
+    request: Request,
+    status: int,
+    title: str,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     headers = dict(headers or {})
     if status == 401:
@@ -132,11 +137,14 @@ def install(app: FastAPI) -> None:
 def _declare_common(operation: dict[str, Any]) -> None:
     """What any operation can answer: with a key, the statuses of `PROTECTED` (the key checks,
     422 as a problem document rather than FastAPI's default body); with a request body, 413; any
-    operation, 400 for NUL characters in the address (see BodyLimit)."""
+    operation, 400 for NUL characters in the address (see BodyLimit); with a path parameter (a
+    resource by its id or name), 404."""
     responses = operation.setdefault("responses", {})
     common = [400, *(PROTECTED if operation.get("security") else ())]
     if "requestBody" in operation:
         common.append(413)
+    if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+        common.append(404)
     for status, response in errors(*common).items():
         if str(status) == "422" or str(status) not in responses:
             responses[str(status)] = response
