@@ -7,42 +7,119 @@ that need not be the one running the route, and a reader's cursor belongs to its
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
+import sys
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+import pandas as pd
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from tenure.api.problems import Problem
 from tenure.app import auth
 from tenure.app import keys as key_rules
 from tenure.app.store import ApiKey, AuditEntry, Store
+from tenure.engine.deadline import deadline
 from tenure.live import LiveWorkspace
+from tenure.workspace import Workspace
+
+CACHE_BYTES = 256 * 1024 * 1024
+
+
+def size_of(value: Any) -> int:
+    """Bytes a cached result holds: a frame's deep memory usage (its rows and strings)."""
+    if isinstance(value, pd.DataFrame):
+        return int(value.memory_usage(deep=True, index=True).sum())
+    if isinstance(value, tuple | list):
+        return sum(size_of(v) for v in value)
+    return sys.getsizeof(value)
 
 
 class ResultCache:
-    """Results by request and data version, at most `size` of them (oldest out first). The lock
-    guards the dict only; results are computed outside it."""
+    """Results by request and data version, at most `size` of them and `max_bytes` in all
+    (oldest out first; a result larger than `max_bytes` is not kept). The lock guards the dict
+    only; results are computed outside it."""
 
-    def __init__(self, size: int = 256) -> None:
+    def __init__(self, size: int = 256, max_bytes: int = CACHE_BYTES) -> None:
         self.size = size
-        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, key: Hashable) -> Any | None:
         with self._lock:
-            return self._items.get(key)
+            item = self._items.get(key)
+            return None if item is None else item[0]
 
     def put(self, key: Hashable, value: Any) -> None:
+        size = size_of(value)
         with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            if size > self.max_bytes:
+                return
+            self._items[key] = (value, size)
+            self._bytes += size
+            while len(self._items) > self.size or self._bytes > self.max_bytes:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= dropped
+
+    @property
+    def bytes(self) -> int:
+        with self._lock:
+            return self._bytes
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
+
+
+class RateLimiter:
+    """A token bucket per key: `burst` requests at once, refilled at `per_minute`."""
+
+    def __init__(
+        self, burst: int, per_minute: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.burst = burst
+        self.per_second = per_minute / 60
+        self._clock = clock
+        self._buckets: dict[Hashable, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: Hashable) -> float:
+        """Spend one token of `key`: 0 when there was one, else the seconds until there is."""
+        with self._lock:
+            now = self._clock()
+            tokens, then = self._buckets.get(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - then) * self.per_second)
+            if tokens >= 1:
+                self._buckets[key] = (tokens - 1, now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            return (1 - tokens) / self.per_second if self.per_second > 0 else math.inf
+
+    @classmethod
+    def from_environment(cls) -> RateLimiter:
+        """$TENURE_RATE_BURST (default 30) and $TENURE_RATE_PER_MINUTE (default 60)."""
+        return cls(
+            _positive("TENURE_RATE_BURST", 30), float(_positive("TENURE_RATE_PER_MINUTE", 60))
+        )
+
+
+def _positive(name: str, default: int) -> int:
+    text = os.environ.get(name, "")
+    return int(text) if text.isdigit() and int(text) > 0 else default
+
+
+_limiter_lock = threading.Lock()
 
 
 def _live(request: Request) -> LiveWorkspace:
@@ -70,19 +147,23 @@ StoreDep = Annotated[Store, Depends(_store)]
 Cache = Annotated[ResultCache, Depends(_cache)]
 BaseUrl = Annotated[str, Depends(_base_url)]
 
+# Declared as OpenAPI security schemes; the dependency reads them and checks the key itself.
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key")
+
 
 def api_key(
     request: Request,
     store: StoreDep,
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
+    x_api_key: Annotated[str | None, Depends(_header)] = None,
 ) -> ApiKey:
     """The caller's key, from its API key or its dashboard session (401 without either)."""
     try:
         record = auth.authenticate(
             store,
             method=request.method,
-            token=auth.bearer(authorization, x_api_key),
+            token=x_api_key or (bearer.credentials if bearer else None),
             cookies=dict(request.cookies),
             csrf_header=request.headers.get(auth.CSRF_HEADER),
         )
@@ -105,6 +186,45 @@ def role(needed: str) -> Callable[..., ApiKey]:
 Viewer = Annotated[ApiKey, Depends(role("viewer"))]
 Editor = Annotated[ApiKey, Depends(role("editor"))]
 Admin = Annotated[ApiKey, Depends(role("admin"))]
+
+
+def _limiter(request: Request) -> RateLimiter:
+    state = request.app.state
+    with _limiter_lock:
+        limiter: RateLimiter | None = getattr(state, "limiter", None)
+        if limiter is None:
+            limiter = state.limiter = RateLimiter.from_environment()
+    return limiter
+
+
+def throttled(request: Request, key: Viewer) -> ApiKey:
+    """A viewer's key, spending one of its tokens for an expensive read (429 when none is left,
+    with Retry-After in seconds)."""
+    wait = _limiter(request).take(key.id)
+    if wait:
+        seconds = max(1, math.ceil(wait)) if wait != math.inf else 3600
+        raise Problem(
+            429,
+            "Too many requests",
+            f"this key has sent too many expensive requests; try again in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )
+    return key
+
+
+Expensive = Annotated[ApiKey, Depends(throttled)]
+
+
+@contextlib.contextmanager
+def bounded_reader(live: LiveWorkspace) -> Iterator[Workspace]:
+    """`live.reader()` whose engine queries are interrupted after the time limit
+    ($TENURE_QUERY_SECONDS, default 30 s; the request then answers 503)."""
+    with live.reader() as ws:
+        if not ws.is_embedded:
+            yield ws
+            return
+        with deadline(ws.duckdb):
+            yield ws
 
 
 def audit(store: Store, key: ApiKey, action: str, detail: str) -> None:

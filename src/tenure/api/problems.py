@@ -3,24 +3,65 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tenure.api.schemas import ProblemDetails
 from tenure.errors import TenureError
 
 PROBLEM = "application/problem+json"
 
 
 class Problem(HTTPException):
-    """An error a route raises on purpose: its status, a short title and the detail."""
+    """An error a route raises on purpose: its status, a short title, the detail and any
+    headers (Retry-After on a 429)."""
 
-    def __init__(self, status: int, title: str, detail: str = "") -> None:
-        super().__init__(status_code=status, detail=detail)
+    def __init__(
+        self, status: int, title: str, detail: str = "", headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code=status, detail=detail, headers=headers)
         self.title = title
+
+
+_MEANINGS = {
+    400: "The request cannot be served: a filter, period, range or value the engine refuses, "
+    "a result larger than the limit, or NUL characters in the address",
+    401: "No valid API key or dashboard session",
+    403: "The key's role does not allow this, or a session write lacks its CSRF header",
+    404: "No such resource",
+    409: "The request conflicts with the current state",
+    413: "The request body is larger than the limit",
+    422: "A parameter or body field does not fit its schema",
+    429: "Too many expensive requests from this key; retry after Retry-After seconds",
+    503: "The query ran past the time limit and was stopped; narrow it and retry",
+}
+_HEADERS = {
+    401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "seconds", "schema": {"type": "string"}}},
+}
+# Statuses every route with a key can answer, and those of routes that read the engine.
+PROTECTED = (400, 401, 403, 422)
+READS = (*PROTECTED, 503)
+EXPENSIVE = (*READS, 429)
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses: problem documents (RFC 9457)."""
+    reference = {"$ref": "#/components/schemas/ProblemDetails"}
+    return {
+        status: {
+            "description": _MEANINGS[status],
+            "content": {PROBLEM: {"schema": reference}},
+            **({"headers": _HEADERS[status]} if status in _HEADERS else {}),
+        }
+        for status in sorted(set(statuses))
+    }
 
 
 def problem(status: int, title: str, detail: str = "", instance: str = "") -> dict[str, Any]:
@@ -32,8 +73,16 @@ def problem(status: int, title: str, detail: str = "", instance: str = "") -> di
     return body
 
 
-def _respond(request: Request, status: int, title: str, detail: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def _respond(
+    request: Request,
+    status: int,
+    title: str,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(
         problem(status, title, detail, request.url.path),
         status,
@@ -47,11 +96,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def on_problem(request: Request, exc: Problem) -> JSONResponse:
-        return _respond(request, exc.status_code, exc.title, str(exc.detail))
+        return _respond(request, exc.status_code, exc.title, str(exc.detail), exc.headers)
 
-    @app.exception_handler(HTTPException)
-    async def on_http(request: Request, exc: HTTPException) -> JSONResponse:
-        return _respond(request, exc.status_code, "HTTP error", str(exc.detail))
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _respond(request, exc.status_code, "HTTP error", str(exc.detail), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -68,6 +117,37 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         return _respond(request, 500, "Internal error", "the server could not complete the request")
+
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The generated schema, with the problem document every error response refers to."""
+        if app.openapi_schema is None:
+            schema = build()
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas["ProblemDetails"] = ProblemDetails.model_json_schema()
+            for methods in schema.get("paths", {}).values():
+                for operation in methods.values():
+                    _declare_common(operation)
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _declare_common(operation: dict[str, Any]) -> None:
+    """What any operation can answer: with a key, the statuses of `PROTECTED` (the key checks,
+    422 as a problem document rather than FastAPI's default body); with a request body, 413; any
+    operation, 400 for NUL characters in the address (see BodyLimit); with a path parameter (a
+    resource by its id or name), 404."""
+    responses = operation.setdefault("responses", {})
+    common = [400, *(PROTECTED if operation.get("security") else ())]
+    if "requestBody" in operation:
+        common.append(413)
+    if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+        common.append(404)
+    for status, response in errors(*common).items():
+        if str(status) == "422" or str(status) not in responses:
+            responses[str(status)] = response
 
 
 class BodyLimit:

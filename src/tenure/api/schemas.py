@@ -4,16 +4,38 @@ the segments asked for are open dicts (`Row`); everything else is typed."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 # Row ids in paths: positive and within a 32-bit integer, which every app database stores.
 Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
-# Dates a calendar can shift by years without leaving the range of Python dates.
-Day = Annotated[dt.date, Field(ge=dt.date(1900, 1, 1), le=dt.date(2199, 12, 31))]
+
+
+def _iso_day(value: Any) -> Any:
+    """A day written as YYYY-MM-DD (Pydantic alone would also take a number of seconds)."""
+    if isinstance(value, str) and not _DAY.fullmatch(value):
+        raise ValueError("write the day as YYYY-MM-DD")
+    if isinstance(value, int | float):
+        raise ValueError("write the day as YYYY-MM-DD")
+    return value
+
+
+_DAY = re.compile(r"(19|20|21)\d\d-\d\d-\d\d")
+# Dates a calendar can shift by years without leaving the range of Python dates; the pattern
+# tells the OpenAPI schema the years allowed (JSON Schema has no minimum for a date).
+Day = Annotated[
+    dt.date,
+    BeforeValidator(_iso_day),
+    Field(
+        ge=dt.date(1900, 1, 1),
+        le=dt.date(2199, 12, 31),
+        json_schema_extra={"pattern": "^" + _DAY.pattern + "$"},
+    ),
+]
 Row = dict[str, Any]
 
 
@@ -377,3 +399,13 @@ class JobOut(BaseModel):
     last_error_at: str | None
     consecutive_failures: int
     next_run: str | None
+
+
+class ProblemDetails(BaseModel):
+    """An error (RFC 9457), served as application/problem+json."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None

@@ -240,8 +240,19 @@ DbOption = Annotated[
 ]
 AppDbOption = Annotated[str | None, typer.Option("--app-db", help="App store URL.")]
 GrainOption = Annotated[str, typer.Option("--grain", help="day, week, month, quarter or year.")]
+
+
+def _each_once(values: list[str] | None) -> list[str] | None:
+    """`--by` names each segment once (a repeat would split a result by itself)."""
+    if values and len(set(values)) < len(values):
+        twice = next(v for i, v in enumerate(values) if v in values[:i])
+        raise typer.BadParameter(f"{twice!r} is given twice; name each segment once")
+    return values
+
+
 ByOption = Annotated[
-    list[str] | None, typer.Option("--by", help="Account attribute to split by (repeatable).")
+    list[str] | None,
+    typer.Option("--by", help="Account attribute to split by (repeatable).", callback=_each_once),
 ]
 WhereOption = Annotated[
     str | None, typer.Option("--where", help="Filter on account attributes: \"plan = 'pro'\".")

@@ -14,6 +14,10 @@ from tenure.errors import QueryError
 GRAINS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
 _IBIS_UNIT = {"day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}
 _MONTHS = {"month": 1, "quarter": 3, "year": 12}  # length of the month-based grains
+# Periods are computed with a margin around the requested range; dates this far from the
+# calendar's ends leave room for the look-back and the period after the last.
+FIRST_DAY = dt.date(1900, 1, 1)
+LAST_DAY = dt.date(2999, 12, 31)
 
 
 def check_grain(grain: str) -> str:
@@ -59,11 +63,31 @@ def period_starts(first: dt.date, last: dt.date, grain: str) -> list[dt.date]:
 def shift(start: dt.date, grain: str, periods: int) -> dt.date:
     """The start of the period `periods` periods after (negative: before) the one at `start`."""
     check_grain(grain)
-    if grain in ("day", "week"):
-        return start + dt.timedelta(days=periods * (1 if grain == "day" else 7))
-    months = _MONTHS[grain] * periods
-    index = start.year * 12 + start.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
+    try:
+        if grain in ("day", "week"):
+            return start + dt.timedelta(days=periods * (1 if grain == "day" else 7))
+        months = _MONTHS[grain] * periods
+        index = start.year * 12 + start.month - 1 + months
+        return dt.date(index // 12, index % 12 + 1, 1)
+    except (ValueError, OverflowError):
+        raise QueryError(
+            f"{periods:+d} {grain}(s) from {start} falls outside the calendar; "
+            f"use dates between {FIRST_DAY} and {LAST_DAY}"
+        ) from None
+
+
+def count_periods(first: dt.date, last: dt.date, grain: str) -> int:
+    """How many periods intersect [first, last], without listing them (0 when last < first)."""
+    if last < first:
+        return 0
+    if check_grain(grain) == "day":
+        return (last - first).days + 1
+    if grain == "week":
+        return (floor_date(last, grain) - floor_date(first, grain)).days // 7 + 1
+    step = _MONTHS[grain]
+    return (
+        (last.year * 12 + last.month - 1) // step - (first.year * 12 + first.month - 1) // step + 1
+    )
 
 
 def add_period(value: ir.DateValue, grain: str) -> ir.DateValue:
@@ -120,6 +144,8 @@ def parse_period(text: str, grain: str) -> dt.date:
         raise QueryError(
             f"cannot read the period {text!r}; write 2025, 2025-Q1, 2025-03 or 2025-03-17"
         ) from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise QueryError(f"the period {text!r} lies outside {FIRST_DAY.year}-{LAST_DAY.year}")
     return floor_date(day, grain)
 
 

@@ -6,13 +6,18 @@ user types is ever passed to a database as SQL text.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+import ibis.common.exceptions as ibis_errors
 import ibis.expr.types as ir
 import sqlglot
 from sqlglot import exp
 
 from tenure.errors import QueryError
+
+MAX_LENGTH = 2000
+MAX_DEPTH = 30  # brackets inside brackets; deeper text would exhaust the parser's recursion
 
 _COMPARISONS: dict[type, Any] = {
     exp.EQ: lambda a, b: a == b,
@@ -34,15 +39,44 @@ def parse_filter(text: str, table: ir.Table) -> ir.BooleanValue:
         raise QueryError(f"empty filter; {HELP}")
     if "\x00" in text:
         raise QueryError("the filter contains a NUL character")
+    if len(text) > MAX_LENGTH:
+        raise QueryError(f"the filter is longer than {MAX_LENGTH} characters")
+    if _depth(text) > MAX_DEPTH:
+        raise QueryError(f"the filter nests brackets more than {MAX_DEPTH} deep")
     try:
         tree = sqlglot.parse_one(text, read="duckdb")
     except sqlglot.errors.ParseError as exc:
         first = exc.errors[0]["description"] if exc.errors else str(exc)
         raise QueryError(f"cannot read the filter {text!r}: {first}; {HELP}") from None
-    result = _translate(tree, table, text)
+    except (sqlglot.errors.SqlglotError, RecursionError, ValueError):
+        raise QueryError(f"cannot read the filter {text!r}; {HELP}") from None
+    if tree is None:
+        raise QueryError(f"empty filter; {HELP}")
+    try:
+        result = _translate(tree, table, text)
+    except (ibis_errors.IbisError, TypeError, ValueError, OverflowError, RecursionError) as exc:
+        # Ibis refuses ill-typed operations (text compared with a number, NOT of a literal...).
+        raise QueryError(f"cannot use the filter {text!r}: {_first_line(exc)}; {HELP}") from None
     if not isinstance(result, ir.BooleanValue):
         raise QueryError(f"the filter {text!r} is not a condition; {HELP}")
     return result
+
+
+def _depth(text: str) -> int:
+    """How deep round brackets nest (quotes are not told apart: a bound, not a parser)."""
+    deepest = level = 0
+    for char in text:
+        if char == "(":
+            level += 1
+            deepest = max(deepest, level)
+        elif char == ")":
+            level -= 1
+    return deepest
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
 
 
 def _translate(node: Any, table: ir.Table, text: str) -> Any:
@@ -50,11 +84,11 @@ def _translate(node: Any, table: ir.Table, text: str) -> Any:
         case exp.Paren():
             return _translate(node.this, table, text)
         case exp.And():
-            return _translate(node.left, table, text) & _translate(node.right, table, text)
+            return _condition(node.left, table, text) & _condition(node.right, table, text)
         case exp.Or():
-            return _translate(node.left, table, text) | _translate(node.right, table, text)
+            return _condition(node.left, table, text) | _condition(node.right, table, text)
         case exp.Not():
-            return ~_translate(node.this, table, text)
+            return ~_condition(node.this, table, text)
         case exp.Column():
             return _column(node, table)
         case exp.Boolean():
@@ -64,32 +98,107 @@ def _translate(node: Any, table: ir.Table, text: str) -> Any:
         case exp.Neg():
             return -_translate(node.this, table, text)
         case exp.Literal():
-            if node.is_string:
-                return node.this
-            number = float(node.this)
-            return int(number) if number.is_integer() and "." not in node.this else number
+            return _literal(node)
         case exp.In():
             if node.args.get("query") is not None:
                 raise QueryError(f"sub-queries are not allowed in a filter: {text!r}")
-            values = [_translate(v, table, text) for v in node.expressions]
-            return _translate(node.this, table, text).isin(values)
+            subject = _value(node.this, table, text)
+            values = [_fit(subject, _translate(v, table, text)) for v in node.expressions]
+            return subject.isin(values)
         case exp.Between():
-            value = _translate(node.this, table, text)
+            value = _value(node.this, table, text)
             return value.between(
-                _translate(node.args["low"], table, text),
-                _translate(node.args["high"], table, text),
+                _fit(value, _translate(node.args["low"], table, text)),
+                _fit(value, _translate(node.args["high"], table, text)),
             )
         case exp.Is():
             if not isinstance(node.expression, exp.Null):
                 raise QueryError(f"only IS NULL and IS NOT NULL are allowed: {text!r}")
-            return _translate(node.this, table, text).isnull()
+            return _value(node.this, table, text).isnull()
         case exp.Like():
-            return _translate(node.this, table, text).like(_translate(node.expression, table, text))
+            subject = _value(node.this, table, text)
+            pattern = _translate(node.expression, table, text)
+            if not subject.type().is_string() or not isinstance(pattern, str):
+                raise QueryError(f"LIKE compares a text column with quoted text: {text!r}")
+            return subject.like(pattern)
         case _ if type(node) in _COMPARISONS:
             left = _translate(node.left, table, text)
             right = _translate(node.right, table, text)
+            if isinstance(left, ir.Value):
+                right = _fit(left, right)
+            elif isinstance(right, ir.Value):
+                left = _fit(right, left)
             return _COMPARISONS[type(node)](left, right)
     raise QueryError(f"{node.sql()!r} is not allowed in a filter; {HELP}")
+
+
+def _condition(node: Any, table: ir.Table, text: str) -> ir.BooleanValue:
+    """A part that must be true or false: the operand of AND, OR and NOT."""
+    result = _translate(node, table, text)
+    if not isinstance(result, ir.BooleanValue):
+        raise QueryError(f"{node.sql()!r} is not a condition, in the filter {text!r}; {HELP}")
+    return result
+
+
+def _value(node: Any, table: ir.Table, text: str) -> ir.Value:
+    """A part that must be a column (or an expression of columns)."""
+    result = _translate(node, table, text)
+    if not isinstance(result, ir.Value):
+        raise QueryError(f"{node.sql()!r} must name a column, in the filter {text!r}; {HELP}")
+    return result
+
+
+_INT64 = 2**63 - 1
+
+
+def _literal(node: exp.Literal) -> Any:
+    if node.is_string:
+        return node.this
+    number = float(node.this)
+    if number != number or abs(number) == float("inf"):
+        raise QueryError(f"the number {node.this!r} is out of range")
+    if number.is_integer() and "." not in node.this and "e" not in node.this.lower():
+        whole = int(node.this)
+        if abs(whole) > _INT64:
+            raise QueryError(f"the number {node.this!r} is out of range")
+        return whole
+    return number
+
+
+def _fit(column: ir.Value, value: Any) -> Any:
+    """`value` as a literal of `column`'s type, or a QueryError saying how to write it (the engine
+    would otherwise fail while running the query, or refuse to compare text with a number)."""
+    if isinstance(value, ir.Value):
+        return value
+    kind = column.type()
+    name = column.get_name() if hasattr(column, "get_name") else "the column"
+    if value is None:
+        raise QueryError(f"compare {name} with NULL as `{name} IS NULL` or `IS NOT NULL`")
+    if kind.is_string():
+        if not isinstance(value, str):
+            raise QueryError(f"{name} holds text: quote the value, e.g. {name} = '{value}'")
+        return value
+    if kind.is_boolean():
+        if not isinstance(value, bool):
+            raise QueryError(f"{name} is true or false: write {name} = TRUE or {name} = FALSE")
+        return value
+    if kind.is_numeric():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise QueryError(f"{name} holds numbers: write the value without quotes")
+        return value
+    if kind.is_date() or kind.is_timestamp():
+        if not isinstance(value, str):
+            raise QueryError(f"{name} holds dates: quote the value, e.g. {name} >= '2025-01-31'")
+        try:
+            moment = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise QueryError(
+                f"{name} holds dates: cannot read {value!r}; write '2025-01-31'"
+            ) from None
+        if moment.tzinfo is not None:  # stored timestamps are naive UTC
+            moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+        return moment.date() if kind.is_date() else moment
+    return value
 
 
 def _column(node: exp.Column, table: ir.Table) -> ir.Value:

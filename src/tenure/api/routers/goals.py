@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from tenure.api.deps import Editor, Live, StoreDep, Viewer, audit
-from tenure.api.problems import Problem
+from tenure.api.problems import Problem, errors
 from tenure.api.schemas import GoalIn, GoalOut, GoalPage, GoalPatch, GoalRecord, Id
 from tenure.app import goals as goal_rules
 
@@ -36,14 +36,20 @@ def create_goal(key: Editor, live: Live, store: StoreDep, body: GoalIn) -> GoalO
     return GoalOut(**shown)
 
 
-@router.get("/api/goals/{goal_id}", summary="One goal with progress and status")
+@router.get(
+    "/api/goals/{goal_id}", summary="One goal with progress and status", responses=errors(404)
+)
 def get_goal(_: Viewer, live: Live, store: StoreDep, goal_id: Id) -> GoalOut:
     goal = goal_rules.get(store, goal_id)
     with live.reader() as ws:
         return GoalOut(**goal_rules.view(goal, ws))
 
 
-@router.patch("/api/goals/{goal_id}", summary="Update a goal (a hand-kept value, tasks, target)")
+@router.patch(
+    "/api/goals/{goal_id}",
+    summary="Update a goal (a hand-kept value, tasks, target)",
+    responses=errors(404),
+)
 def patch_goal(key: Editor, live: Live, store: StoreDep, goal_id: Id, body: GoalPatch) -> GoalOut:
     changes = body.model_dump(exclude_unset=True)
     required = [k for k, v in changes.items() if v is None and k not in ("owner", "current_value")]
@@ -55,12 +61,16 @@ def patch_goal(key: Editor, live: Live, store: StoreDep, goal_id: Id, body: Goal
     return GoalOut(**shown)
 
 
-@router.delete("/api/goals/{goal_id}", status_code=204, summary="Delete a goal")
+@router.delete(
+    "/api/goals/{goal_id}", status_code=204, summary="Delete a goal", responses=errors(404)
+)
 def delete_goal(key: Editor, store: StoreDep, goal_id: Id) -> None:
     goal_rules.delete(store, goal_id)
     audit(store, key, "goal.delete", str(goal_id))
 
 
-@router.get("/api/goals/{goal_id}/history", summary="Progress recorded over time")
+@router.get(
+    "/api/goals/{goal_id}/history", summary="Progress recorded over time", responses=errors(404)
+)
 def goal_history(_: Viewer, store: StoreDep, goal_id: Id) -> list[GoalRecord]:
     return [GoalRecord(**h) for h in goal_rules.history(store, goal_id)]

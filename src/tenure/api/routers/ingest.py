@@ -8,14 +8,18 @@ import pandas as pd
 from fastapi import APIRouter, Path
 
 from tenure.api.deps import Editor, Live, StoreDep, audit
-from tenure.api.problems import Problem
+from tenure.api.problems import Problem, errors
 from tenure.api.schemas import IngestIn, IngestOut, Reject
 
 router = APIRouter()
 INGESTIBLE = ("events", "survey_responses", "tickets")
 
 
-@router.post("/api/ingest/{table}", summary="Load a batch of events, survey responses or tickets")
+@router.post(
+    "/api/ingest/{table}",
+    summary="Load a batch of events, survey responses or tickets",
+    responses=errors(404),
+)
 def ingest(
     key: Editor,
     live: Live,

@@ -9,10 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 
-from tenure.api.deps import Cache, Live, Viewer
+from tenure.api.deps import Cache, Expensive, Live, Viewer, bounded_reader
 from tenure.api.frames import records
-from tenure.api.problems import Problem
+from tenure.api.problems import EXPENSIVE, PROTECTED, Problem, errors
 from tenure.api.schemas import CatalogEntry, Day, FeedbackPage, MetricPage, Row, Survival
+from tenure.data.contract import CONTRACTS
+from tenure.engine.bounds import check_by, check_cells, result_periods, segment_count
 
 router = APIRouter()
 Grain = Annotated[str, Query(pattern="^(day|week|month|quarter|year)$")]
@@ -21,7 +23,7 @@ Start = Annotated[Day | None, Query(alias="from")]
 End = Annotated[Day | None, Query(alias="to")]
 
 
-@router.get("/api/metrics/catalog", summary="The metric catalog")
+@router.get("/api/metrics/catalog", summary="The metric catalog", responses=errors(*PROTECTED))
 def catalog(_: Viewer) -> list[CatalogEntry]:
     from tenure.metrics.catalog import CATALOG
 
@@ -38,9 +40,13 @@ def catalog(_: Viewer) -> list[CatalogEntry]:
     ]
 
 
-@router.get("/api/metrics", summary="Metrics per period and segment")
+@router.get(
+    "/api/metrics",
+    summary="Metrics per period and segment",
+    responses=errors(*EXPENSIVE),
+)
 def metrics(
-    _: Viewer,
+    _: Expensive,
     live: Live,
     cache: Cache,
     names: Annotated[list[str], Query(min_length=1, max_length=50)],
@@ -56,8 +62,14 @@ def metrics(
     key = ("metrics", tuple(names), grain, start, end, tuple(by or ()), where, live.version)
     frame = cache.get(key)
     if frame is None:
-        with live.reader() as ws:
-            frame = ws.metrics(names, grain=grain, start=start, end=end, by=by or (), where=where)
+        segments = check_by(by or [])
+        periods = result_periods(start, end, grain)
+        check_cells(periods, len(set(names)))  # before counting segments, which reads data
+        with bounded_reader(live) as ws:
+            if segments:
+                tables = [ws.table(t) for t in ("accounts", *CONTRACTS) if ws.has_table(t)]
+                check_cells(periods, len(set(names)), segment_count(tables, segments))
+            frame = ws.metrics(names, grain=grain, start=start, end=end, by=segments, where=where)
         cache.put(key, frame)
     return MetricPage(
         items=records(frame.iloc[offset : offset + limit]),
@@ -70,55 +82,75 @@ def metrics(
     )
 
 
-@router.get("/api/drill/{name}", summary="The accounts behind one metric in one period")
+@router.get(
+    "/api/drill/{name}",
+    summary="The accounts behind one metric in one period",
+    responses=errors(*EXPENSIVE),
+)
 def drill(
-    _: Viewer,
+    _: Expensive,
     live: Live,
     name: Annotated[str, Path(max_length=100)],
     period: Annotated[str, Query(max_length=20)],
     grain: Grain = "month",
     where: Where = None,
 ) -> list[Row]:
-    with live.reader() as ws:
+    with bounded_reader(live) as ws:
         return records(ws.drill(name, period, grain=grain, where=where))
 
 
-@router.get("/api/cohorts", summary="Logo and revenue retention by first-paid cohort")
+@router.get(
+    "/api/cohorts",
+    summary="Logo and revenue retention by first-paid cohort",
+    responses=errors(*EXPENSIVE),
+)
 def cohort_table(
-    _: Viewer, live: Live, start: Start = None, end: End = None, where: Where = None
+    _: Expensive, live: Live, start: Start = None, end: End = None, where: Where = None
 ) -> list[Row]:
-    with live.reader() as ws:
+    with bounded_reader(live) as ws:
         return records(ws.cohorts(start=start, end=end, where=where))
 
 
-@router.get("/api/survival", summary="Kaplan-Meier survival of account lifetimes")
+@router.get(
+    "/api/survival",
+    summary="Kaplan-Meier survival of account lifetimes",
+    responses=errors(*EXPENSIVE),
+)
 def survival_curve(
-    _: Viewer,
+    _: Expensive,
     live: Live,
     by: Annotated[list[str] | None, Query(max_length=2)] = None,
     where: Where = None,
 ) -> Survival:
-    with live.reader() as ws:
+    with bounded_reader(live) as ws:
         curve, summary = ws.survival(by=by or (), where=where)
     return Survival(curve=records(curve), summary=records(summary))
 
 
-@router.get("/api/funnel", summary="Ordered funnel of events with a conversion window")
+@router.get(
+    "/api/funnel",
+    summary="Ordered funnel of events with a conversion window",
+    responses=errors(*EXPENSIVE),
+)
 def funnel_steps(
-    _: Viewer,
+    _: Expensive,
     live: Live,
     steps: Annotated[list[str], Query(min_length=2, max_length=8)],
     window: Annotated[float, Query(gt=0, le=365)] = 30,
     start: Start = None,
     end: End = None,
 ) -> list[Row]:
-    with live.reader() as ws:
+    with bounded_reader(live) as ws:
         return records(ws.funnel(steps, window_days=window, start=start, end=end))
 
 
-@router.get("/api/feedback", summary="Survey comments with language, sentiment and themes")
+@router.get(
+    "/api/feedback",
+    summary="Survey comments with language, sentiment and themes",
+    responses=errors(*EXPENSIVE),
+)
 def feedback_comments(
-    _: Viewer,
+    _: Expensive,
     live: Live,
     start: Start = None,
     end: End = None,
@@ -129,7 +161,7 @@ def feedback_comments(
 ) -> FeedbackPage:
     from tenure.text.feedback import COMMENT_COLUMNS, theme_report
 
-    with live.reader() as ws:
+    with bounded_reader(live) as ws:
         frame = ws.feedback(start=start, end=end, contains=contains or None, survey=survey)
     themes = theme_report(frame) if len(frame) else None
     shown = frame.sort_values("responded_at", ascending=False)
@@ -147,15 +179,19 @@ def feedback_comments(
     "/api/export/{table}",
     summary="A table as CSV",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **errors(*EXPENSIVE, 404),
+    },
 )
-def export(_: Viewer, live: Live, table: Annotated[str, Path(max_length=50)]) -> StreamingResponse:
-    from tenure.data.contract import CONTRACTS
+def export(
+    _: Expensive, live: Live, table: Annotated[str, Path(max_length=50)]
+) -> StreamingResponse:
     from tenure.data.csv_safe import frame_to_csv
 
     if table not in CONTRACTS:
         raise Problem(404, "Not found", f"tables: {', '.join(CONTRACTS)}")
-    with live.reader() as ws:
+    with bounded_reader(live) as ws:
         frame = ws.table(table).to_pandas()
     text = frame_to_csv(frame)  # text that a spreadsheet would run as a formula is quoted
 

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from tenure.api.deps import BaseUrl, Editor, Live, StoreDep, Viewer, audit
 from tenure.api.form import render
 from tenure.api.frames import records
-from tenure.api.problems import Problem
+from tenure.api.problems import Problem, errors
 from tenure.api.schemas import (
     Day,
     Id,
@@ -23,7 +23,7 @@ from tenure.api.schemas import (
     SurveyOut,
 )
 from tenure.app import surveys as survey_rules
-from tenure.app.store import Survey
+from tenure.app.store import Invitation, Survey
 
 router = APIRouter()
 Kind = Annotated[str, Query(pattern="^(nps|csat|ces|custom)$")]
@@ -101,6 +101,7 @@ def create_survey(key: Editor, store: StoreDep, body: SurveyIn) -> SurveyCreated
     "/api/surveys/{survey_id}/invitations",
     status_code=201,
     summary="Invite someone: a signed, expiring, single-use link",
+    responses=errors(404),
 )
 def create_invitation(
     key: Editor, store: StoreDep, base_url: BaseUrl, survey_id: Id, body: InvitationIn
@@ -117,7 +118,11 @@ def create_invitation(
     return InvitationOut(token=token, url=f"{base_url}/s/{token}")
 
 
-@router.get("/api/surveys/{survey_id}/responses", summary="Answers collected by a survey's links")
+@router.get(
+    "/api/surveys/{survey_id}/responses",
+    summary="Answers collected by a survey's links",
+    responses=errors(404),
+)
 def survey_responses(_: Viewer, live: Live, store: StoreDep, survey_id: Id) -> list[Row]:
     ids = survey_rules.response_ids(store, survey_id)
     with live.reader() as ws:
@@ -129,7 +134,7 @@ def survey_responses(_: Viewer, live: Live, store: StoreDep, survey_id: Id) -> l
 @router.get("/s/{token}", response_class=HTMLResponse, include_in_schema=False)
 def survey_form(store: StoreDep, token: Token) -> HTMLResponse:
     try:
-        _, survey = survey_rules.open_invitation(store, token)
+        _, survey = _open(store, token)
     except survey_rules.InvitationError as exc:
         return HTMLResponse(render("Survey", message=str(exc)), status_code=exc.status)
     return HTMLResponse(
@@ -146,9 +151,17 @@ def survey_answer(
     comment: Annotated[str | None, Form(max_length=5000)] = None,
 ) -> HTMLResponse:
     try:
-        survey_rules.open_invitation(store, token)  # refuse a bad link before queueing to write
+        _open(store, token)  # refuse a bad link before queueing to write
         with live.writer() as ws:  # the answer is loaded into survey_responses
             survey_rules.answer(store, ws, token, score, comment)
     except survey_rules.InvitationError as exc:
         return HTMLResponse(render("Survey", message=str(exc)), status_code=exc.status)
     return HTMLResponse(render("Thank you", message="Your answer has been recorded."))
+
+
+def _open(store: StoreDep, token: str) -> tuple[Invitation, Survey]:
+    """A link's invitation; a token with other than ASCII characters was never signed here (and
+    the signature comparison refuses such text with a TypeError)."""
+    if not token.isascii():
+        raise survey_rules.InvitationError("this survey link is not valid", 404)
+    return survey_rules.open_invitation(store, token)
