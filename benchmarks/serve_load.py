@@ -16,6 +16,7 @@ import csv
 import datetime as dt
 import io
 import json
+import math
 import os
 import random
 import signal
@@ -225,7 +226,7 @@ def view(client: httpx.Client, page: str, calls: list[Call], recorder: Recorder)
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(q * len(ordered) + 0.5) - 1))]
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))]
 
 
 def stats(values: list[float]) -> str:
