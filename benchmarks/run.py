@@ -6,7 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["metrics_scale.py", "engagement_scale.py", "clv_scale.py", "demo_scale.py"]
+BENCHMARKS = [
+    "metrics_scale.py",
+    "engagement_scale.py",
+    "clv_scale.py",
+    "demo_scale.py",
+    "serve_load.py",
+]
 
 
 def main() -> int:
