@@ -295,7 +295,7 @@ def _wait_for(page: Any, **state: str) -> None:
     """Wait until the worklist's table says it shows this state (its data- attributes)."""
     checks = " && ".join(f"t.dataset.{key} === {value!r}" for key, value in state.items())
     page.wait_for_function(
-        f"(() => {{ const t = document.querySelector('#table-accounts'); return !!t && {checks}; }})()"
+        f"() => {{ const t = document.querySelector('#table-accounts'); return !!t && {checks}; }}"
     )
 
 
@@ -351,18 +351,18 @@ def test_search_band_and_cancelling_narrow_the_list(page: Any, server: dict[str,
     assert f"of {expected['total']:,}" in page.inner_text(".pager .range")
     page.fill("#account-filters input[name=search]", "")
     page.select_option("#account-filters select[name=band]", "red")
-    page.wait_for_function("location.search.includes('band=red')")
+    page.wait_for_function("() => location.search.includes('band=red')")
     _wait_for(page, search="")
     red = _worklist(server, band="red")
     page.wait_for_function(
-        f"document.querySelector('#table-accounts').dataset.total === '{red['total']}'"
+        f"() => document.querySelector('#table-accounts').dataset.total === '{red['total']}'"
     )
     assert _shown(page) == [r["account_id"] for r in red["items"]]
     page.check("#account-filters input[name=cancelling]")
-    page.wait_for_function("location.search.includes('cancelling=true')")
+    page.wait_for_function("() => location.search.includes('cancelling=true')")
     leaving = _worklist(server, band="red", cancelling="true")
     page.wait_for_function(
-        f"document.querySelector('#table-accounts').dataset.total === '{leaving['total']}'"
+        f"() => document.querySelector('#table-accounts').dataset.total === '{leaving['total']}'"
     )
     assert _shown(page) == [r["account_id"] for r in leaving["items"]]
     assert leaving["total"] < red["total"]
