@@ -53,3 +53,8 @@ ALL_CHECKS = [check for check in CHECKS.get_all() if check.__name__ not in SKIPP
 @settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_no_request_makes_the_server_fail(case: schemathesis.Case) -> None:
     case.call_and_validate(headers={"Authorization": f"Bearer {KEY}"}, checks=ALL_CHECKS)
+
+
+def teardown_module() -> None:
+    _workspace.close()  # with its readers' cursors, so the database closes before exit
+    _store.dispose()

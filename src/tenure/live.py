@@ -31,6 +31,11 @@ class LiveWorkspace:
         self.memo: dict[Any, Any] = {}
         # Called after each write that changed the data (the server refreshes its snapshot).
         self.after_write: list[Callable[[], None]] = []
+        # Every reader's cursor, closed with the store: a cursor left open in an idle thread
+        # keeps the database alive past the interpreter's shutdown.
+        self._cursors: list[Workspace] = []
+        self._cursors_lock = threading.Lock()
+        workspace.on_close.append(self._close_readers)
 
     @classmethod
     def open(cls, url: str | None = None) -> LiveWorkspace:
@@ -59,10 +64,22 @@ class LiveWorkspace:
         current: Workspace | None = getattr(self._local, "workspace", None)
         if current is None or current.data_version != self._version:
             if current is not None:
-                current.close()  # a new cursor: temporary stand-in tables must not shadow data
+                self._retire(current)  # a new cursor: temporary stand-ins must not shadow data
             current = self._cursor_workspace()
             self._local.workspace = current
         yield current
+
+    def _retire(self, reader: Workspace) -> None:
+        with self._cursors_lock:
+            if reader in self._cursors:
+                self._cursors.remove(reader)
+        reader.close()
+
+    def _close_readers(self) -> None:
+        with self._cursors_lock:
+            readers, self._cursors = self._cursors, []
+        for reader in readers:
+            reader.close()
 
     def _cursor_workspace(self) -> Workspace:
         import ibis
@@ -72,6 +89,8 @@ class LiveWorkspace:
         workspace = Workspace(ibis.duckdb.from_connection(cursor), self.url, read_only=True)
         workspace.data_version = self._version
         workspace.memo = self.memo
+        with self._cursors_lock:
+            self._cursors.append(workspace)
         return workspace
 
     @contextlib.contextmanager

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -46,6 +46,8 @@ class Workspace:
         # Results derived from one data version (a fitted comment model, ...); a live workspace
         # shares one memo between its readers.
         self.memo: dict[Any, Any] = {}
+        # Run before the connection closes (a live workspace closes its readers' cursors).
+        self.on_close: list[Callable[[], None]] = []
 
     # -- connection ---------------------------------------------------------------------------
     @property
@@ -63,6 +65,9 @@ class Workspace:
         return self.backend.con
 
     def close(self) -> None:
+        for callback in self.on_close:
+            callback()
+        self.on_close.clear()
         self.backend.disconnect()
 
     def __enter__(self) -> Workspace:
