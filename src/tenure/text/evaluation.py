@@ -44,6 +44,13 @@ def _language_order(column: pd.Series) -> pd.Series:
     return column
 
 
+def right(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """Whether each score has the label's sign: > 0 for a positive comment, < 0 for a negative
+    one (a neutral 0 is right for neither)."""
+    scores = np.asarray(scores, dtype=float)
+    return np.where(np.asarray(positive, dtype=bool), scores > 0, scores < 0)
+
+
 def jaccard(found: Sequence[str], expected: Sequence[str]) -> float:
     """|found ∩ expected| / |found ∪ expected|; 1 when both are empty."""
     a, b = set(found), set(expected)
@@ -89,7 +96,7 @@ def language_table(analysed: pd.DataFrame) -> pd.DataFrame:
                     "language": language,
                     "comments": len(rows_of),
                     "detected": 100 * float((rows_of["detected"] == rows_of["language"]).mean()),
-                    "sentiment": 100 * float(((rows_of["sentiment"] > 0) == truth).mean()),
+                    "sentiment": 100 * float(right(rows_of["sentiment"].to_numpy(), truth).mean()),
                     "themes_vs_english": 100
                     * float(np.mean([jaccard(f, e) for f, e in zip(found, english, strict=True)])),
                     "themes_exact": 100

@@ -188,10 +188,16 @@ def theme_terms(path: str | None = None) -> dict[str, dict[str, Terms]]:
 
 
 def themes_of(text: str, language: str | None, path: str | None = None) -> list[str]:
-    """The themes a comment mentions (every language's words when its language is unknown)."""
+    """The themes a comment mentions in its language's words (every language's words when its
+    language is unknown or has no words in the file)."""
+    themes = theme_terms(path)
+    covered = {lang for by_language in themes.values() for lang in by_language}
     found = []
-    for theme, by_language in theme_terms(path).items():
-        candidates = [by_language[language]] if language in by_language else by_language.values()
+    for theme, by_language in themes.items():
+        if language in covered:
+            candidates = [by_language[language]] if language in by_language else []
+        else:
+            candidates = list(by_language.values())
         if any(terms.count(text) for terms in candidates):
             found.append(theme)
     return found
