@@ -348,3 +348,80 @@ def require_text(text: str) -> str:
     if not text.strip():
         raise QueryError("search for some text, e.g. tenure feedback search 'slow'")
     return text
+
+
+DRIVER_COLUMNS = [
+    "term",
+    "kind",
+    "z",
+    "detractor_count",
+    "promoter_count",
+    "detractor_share",
+    "promoter_share",
+    "comment_ids",
+]
+PERIODS = {"week": "W-SUN", "month": "M", "quarter": "Q", "year": "Y"}
+
+
+def detractor_drivers(
+    tables: Tables,
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    by: Sequence[str] = (),
+    where: str | None = None,
+    grain: str | None = None,
+    survey: str = "nps",
+    minimum: int = 2,
+    analysed: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The themes and key phrases that separate detractors from promoters of `survey`, per
+    segment (`by`) and, with a `grain`, per period: the log-odds z-score with an informative
+    Dirichlet prior (themes.contrast; z > 0: typical of detractors), the detractors and
+    promoters mentioning each, and the response ids of those comments. Terms mentioned by
+    fewer than `minimum` of them are left out. Sorted by segment, period and z, highest first."""
+    if grain is not None and grain not in PERIODS:
+        raise QueryError(f"grain for drivers: one of {', '.join(PERIODS)}")
+    if analysed is None:
+        analysed = comments(
+            tables, start=start, end=end, by=by, where=where, survey=survey, grain=grain or "month"
+        )
+    keys = [*by, *(["period"] if grain else [])]
+    columns = [*keys, *DRIVER_COLUMNS]
+    frame = analysed[analysed["band"].isin(["detractor", "promoter"])].copy()
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    if grain:
+        stamps = pd.to_datetime(frame["responded_at"]).dt.tz_localize(None)
+        frame["period"] = stamps.dt.to_period(PERIODS[grain]).dt.start_time.dt.date
+    groups = frame.groupby(keys, dropna=False, sort=True) if keys else [((), frame)]
+    pieces = []
+    for key, part in groups:
+        values = key if isinstance(key, tuple) else (key,)
+        for kind, column in (("theme", "themes"), ("phrase", "phrases")):
+            table = contrast(part[column], part["band"], minimum=minimum)
+            if table.empty:
+                continue
+            ids = _ids_by_term(part[column], part["response_id"])
+            table = table.rename(
+                columns={"detractor_mentions": "detractor_count", "promoter_mentions": "promoter_count"}
+            )
+            table["kind"] = kind
+            table["comment_ids"] = [ids[t] for t in table["term"]]
+            for position, (name, value) in enumerate(zip(keys, values, strict=True)):
+                table.insert(position, name, [value] * len(table))
+            pieces.append(table[columns])
+    if not pieces:
+        return pd.DataFrame(columns=columns)
+    result = pd.concat(pieces, ignore_index=True)
+    order = [*keys, "z", "term", "kind"]
+    ascending = [True] * len(keys) + [False, True, True]
+    return result.sort_values(order, ascending=ascending).reset_index(drop=True)
+
+
+def _ids_by_term(mentions: pd.Series, response_ids: pd.Series) -> dict[str, list[str]]:
+    ids: dict[str, list[str]] = {}
+    for items, response_id in zip(mentions, response_ids, strict=True):
+        for item in dict.fromkeys(items):
+            ids.setdefault(item, []).append(str(response_id))
+    return ids
