@@ -99,13 +99,18 @@ def feedback_search(
 @feedback_app.command("quality")
 @friendly_errors
 def feedback_quality(fmt: FormatOption = "table", db: DbOption = None) -> None:
-    """Accuracy of the sentiment scorers against score bands: on Tenure's hand-labelled
-    hold-out and (cross-validated) on this workspace's promoter and detractor comments."""
+    """Per language: sentiment accuracy (% of comments whose sign matches the label) by the
+    lexicon, the model learned on this workspace and Tenure's scorer, and theme agreement with
+    the English original (%), on the parallel set shipped with Tenure (development and held-out
+    halves, eight languages), the hand-labelled hold-out and this workspace's promoter and
+    detractor comments (cross-validated)."""
     from tenure.text.feedback import quality
 
     with open_reader(db) as ws:
         frame = quality(ws)
-    emit(frame, fmt, None, "Sentiment accuracy (% of comments whose sign matches the label)")
+    if fmt == "table":
+        frame = frame.round(1)
+    emit(frame, fmt, None, "Feedback quality per language (%)")
 
 
 @feedback_app.command("drivers")
@@ -119,7 +124,9 @@ def feedback_drivers(
         str | None,
         typer.Option("--grain", help="week, month, quarter or year (default: the whole range)."),
     ] = None,
-    survey: Annotated[str, typer.Option("--survey", help="nps (default), csat, ces or custom.")] = "nps",
+    survey: Annotated[
+        str, typer.Option("--survey", help="nps (default), csat, ces or custom.")
+    ] = "nps",
     kind: Annotated[
         str | None, typer.Option("--kind", help="theme or phrase (default: both).")
     ] = None,
@@ -151,7 +158,12 @@ def feedback_drivers(
     if kind is not None:
         frame = frame[frame["kind"] == kind]
     keys = [*(by or ()), *(["period"] if grain else [])]
-    frame = (frame.groupby(keys, dropna=False, sort=False).head(top) if keys else frame.head(top))
+    frame = frame.groupby(keys, dropna=False, sort=False).head(top) if keys else frame.head(top)
     shown = frame.copy()
-    shown["comment_ids"] = shown["comment_ids"].map(" ".join)
+    if fmt == "table":  # the ids in full go to csv and json
+        shown["comment_ids"] = shown["comment_ids"].map(
+            lambda ids: " ".join(ids[:3]) + (f" +{len(ids) - 3}" if len(ids) > 3 else "")
+        )
+    else:
+        shown["comment_ids"] = shown["comment_ids"].map(" ".join)
     emit(shown, fmt, output, f"Detractor drivers ({survey}): z > 0 separates detractors")

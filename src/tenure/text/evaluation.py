@@ -100,7 +100,9 @@ def language_table(analysed: pd.DataFrame) -> pd.DataFrame:
                     "themes_vs_english": 100
                     * float(np.mean([jaccard(f, e) for f, e in zip(found, english, strict=True)])),
                     "themes_exact": 100
-                    * float(np.mean([set(f) == set(e) for f, e in zip(found, english, strict=True)])),
+                    * float(
+                        np.mean([set(f) == set(e) for f, e in zip(found, english, strict=True)])
+                    ),
                     "themes_vs_labels": 100
                     * float(np.mean([jaccard(f, t) for f, t in zip(found, labels, strict=True)])),
                 }

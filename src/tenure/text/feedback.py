@@ -336,7 +336,11 @@ def _accuracies(
         keep = np.ones(len(truth), bool) if language == "all" else langs == language
         if not keep.any():
             continue
-        row: dict[str, Any] = {"dataset": dataset, "language": language, "comments": int(keep.sum())}
+        row: dict[str, Any] = {
+            "dataset": dataset,
+            "language": language,
+            "comments": int(keep.sum()),
+        }
         for name, scores in (("lexicon", lexicon), ("learned", learned), ("tenure", tenure)):
             if scores is not None:
                 row[name] = float(100 * right(scores[keep], truth[keep]).mean())
@@ -404,7 +408,10 @@ def detractor_drivers(
                 continue
             ids = _ids_by_term(part[column], part["response_id"])
             table = table.rename(
-                columns={"detractor_mentions": "detractor_count", "promoter_mentions": "promoter_count"}
+                columns={
+                    "detractor_mentions": "detractor_count",
+                    "promoter_mentions": "promoter_count",
+                }
             )
             table["kind"] = kind
             table["comment_ids"] = [ids[t] for t in table["term"]]

@@ -62,7 +62,9 @@ def _latin(text: str) -> str | None:
 def _best(factory: Any, text: str, among: tuple[str, ...] | None) -> str | None:
     detector = factory.create()
     if among is not None:
-        detector.set_prior_map({lang: 1.0 if lang in among else 0.0 for lang in factory.get_lang_list()})
+        detector.set_prior_map(
+            {lang: 1.0 if lang in among else 0.0 for lang in factory.get_lang_list()}
+        )
     detector.append(text)
     found = detector.get_probabilities()
     return str(found[0].lang) if found else None

@@ -172,7 +172,9 @@ class LearnedSentiment:
         if languages is not None:
             frame = pd.DataFrame({"language": list(languages), "label": y})
             counts = frame.groupby(["language", "label"]).size().unstack(fill_value=0)
-            enough = counts[(counts.get(0, 0) >= cls.MIN_PER_CLASS) & (counts.get(1, 0) >= cls.MIN_PER_CLASS)]
+            enough = counts[
+                (counts.get(0, 0) >= cls.MIN_PER_CLASS) & (counts.get(1, 0) >= cls.MIN_PER_CLASS)
+            ]
             known = frozenset(str(lang) for lang in enough.index)
         return cls(model, known)
 

@@ -247,10 +247,13 @@ def contrast(
     n_d, n_p = d.sum(), p.sum()
     prior = PRIOR_STRENGTH * (d + p) / (n_d + n_p)
     a0 = prior.sum()
-    delta = np.log((d + prior) / (n_d + a0 - d - prior)) - np.log(
-        (p + prior) / (n_p + a0 - p - prior)
-    )
-    z = delta / np.sqrt(1 / (d + prior) + 1 / (p + prior))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = np.log((d + prior) / (n_d + a0 - d - prior)) - np.log(
+            (p + prior) / (n_p + a0 - p - prior)
+        )
+        z = delta / np.sqrt(1 / (d + prior) + 1 / (p + prior))
+    # A term that holds every mention of a group (the only theme said) separates nothing.
+    z = np.where(np.isfinite(z), z, 0.0)
     frame = pd.DataFrame(
         {
             "term": names,
