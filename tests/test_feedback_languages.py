@@ -148,7 +148,9 @@ def _analysed() -> pd.DataFrame:
                 "band": band,
                 "themes": themes,
                 "phrases": phrases,
-                "responded_at": pd.Timestamp("2026-03-02") if r != "R4" else pd.Timestamp("2026-04-01"),
+                "responded_at": pd.Timestamp("2026-03-02")
+                if r != "R4"
+                else pd.Timestamp("2026-04-01"),
             }
             for r, plan, score, band, themes, phrases in rows
         ]
@@ -165,7 +167,7 @@ def test_drivers_per_segment_and_period_name_the_comments_behind_them() -> None:
     assert pro.loc["price", "z"] > 0 > pro.loc["support", "z"]
     assert pro.index[0] == "price"  # highest z first
     basic = drivers[drivers["plan"] == "basic"]
-    assert "R7" not in sum(basic["comment_ids"], [])  # passives are neither side
+    assert all("R7" not in ids for ids in basic["comment_ids"])  # passives are neither side
     by_month = detractor_drivers(None, grain="month", minimum=1, analysed=_analysed())  # type: ignore[arg-type]
     assert sorted(set(by_month["period"].astype(str))) == ["2026-03-01", "2026-04-01"]
     april = by_month[by_month["period"].astype(str) == "2026-04-01"]
