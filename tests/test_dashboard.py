@@ -227,6 +227,28 @@ def test_a_script_in_a_comment_renders_as_text(page: Any, server: dict[str, Any]
     assert page.locator("#table-comments script, #table-comments img").count() == 0
 
 
+def test_detractor_drivers_show_their_comments_as_text(page: Any, server: dict[str, Any]) -> None:
+    _open(page, server, "/voice?from=2026-01&to=2026-09")
+    window = {"from": "2026-01-01", "to": "2026-09-01", "limit": 15}
+    expected = _api(server, "/api/feedback/drivers", window)
+    rows = page.locator("#table-drivers tbody tr")
+    assert rows.count() == len(expected["items"]) > 0
+    first = rows.first.locator("td").all_inner_texts()
+    assert first[0] == expected["items"][0]["term"]
+    assert first[2] == f"{expected['items'][0]['z']:.2f}"
+    top = expected["items"][0]
+    rows.first.locator("summary").click()
+    items = rows.first.locator("li")
+    assert items.count() == len(top["comment_ids"])
+    comments = _api(
+        server, "/api/feedback", {"from": "2026-01-01", "to": "2026-09-01", "limit": 1000}
+    )
+    text = {c["response_id"]: f"{c['score']:g} · {c['comment']}" for c in comments["items"]}
+    shown = items.first
+    assert shown.inner_text() == text.get(top["comment_ids"][0], top["comment_ids"][0])
+    assert page.locator("#table-drivers script, #table-drivers img").count() == 0
+
+
 def test_response_rates_show_by_the_segment_picked(page: Any, server: dict[str, Any]) -> None:
     headers = {"Authorization": f"Bearer {server['key']}"}
     survey = httpx.post(

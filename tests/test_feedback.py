@@ -41,11 +41,11 @@ def test_the_language_of_every_hand_labelled_comment_is_detected() -> None:
         ("The invoice arrived on Tuesday.", "en", 0),
     ],
 )
-def test_lexicon_sentiment_in_four_languages(text: str, language: str, sign: int) -> None:
+def test_lexicon_sentiment_in_the_demo_languages(text: str, language: str, sign: int) -> None:
     score = lexicon_score(text, language)
     assert score is not None
     assert (score > 0) - (score < 0) == sign
-    assert lexicon_score("texte", "fr") is None  # a language without a lexicon
+    assert lexicon_score("tekst", "nl") is None  # a language without a lexicon
 
 
 def test_themes_and_phrases_in_each_language() -> None:
@@ -86,11 +86,23 @@ def test_sentiment_quality_is_measured_on_the_hold_out_and_the_workspace(
     demo_ws: tuple[Workspace, DemoResult],
 ) -> None:
     ws, _ = demo_ws
-    table = quality(ws).set_index(["dataset", "scorer", "language"])
-    # Guards at the accuracies measured when the lexicon was written (README: Feedback).
-    assert table.loc[("hold-out", "lexicon", "all"), "accuracy"] >= 70
-    assert table.loc[("workspace", "lexicon", "all"), "accuracy"] >= 80
-    assert table.loc[("workspace", "learned", "all"), "accuracy"] >= 90
+    table = quality(ws).set_index(["dataset", "language"])
+    assert set(table.index.get_level_values("dataset")) == {
+        "parallel-dev",
+        "parallel-test",
+        "hold-out",
+        "workspace",
+    }
+    # Guards at the accuracies measured when the word lists were extended (README: Feedback).
+    # A neutral score is right for neither label, so the lexicon alone misses the hold-out's
+    # comments without a cue, which the model learned on the workspace then reads.
+    assert table.loc[("parallel-test", "all"), "lexicon"] >= 85
+    assert table.loc[("parallel-test", "all"), "tenure"] >= 85
+    assert table.loc[("hold-out", "all"), "lexicon"] >= 60
+    assert table.loc[("hold-out", "all"), "tenure"] >= 80
+    assert table.loc[("workspace", "all"), "lexicon"] >= 95
+    assert table.loc[("workspace", "all"), "learned"] >= 90
+    assert table.loc[("parallel-test", "ja"), "themes_vs_english"] >= 95
 
 
 def test_feedback_commands_escape_nothing_and_search_by_value(tmp_path: Path) -> None:

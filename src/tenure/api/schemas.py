@@ -409,3 +409,28 @@ class ProblemDetails(BaseModel):
     status: int
     detail: str | None = None
     instance: str | None = None
+
+
+class FeedbackDriver(BaseModel):
+    """A theme or key phrase that separates detractors from promoters in one segment (the `by`
+    values) and period: its log-odds z-score with an informative prior (> 0: typical of
+    detractors), how many detractors and promoters mention it (and their shares, %), and the
+    response ids of their comments."""
+
+    segment: dict[str, Any]
+    period: dt.date | None
+    term: str
+    kind: str
+    z: float
+    detractor_count: int
+    promoter_count: int
+    detractor_share: float
+    promoter_share: float
+    comment_ids: list[str]
+
+
+class FeedbackDriverPage(BaseModel):
+    items: list[FeedbackDriver]
+    total: int
+    limit: int
+    offset: int

@@ -16,6 +16,7 @@ from tenure.errors import QueryError
 from tenure.metrics.compute import make_query
 from tenure.metrics.definitions import Definitions
 from tenure.metrics.tables import Tables
+from tenure.text.evaluation import analyse_parallel, language_table, right
 from tenure.text.language import detect
 from tenure.text.sentiment import LearnedSentiment, Sentiment, lexicon_score
 from tenure.text.themes import contrast, key_phrases, themes_of
@@ -142,7 +143,7 @@ def _learned(tables: Tables) -> LearnedSentiment | None:
         return cached
     answers = tables.table("survey_responses")
     scored = answers.filter(answers.comment.notnull()).select(
-        "comment", "survey", "score", "scale_min", "scale_max"
+        "comment", "language", "survey", "score", "scale_min", "scale_max"
     )
     frame = scored.to_pandas()
     model = None
@@ -150,7 +151,9 @@ def _learned(tables: Tables) -> LearnedSentiment | None:
         frame["band"] = bands(frame, definitions)
         labelled = _labelled(frame)
         model = LearnedSentiment.fit(
-            labelled["comment"].tolist(), (labelled["band"] == "promoter").astype(int).tolist()
+            labelled["comment"].tolist(),
+            (labelled["band"] == "promoter").astype(int).tolist(),
+            _languages(labelled),
         )
     tables.memo[key] = model
     return model
@@ -190,6 +193,15 @@ def theme_report(
     return report[columns].rename(columns={"term": "phrase" if phrases else "theme"})
 
 
+def _languages(frame: pd.DataFrame) -> list[str | None]:
+    """Each comment's language as loaded, else detected."""
+    loaded = frame["language"] if "language" in frame else pd.Series([None] * len(frame))
+    return [
+        lang if isinstance(lang, str) and lang else detect(text)
+        for text, lang in zip(frame["comment"].astype(str), loaded, strict=True)
+    ]
+
+
 def holdout() -> pd.DataFrame:
     """The hand-labelled comments shipped with Tenure (language, label, text), none of them
     taken from the demo's templates."""
@@ -197,58 +209,117 @@ def holdout() -> pd.DataFrame:
         return pd.read_csv(handle)
 
 
+QUALITY_COLUMNS = [
+    "dataset",
+    "language",
+    "comments",
+    "detected",
+    "lexicon",
+    "learned",
+    "tenure",
+    "themes_vs_english",
+    "themes_exact",
+    "themes_vs_labels",
+]
+
+
 def quality(tables: Tables, *, folds: int = 5, seed: int = 0) -> pd.DataFrame:
-    """Accuracy of the sentiment sign against the labels, per scorer and data set:
-    the hand-labelled hold-out (lexicon; learned on the workspace; both) and the workspace's own
-    promoter / detractor comments (lexicon; learned, cross-validated by `folds`; both)."""
-    rows = []
-    labelled_set = holdout()
-    truth = (labelled_set["label"] == "positive").to_numpy()
+    """Per data set and language (and `all`): comments, % whose language is detected, % whose
+    sentiment sign matches the label by the lexicon, by the model learned on this workspace,
+    and by Tenure's scorer (the lexicon, the model where the lexicon finds nothing), and for
+    the parallel set the themes' agreement (%) with the English original's and the labels.
+
+    Data sets: `parallel-dev` (the half the word lists were tuned on), `parallel-test` (the
+    held-out half), `hold-out` (80 comments in four languages, written apart from both), and
+    `workspace` (this workspace's promoter and detractor comments; the learned model
+    cross-validated by `folds`)."""
     model = _learned(tables)
-    lexicon = np.array(
-        [
-            lexicon_score(t, lang) or 0.0
-            for t, lang in zip(labelled_set["text"], labelled_set["language"], strict=True)
-        ]
+    analysed = analyse_parallel()
+    learned_parallel = model.score(analysed["text"].tolist()) if model else None
+    tenure = Sentiment(model).score(analysed["text"].tolist(), analysed["detected"].tolist())
+    table = language_table(analysed)
+    extra = _accuracy_rows(analysed, learned_parallel, tenure)
+    rows = table.merge(extra, on=["dataset", "language"], how="left").rename(
+        columns={"sentiment": "lexicon"}
     )
-    learned = model.score(labelled_set["text"].tolist()) if model else None
-    rows += _accuracies("hold-out", labelled_set["language"], truth, lexicon, learned)
+
+    labelled_set = holdout()
+    texts, languages = labelled_set["text"].tolist(), labelled_set["language"].tolist()
+    truth = (labelled_set["label"] == "positive").to_numpy()
+    pieces = [
+        rows,
+        _accuracies(
+            "hold-out",
+            labelled_set["language"],
+            truth,
+            _lexicon_scores(texts, languages),
+            model.score(texts) if model else None,
+            Sentiment(model).score(texts, languages),
+        ),
+    ]
 
     answers = tables.table("survey_responses")
     frame = answers.filter(answers.comment.notnull()).to_pandas()
-    if frame.empty:
-        return pd.DataFrame(rows)
-    frame = analyse(frame, tables.definitions)
-    own = _labelled(frame).reset_index(drop=True)
-    if own.empty:
-        return pd.DataFrame(rows)
-    truth = (own["band"] == "promoter").to_numpy()
-    lexicon = np.array(
-        [
-            lexicon_score(t, lang) or 0.0
-            for t, lang in zip(own["comment"], own["language"], strict=True)
-        ]
+    if not frame.empty:
+        frame = analyse(frame, tables.definitions)
+        own = _labelled(frame).reset_index(drop=True)
+        if not own.empty:
+            truth = (own["band"] == "promoter").to_numpy()
+            texts, languages = own["comment"].tolist(), own["language"].tolist()
+            lexicon = _lexicon_scores(texts, languages)
+            predicted, knows = _cross_validated(own, truth, folds, seed)
+            combined = None
+            if predicted is not None:
+                fill = (lexicon == 0) & knows
+                combined = np.where(fill, predicted, lexicon)
+            pieces.append(
+                _accuracies("workspace", own["language"], truth, lexicon, predicted, combined)
+            )
+    result = pd.concat([p for p in pieces if not p.empty], ignore_index=True)
+    return result.reindex(columns=QUALITY_COLUMNS)
+
+
+def _lexicon_scores(texts: Sequence[str], languages: Sequence[str | None]) -> np.ndarray:
+    return np.array(
+        [lexicon_score(t, lang) or 0.0 for t, lang in zip(texts, languages, strict=True)]
     )
-    predicted = _cross_validated(own, truth, folds, seed)
-    rows += _accuracies("workspace", own["language"], truth, lexicon, predicted)
-    return pd.DataFrame(rows)
+
+
+def _accuracy_rows(
+    analysed: pd.DataFrame, learned: np.ndarray | None, tenure: np.ndarray
+) -> pd.DataFrame:
+    frame = analysed[["split", "language", "label"]].copy()
+    truth = frame["label"] == "positive"
+    frame["learned"] = 100.0 * right(learned, truth.to_numpy()) if learned is not None else np.nan
+    frame["tenure"] = 100.0 * right(tenure, truth.to_numpy())
+    every = frame.assign(language="all")
+    means = pd.concat([frame, every]).groupby(["split", "language"])[["learned", "tenure"]].mean()
+    means = means.reset_index()
+    means["dataset"] = "parallel-" + means["split"]
+    return means.drop(columns="split")
 
 
 def _cross_validated(
     own: pd.DataFrame, truth: np.ndarray, folds: int, seed: int
-) -> np.ndarray | None:
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Out-of-fold learned scores, and whether the fold's model knew each comment's language."""
     order = np.random.default_rng(seed).permutation(len(own))
     predicted = np.full(len(own), np.nan)
+    knows = np.zeros(len(own), dtype=bool)
+    languages = own["language"].tolist()
     for fold in range(folds):
         test = order[fold::folds]
         train = np.setdiff1d(order, test)
         model = LearnedSentiment.fit(
-            own["comment"].iloc[train].tolist(), truth[train].astype(int).tolist()
+            own["comment"].iloc[train].tolist(),
+            truth[train].astype(int).tolist(),
+            [languages[i] for i in train],
         )
         if model is None:
-            return None
+            return None, knows
         predicted[test] = model.score(own["comment"].iloc[test].tolist())
-    return predicted
+        knows[test] = model.knows([languages[i] for i in test])
+    return predicted, knows
 
 
 def _accuracies(
@@ -257,32 +328,107 @@ def _accuracies(
     truth: np.ndarray,
     lexicon: np.ndarray,
     learned: np.ndarray | None,
-) -> list[dict[str, Any]]:
-    scorers = {"lexicon": lexicon}
-    if learned is not None:
-        scorers["learned"] = learned
-        scorers["both"] = (lexicon + learned) / 2
+    tenure: np.ndarray | None,
+) -> pd.DataFrame:
     rows = []
     langs = languages.fillna("?").to_numpy()
-    for name, scores in scorers.items():
-        for language in ["all", *sorted(set(langs))]:
-            keep = np.ones(len(truth), bool) if language == "all" else langs == language
-            if not keep.any():
-                continue
-            correct = (scores[keep] > 0) == truth[keep]
-            rows.append(
-                {
-                    "dataset": dataset,
-                    "scorer": name,
-                    "language": language,
-                    "comments": int(keep.sum()),
-                    "accuracy": float(100 * correct.mean()),
-                }
-            )
-    return rows
+    for language in ["all", *sorted(set(langs))]:
+        keep = np.ones(len(truth), bool) if language == "all" else langs == language
+        if not keep.any():
+            continue
+        row: dict[str, Any] = {
+            "dataset": dataset,
+            "language": language,
+            "comments": int(keep.sum()),
+        }
+        for name, scores in (("lexicon", lexicon), ("learned", learned), ("tenure", tenure)):
+            if scores is not None:
+                row[name] = float(100 * right(scores[keep], truth[keep]).mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def require_text(text: str) -> str:
     if not text.strip():
         raise QueryError("search for some text, e.g. tenure feedback search 'slow'")
     return text
+
+
+DRIVER_COLUMNS = [
+    "term",
+    "kind",
+    "z",
+    "detractor_count",
+    "promoter_count",
+    "detractor_share",
+    "promoter_share",
+    "comment_ids",
+]
+PERIODS = {"week": "W-SUN", "month": "M", "quarter": "Q", "year": "Y"}
+
+
+def detractor_drivers(
+    tables: Tables,
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    by: Sequence[str] = (),
+    where: str | None = None,
+    grain: str | None = None,
+    survey: str = "nps",
+    minimum: int = 2,
+    analysed: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The themes and key phrases that separate detractors from promoters of `survey`, per
+    segment (`by`) and, with a `grain`, per period: the log-odds z-score with an informative
+    Dirichlet prior (themes.contrast; z > 0: typical of detractors), the detractors and
+    promoters mentioning each, and the response ids of those comments. Terms mentioned by
+    fewer than `minimum` of them are left out. Sorted by segment, period and z, highest first."""
+    if grain is not None and grain not in PERIODS:
+        raise QueryError(f"grain for drivers: one of {', '.join(PERIODS)}")
+    if analysed is None:
+        analysed = comments(
+            tables, start=start, end=end, by=by, where=where, survey=survey, grain=grain or "month"
+        )
+    keys = [*by, *(["period"] if grain else [])]
+    columns = [*keys, *DRIVER_COLUMNS]
+    frame = analysed[analysed["band"].isin(["detractor", "promoter"])].copy()
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    if grain:
+        stamps = pd.to_datetime(frame["responded_at"]).dt.tz_localize(None)
+        frame["period"] = stamps.dt.to_period(PERIODS[grain]).dt.start_time.dt.date
+    groups = frame.groupby(keys, dropna=False, sort=True) if keys else [((), frame)]
+    pieces = []
+    for key, part in groups:
+        values = key if isinstance(key, tuple) else (key,)
+        for kind, column in (("theme", "themes"), ("phrase", "phrases")):
+            table = contrast(part[column], part["band"], minimum=minimum)
+            if table.empty:
+                continue
+            ids = _ids_by_term(part[column], part["response_id"])
+            table = table.rename(
+                columns={
+                    "detractor_mentions": "detractor_count",
+                    "promoter_mentions": "promoter_count",
+                }
+            )
+            table["kind"] = kind
+            table["comment_ids"] = [ids[t] for t in table["term"]]
+            for position, (name, value) in enumerate(zip(keys, values, strict=True)):
+                table.insert(position, name, [value] * len(table))
+            pieces.append(table[columns])
+    if not pieces:
+        return pd.DataFrame(columns=columns)
+    result = pd.concat(pieces, ignore_index=True)
+    order = [*keys, "z", "term", "kind"]
+    ascending = [True] * len(keys) + [False, True, True]
+    return result.sort_values(order, ascending=ascending).reset_index(drop=True)
+
+
+def _ids_by_term(mentions: pd.Series, response_ids: pd.Series) -> dict[str, list[str]]:
+    ids: dict[str, list[str]] = {}
+    for items, response_id in zip(mentions, response_ids, strict=True):
+        for item in dict.fromkeys(items):
+            ids.setdefault(item, []).append(str(response_id))
+    return ids

@@ -1,6 +1,7 @@
 """Word lists (sentiment cues, themes) and matching them in text of any language: whole words
-with optional `*` endings where words are separated by spaces, substrings in Japanese, Thai and
-Chinese, which are written without them."""
+where words are separated by spaces, with `*` for any ending (`slow*`) or any beginning
+(`*support`, for German compounds such as Kundensupport); substrings in Japanese, Thai and
+Chinese, which are written without spaces."""
 
 from __future__ import annotations
 
@@ -43,12 +44,13 @@ def compile_terms(language: str, words: tuple[str, ...]) -> re.Pattern[str]:
         return re.compile(r"(?!x)x")  # matches nothing
     parts = []
     for word in sorted(words, key=len, reverse=True):
-        stem = re.escape(word.lower().rstrip("*"))
+        stem = re.escape(word.lower().strip("*"))
         if language in UNSPACED:
             parts.append(stem)
         else:
             ending = r"[^\W_]*" if word.endswith("*") else ""
-            parts.append(rf"(?<![^\W_]){stem}{ending}(?![^\W_])")
+            beginning = r"[^\W_]*" if word.startswith("*") else ""
+            parts.append(rf"(?<![^\W_]){beginning}{stem}{ending}(?![^\W_])")
     return re.compile("|".join(parts), re.UNICODE)
 
 

@@ -188,10 +188,16 @@ def theme_terms(path: str | None = None) -> dict[str, dict[str, Terms]]:
 
 
 def themes_of(text: str, language: str | None, path: str | None = None) -> list[str]:
-    """The themes a comment mentions (every language's words when its language is unknown)."""
+    """The themes a comment mentions in its language's words (every language's words when its
+    language is unknown or has no words in the file)."""
+    themes = theme_terms(path)
+    covered = {lang for by_language in themes.values() for lang in by_language}
     found = []
-    for theme, by_language in theme_terms(path).items():
-        candidates = [by_language[language]] if language in by_language else by_language.values()
+    for theme, by_language in themes.items():
+        if language in covered:
+            candidates = [by_language[language]] if language in by_language else []
+        else:
+            candidates = list(by_language.values())
         if any(terms.count(text) for terms in candidates):
             found.append(theme)
     return found
@@ -241,10 +247,13 @@ def contrast(
     n_d, n_p = d.sum(), p.sum()
     prior = PRIOR_STRENGTH * (d + p) / (n_d + n_p)
     a0 = prior.sum()
-    delta = np.log((d + prior) / (n_d + a0 - d - prior)) - np.log(
-        (p + prior) / (n_p + a0 - p - prior)
-    )
-    z = delta / np.sqrt(1 / (d + prior) + 1 / (p + prior))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = np.log((d + prior) / (n_d + a0 - d - prior)) - np.log(
+            (p + prior) / (n_p + a0 - p - prior)
+        )
+        z = delta / np.sqrt(1 / (d + prior) + 1 / (p + prior))
+    # A term that holds every mention of a group (the only theme said) separates nothing.
+    z = np.where(np.isfinite(z), z, 0.0)
     frame = pd.DataFrame(
         {
             "term": names,

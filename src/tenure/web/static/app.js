@@ -240,9 +240,27 @@ async function voice() {
   const rates = await api("/api/surveys/response-rates", Object.assign({ by: r.by }, sent)).catch(() => api("/api/surveys/response-rates", sent));
   const split = r.by && rates.length && r.by in rates[0] ? [r.by] : [];
   table("Survey response rates", "response-rates", ["name", "touchpoint", "channel", ...split, "invitations", "responses", "response_rate"], rates, (c, row) => c === "response_rate" ? format(row[c], "percent") : row[c]);
-  const feedback = await api("/api/feedback", { from: r.from, to: r.to, limit: 50 });
+  const feedback = await api("/api/feedback", { from: r.from, to: r.to, limit: 1000 });
   table("Themes (z > 0: detractors)", "themes", ["theme", "comments", "sentiment", "detractor_mentions", "promoter_mentions", "z"], feedback.themes, (c, row) => (typeof row[c] === "number" && !Number.isInteger(row[c]) ? row[c].toFixed(2) : row[c]));
-  table("Latest comments", "comments", ["responded_at", "account_id", "survey", "score", "language", "sentiment", "themes", "comment"], feedback.items, (c, row) => c === "sentiment" ? Number(row[c]).toFixed(2) : c === "themes" ? (row[c] || []).join(", ") : row[c]);
+  table("Latest comments", "comments", ["responded_at", "account_id", "survey", "score", "language", "sentiment", "themes", "comment"], feedback.items.slice(0, 50), (c, row) => c === "sentiment" ? Number(row[c]).toFixed(2) : c === "themes" ? (row[c] || []).join(", ") : row[c]);
+  await drivers(r, feedback.items);
+}
+
+// Detractor drivers: the themes and phrases that separate NPS detractors from promoters, each
+// with its z-score and the comments behind it (expanded in place; text nodes only).
+async function drivers(r, known) {
+  const page = await api("/api/feedback/drivers", { from: r.from, to: r.to, where: r.where, limit: 15 });
+  const text = new Map(known.map((c) => [c.response_id, c]));
+  const rows = page.items.map((d) => Object.assign({}, d, { comments: d.comment_ids.join(" ") }));
+  table("Detractor drivers (NPS, z > 0: detractors)", "drivers", ["term", "kind", "z", "detractor_count", "promoter_count", "comments"], rows, (c, row) => {
+    if (c === "z") return Number(row.z).toFixed(2);
+    if (c !== "comments") return row[c];
+    return el("details", {}, el("summary", {}, `${row.comment_ids.length} comments`),
+      el("ul", {}, row.comment_ids.map((id) => {
+        const comment = text.get(id);
+        return el("li", { "data-response": id }, comment ? `${comment.score} · ${comment.comment}` : id);
+      })));
+  });
 }
 
 async function support() {
