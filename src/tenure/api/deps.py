@@ -15,7 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import pandas as pd
 from fastapi import Depends, Request
@@ -52,6 +52,7 @@ class ResultCache:
         self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._flights: dict[Hashable, tuple[threading.Lock, int]] = {}
 
     def get(self, key: Hashable) -> Any | None:
         with self._lock:
@@ -71,6 +72,24 @@ class ResultCache:
             while len(self._items) > self.size or self._bytes > self.max_bytes:
                 _, (_, dropped) = self._items.popitem(last=False)
                 self._bytes -= dropped
+
+    @contextlib.contextmanager
+    def flight(self, key: Hashable) -> Iterator[None]:
+        """Hold `key`'s turn: concurrent requests for one result compute it once, the others
+        wait and then find it cached."""
+        with self._lock:
+            turn, waiting = self._flights.get(key, (threading.Lock(), 0))
+            self._flights[key] = (turn, waiting + 1)
+        try:
+            with turn:
+                yield
+        finally:
+            with self._lock:
+                turn, waiting = self._flights[key]
+                if waiting == 1:
+                    del self._flights[key]
+                else:
+                    self._flights[key] = (turn, waiting - 1)
 
     @property
     def bytes(self) -> int:
@@ -197,10 +216,9 @@ def _limiter(request: Request) -> RateLimiter:
     return limiter
 
 
-def throttled(request: Request, key: Viewer) -> ApiKey:
-    """A viewer's key, spending one of its tokens for an expensive read (429 when none is left,
-    with Retry-After in seconds)."""
-    wait = _limiter(request).take(key.id)
+def _charge(limiter: RateLimiter, key: ApiKey) -> None:
+    """Spend one of the key's tokens (429 when none is left, with Retry-After in seconds)."""
+    wait = limiter.take(key.id)
     if wait:
         seconds = max(1, math.ceil(wait)) if wait != math.inf else 3600
         raise Problem(
@@ -209,10 +227,54 @@ def throttled(request: Request, key: Viewer) -> ApiKey:
             f"this key has sent too many expensive requests; try again in {seconds} s",
             headers={"Retry-After": str(seconds)},
         )
+
+
+def throttled(request: Request, key: Viewer) -> ApiKey:
+    """A viewer's key, spending one of its tokens for an expensive read that is never cached."""
+    _charge(_limiter(request), key)
     return key
 
 
 Expensive = Annotated[ApiKey, Depends(throttled)]
+
+T = TypeVar("T")
+
+
+class Reads:
+    """An expensive read of one request: served from the cache while the data version holds;
+    otherwise computed once on a bounded reader (concurrent requests for the same result wait
+    for it) and paid for with one of the caller's tokens. Cache hits cost no token."""
+
+    def __init__(
+        self, live: LiveWorkspace, cache: ResultCache, limiter: RateLimiter, key: ApiKey
+    ) -> None:
+        self.live = live
+        self.cache = cache
+        self.limiter = limiter
+        self.key = key
+
+    def __call__(self, what: tuple[Hashable, ...], compute: Callable[[Workspace], T]) -> T:
+        # A write moves the version, so nothing stale is served after new data arrives.
+        full = (*what, self.live.version)
+        hit: T | None = self.cache.get(full)
+        if hit is not None:
+            return hit
+        with self.cache.flight(full):
+            again: T | None = self.cache.get(full)
+            if again is not None:
+                return again
+            _charge(self.limiter, self.key)
+            with bounded_reader(self.live) as ws:
+                value = compute(ws)
+            self.cache.put(full, value)
+            return value
+
+
+def _reads(request: Request, key: Viewer) -> Reads:
+    return Reads(request.app.state.live, request.app.state.cache, _limiter(request), key)
+
+
+CachedReads = Annotated[Reads, Depends(_reads)]
 
 
 @contextlib.contextmanager

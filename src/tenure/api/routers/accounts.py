@@ -9,11 +9,12 @@ import pandas as pd
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from tenure.api.deps import Live, Viewer
+from tenure.api.deps import CachedReads, Live, Viewer
 from tenure.api.frames import literal, records
-from tenure.api.problems import PROBLEM, Problem, problem
+from tenure.api.problems import EXPENSIVE, PROBLEM, Problem, errors, problem
 from tenure.api.schemas import AccountDetail, AccountPage, AccountRow, SnapshotInfo, Timeline
 from tenure.models import account_snapshot
+from tenure.workspace import Workspace
 
 router = APIRouter()
 AccountId = Annotated[str, Path(max_length=200)]
@@ -133,39 +134,39 @@ def account(
 @router.get(
     "/api/accounts/{account_id}/timeline",
     summary="One account's MRR, events, answers and tickets",
+    responses=errors(*EXPENSIVE),
 )
-def account_timeline(_: Viewer, live: Live, account_id: AccountId) -> Timeline:
-    with live.reader() as ws:
-        mrr = ws.metrics(["mrr"], where=f"account_id = {literal(account_id)}")
-        events = ws.table("events")
-        recent = (
-            events.filter(events.account_id == account_id)
-            .order_by(events.occurred_at.desc())
-            .limit(50)
-        )
-        answers = ws.table("survey_responses")
-        said = (
-            answers.filter(answers.account_id == account_id)
-            .order_by(answers.responded_at.desc())
-            .limit(50)
-        )
-        tickets = ws.table("tickets")
-        asked = (
-            tickets.filter(tickets.account_id == account_id)
-            .order_by(tickets.opened_at.desc())
-            .limit(50)
-        )
-        return Timeline(
-            mrr=records(mrr[["period_start", "value"]]),
-            events=records(
-                recent.select("occurred_at", "name", "user_id", "feature", "page").to_pandas()
-            ),
-            answers=records(
-                said.select("responded_at", "survey", "score", "comment", "language").to_pandas()
-            ),
-            tickets=records(
-                asked.select(
-                    "opened_at", "channel", "status", "contacts", "resolved_at"
-                ).to_pandas()
-            ),
-        )
+def account_timeline(read: CachedReads, account_id: AccountId) -> Timeline:
+    return read(("timeline", account_id), lambda ws: _timeline(ws, account_id))
+
+
+def _timeline(ws: Workspace, account_id: str) -> Timeline:
+    mrr = ws.metrics(["mrr"], where=f"account_id = {literal(account_id)}")
+    events = ws.table("events")
+    recent = (
+        events.filter(events.account_id == account_id).order_by(events.occurred_at.desc()).limit(50)
+    )
+    answers = ws.table("survey_responses")
+    said = (
+        answers.filter(answers.account_id == account_id)
+        .order_by(answers.responded_at.desc())
+        .limit(50)
+    )
+    tickets = ws.table("tickets")
+    asked = (
+        tickets.filter(tickets.account_id == account_id)
+        .order_by(tickets.opened_at.desc())
+        .limit(50)
+    )
+    return Timeline(
+        mrr=records(mrr[["period_start", "value"]]),
+        events=records(
+            recent.select("occurred_at", "name", "user_id", "feature", "page").to_pandas()
+        ),
+        answers=records(
+            said.select("responded_at", "survey", "score", "comment", "language").to_pandas()
+        ),
+        tickets=records(
+            asked.select("opened_at", "channel", "status", "contacts", "resolved_at").to_pandas()
+        ),
+    )

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from tenure.api.deps import Live, Viewer
+from tenure.api.deps import CachedReads
+from tenure.api.problems import EXPENSIVE, errors
 from tenure.api.routers.metrics import End, Start, Where
 from tenure.api.schemas import FeedbackDriver, FeedbackDriverPage
 
@@ -17,10 +18,10 @@ router = APIRouter()
 @router.get(
     "/api/feedback/drivers",
     summary="Themes and phrases that separate detractors from promoters, with their comments",
+    responses=errors(*EXPENSIVE),
 )
 def feedback_drivers(
-    _: Viewer,
-    live: Live,
+    read: CachedReads,
     start: Start = None,
     end: End = None,
     by: Annotated[list[str] | None, Query(max_length=3)] = None,
@@ -35,8 +36,9 @@ def feedback_drivers(
     from tenure.text.feedback import detractor_drivers
 
     segments = list(by or ())
-    with live.reader() as ws:
-        frame = detractor_drivers(
+    frame = read(
+        ("drivers", start, end, tuple(segments), where, grain, survey, minimum),
+        lambda ws: detractor_drivers(
             ws,
             start=start,
             end=end,
@@ -45,7 +47,8 @@ def feedback_drivers(
             grain=grain,
             survey=survey,
             minimum=minimum,
-        )
+        ),
+    )
     if kind is not None:
         frame = frame[frame["kind"] == kind]
     page = frame.iloc[offset : offset + limit]

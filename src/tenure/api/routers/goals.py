@@ -2,30 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from tenure.api.deps import Editor, Live, StoreDep, Viewer, audit
-from tenure.api.problems import Problem, errors
+from tenure.api.deps import CachedReads, Editor, Live, StoreDep, Viewer, audit
+from tenure.api.problems import EXPENSIVE, Problem, errors
 from tenure.api.schemas import GoalIn, GoalOut, GoalPage, GoalPatch, GoalRecord, Id
 from tenure.app import goals as goal_rules
+from tenure.app.store import Goal
+from tenure.workspace import Workspace
 
 router = APIRouter()
 
 
-@router.get("/api/goals", summary="Goals with progress and status")
+@router.get("/api/goals", summary="Goals with progress and status", responses=errors(*EXPENSIVE))
 def list_goals(
-    _: Viewer,
-    live: Live,
+    read: CachedReads,
     store: StoreDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
 ) -> GoalPage:
     rows, total = goal_rules.page(store, limit, offset)
-    with live.reader() as ws:
-        items = [GoalOut(**goal_rules.view(g, ws)) for g in rows]
+    today = dt.date.today()
+    # Each goal's view is cached by all of its fields, so an edit is seen at once.
+    items = [GoalOut(**read(("goal", _fields(g), today), _viewer(g, today))) for g in rows]
     return GoalPage(items=items, total=total, limit=limit, offset=offset)
+
+
+def _viewer(goal: Goal, today: dt.date) -> Callable[[Workspace], dict[str, Any]]:
+    return lambda ws: goal_rules.view(goal, ws, today)
+
+
+def _fields(goal: Goal) -> str:
+    return json.dumps({c: getattr(goal, c) for c in goal_rules.FIELDS}, default=str, sort_keys=True)
 
 
 @router.post("/api/goals", status_code=201, summary="Create a goal")

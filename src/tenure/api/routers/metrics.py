@@ -6,15 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
+import pandas as pd
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 
-from tenure.api.deps import Cache, Expensive, Live, Viewer, bounded_reader
+from tenure.api.deps import CachedReads, Expensive, Live, Viewer, bounded_reader
 from tenure.api.frames import records
 from tenure.api.problems import EXPENSIVE, PROTECTED, Problem, errors
 from tenure.api.schemas import CatalogEntry, Day, FeedbackPage, MetricPage, Row, Survival
 from tenure.data.contract import CONTRACTS
 from tenure.engine.bounds import check_by, check_cells, result_periods, segment_count
+from tenure.workspace import Workspace
 
 router = APIRouter()
 Grain = Annotated[str, Query(pattern="^(day|week|month|quarter|year)$")]
@@ -46,9 +48,7 @@ def catalog(_: Viewer) -> list[CatalogEntry]:
     responses=errors(*EXPENSIVE),
 )
 def metrics(
-    _: Expensive,
-    live: Live,
-    cache: Cache,
+    read: CachedReads,
     names: Annotated[list[str], Query(min_length=1, max_length=50)],
     grain: Grain = "month",
     start: Start = None,
@@ -58,19 +58,17 @@ def metrics(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
 ) -> MetricPage:
-    # A write moves the version, so nothing stale is served after new data arrives.
-    key = ("metrics", tuple(names), grain, start, end, tuple(by or ()), where, live.version)
-    frame = cache.get(key)
-    if frame is None:
-        segments = check_by(by or [])
-        periods = result_periods(start, end, grain)
-        check_cells(periods, len(set(names)))  # before counting segments, which reads data
-        with bounded_reader(live) as ws:
-            if segments:
-                tables = [ws.table(t) for t in ("accounts", *CONTRACTS) if ws.has_table(t)]
-                check_cells(periods, len(set(names)), segment_count(tables, segments))
-            frame = ws.metrics(names, grain=grain, start=start, end=end, by=segments, where=where)
-        cache.put(key, frame)
+    segments = check_by(by or [])
+    periods = result_periods(start, end, grain)
+    check_cells(periods, len(set(names)))  # before counting segments, which reads data
+
+    def compute(ws: Workspace) -> pd.DataFrame:
+        if segments:
+            tables = [ws.table(t) for t in ("accounts", *CONTRACTS) if ws.has_table(t)]
+            check_cells(periods, len(set(names)), segment_count(tables, segments))
+        return ws.metrics(names, grain=grain, start=start, end=end, by=segments, where=where)
+
+    frame = read(("metrics", tuple(names), grain, start, end, tuple(segments), where), compute)
     return MetricPage(
         items=records(frame.iloc[offset : offset + limit]),
         total=len(frame),
@@ -88,15 +86,17 @@ def metrics(
     responses=errors(*EXPENSIVE),
 )
 def drill(
-    _: Expensive,
-    live: Live,
+    read: CachedReads,
     name: Annotated[str, Path(max_length=100)],
     period: Annotated[str, Query(max_length=20)],
     grain: Grain = "month",
     where: Where = None,
 ) -> list[Row]:
-    with bounded_reader(live) as ws:
-        return records(ws.drill(name, period, grain=grain, where=where))
+    frame = read(
+        ("drill", name, period, grain, where),
+        lambda ws: ws.drill(name, period, grain=grain, where=where),
+    )
+    return records(frame)
 
 
 @router.get(
@@ -105,10 +105,12 @@ def drill(
     responses=errors(*EXPENSIVE),
 )
 def cohort_table(
-    _: Expensive, live: Live, start: Start = None, end: End = None, where: Where = None
+    read: CachedReads, start: Start = None, end: End = None, where: Where = None
 ) -> list[Row]:
-    with bounded_reader(live) as ws:
-        return records(ws.cohorts(start=start, end=end, where=where))
+    frame = read(
+        ("cohorts", start, end, where), lambda ws: ws.cohorts(start=start, end=end, where=where)
+    )
+    return records(frame)
 
 
 @router.get(
@@ -117,13 +119,14 @@ def cohort_table(
     responses=errors(*EXPENSIVE),
 )
 def survival_curve(
-    _: Expensive,
-    live: Live,
+    read: CachedReads,
     by: Annotated[list[str] | None, Query(max_length=2)] = None,
     where: Where = None,
 ) -> Survival:
-    with bounded_reader(live) as ws:
-        curve, summary = ws.survival(by=by or (), where=where)
+    segments = tuple(by or ())
+    curve, summary = read(
+        ("survival", segments, where), lambda ws: ws.survival(by=segments, where=where)
+    )
     return Survival(curve=records(curve), summary=records(summary))
 
 
@@ -133,15 +136,17 @@ def survival_curve(
     responses=errors(*EXPENSIVE),
 )
 def funnel_steps(
-    _: Expensive,
-    live: Live,
+    read: CachedReads,
     steps: Annotated[list[str], Query(min_length=2, max_length=8)],
     window: Annotated[float, Query(gt=0, le=365)] = 30,
     start: Start = None,
     end: End = None,
 ) -> list[Row]:
-    with bounded_reader(live) as ws:
-        return records(ws.funnel(steps, window_days=window, start=start, end=end))
+    frame = read(
+        ("funnel", tuple(steps), window, start, end),
+        lambda ws: ws.funnel(steps, window_days=window, start=start, end=end),
+    )
+    return records(frame)
 
 
 @router.get(
@@ -150,8 +155,7 @@ def funnel_steps(
     responses=errors(*EXPENSIVE),
 )
 def feedback_comments(
-    _: Expensive,
-    live: Live,
+    read: CachedReads,
     start: Start = None,
     end: End = None,
     contains: Annotated[str | None, Query(max_length=200)] = None,
@@ -161,10 +165,13 @@ def feedback_comments(
 ) -> FeedbackPage:
     from tenure.text.feedback import COMMENT_COLUMNS, theme_report
 
-    with bounded_reader(live) as ws:
+    def analyse(ws: Workspace) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         frame = ws.feedback(start=start, end=end, contains=contains or None, survey=survey)
-    themes = theme_report(frame) if len(frame) else None
-    shown = frame.sort_values("responded_at", ascending=False)
+        themes = theme_report(frame) if len(frame) else None
+        return frame.sort_values("responded_at", ascending=False), themes
+
+    shown, themes = read(("feedback", start, end, contains or None, survey), analyse)
+    frame = shown
     columns = ["response_id", *COMMENT_COLUMNS]
     return FeedbackPage(
         items=records(shown[columns].iloc[offset : offset + limit]),

@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Path, Query
 from fastapi.responses import HTMLResponse
 
-from tenure.api.deps import BaseUrl, Editor, Live, StoreDep, Viewer, audit
+from tenure.api.deps import BaseUrl, CachedReads, Editor, Live, StoreDep, Viewer, audit
 from tenure.api.form import render
 from tenure.api.frames import records
-from tenure.api.problems import Problem, errors
+from tenure.api.problems import EXPENSIVE, Problem, errors
 from tenure.api.schemas import (
     Day,
     Id,
@@ -67,18 +67,23 @@ def response_rates(
     return records(rates)
 
 
-@router.get("/api/surveys/distribution", summary="Answers per score of one survey kind")
+@router.get(
+    "/api/surveys/distribution",
+    summary="Answers per score of one survey kind",
+    responses=errors(*EXPENSIVE),
+)
 def score_counts(
-    _: Viewer,
-    live: Live,
+    read: CachedReads,
     survey: Kind,
     start: Annotated[Day, Query(alias="from")],
     end: Annotated[Day, Query(alias="to")],
 ) -> list[Row]:
     from tenure.metrics.voice import score_distribution
 
-    with live.reader() as ws:
-        return records(score_distribution(ws, survey, start, end))
+    counts = read(
+        ("distribution", survey, start, end), lambda ws: score_distribution(ws, survey, start, end)
+    )
+    return records(counts)
 
 
 @router.post("/api/surveys", status_code=201, summary="Create a survey (NPS, CSAT, CES or custom)")
