@@ -443,7 +443,13 @@ def main() -> int:
     db, app_db = f"duckdb:///{folder / 'tenure.duckdb'}", f"sqlite:///{folder / 'app.db'}"
     print(f"serve load: {args.accounts:,} accounts, {args.events:,} events, {args.clients} clients")
     build_store(folder, db, args.accounts, args.events)
-    key = run(cli("keys", "create", "bench", "--role", "admin", "--app-db", app_db), "key").strip()
+    # One key per client, as each member of a CS team has their own (rate limits are per key).
+    keys = [
+        run(
+            cli("keys", "create", f"bench-{n}", "--role", "admin", "--app-db", app_db), "key"
+        ).strip()
+        for n in range(max(1, args.clients))
+    ]
     today = dt.date.today()
     run_id = dt.datetime.now().strftime("%Y%m%d%H%M%S")
     events_path, accounts_path, new_page, new_owner, updated = write_extra_files(
@@ -464,7 +470,7 @@ def main() -> int:
         return measure(
             args,
             base,
-            key,
+            keys,
             server,
             db,
             (events_path, accounts_path),
@@ -484,7 +490,7 @@ def client_for(base: str, key: str) -> httpx.Client:
 def measure(
     args: argparse.Namespace,
     base: str,
-    key: str,
+    keys: list[str],
     server: subprocess.Popen[bytes],
     db: str,
     files: tuple[Path, Path],
@@ -494,6 +500,7 @@ def measure(
     today = dt.date.today()
     events_path, accounts_path = files
     new_page, new_owner, updated = expected
+    key = keys[0]
     with client_for(base, key) as one:
         # First views: the Accounts list first (it gives the account ids), then the others.
         cold = Recorder()
@@ -519,7 +526,7 @@ def measure(
 
     def client_loop(seed: int) -> None:
         rng = random.Random(seed)
-        with client_for(base, key) as client:
+        with client_for(base, keys[seed % len(keys)]) as client:
             for _ in range(1_000_000):  # bounded; the deadline ends it long before
                 if time.monotonic() >= deadline:
                     return
