@@ -160,11 +160,10 @@ USAGE_METRICS: tuple[Metric, ...] = (
             100.0,
         )
     ),
-    _count(
-        "sessions",
-        "engagement",
-        "Sessions started in the period (session_id, else a gap); a session whose events fall "
-        "under two accounts belongs to its first event's account",
+    replace(
+        _count("sessions", "engagement", "Sessions started in the period (session_id, else a gap)"),
+        definition="sessions; a session whose events fall under two accounts belongs to its first "
+        "event's account (the first that has one), and to the period of its start",
     ),
     _worded(
         Metric(
