@@ -111,8 +111,18 @@ def test_sessions_break_after_the_gap_and_belong_to_their_start(ws: Workspace) -
     frame = _metrics(ws, ["sessions", "average_session_seconds", "sessions_per_user"], JAN, FEB)
     assert value(frame, "sessions", "2025-01-01") == 5
     assert value(frame, "sessions", "2025-02-01") == 0
-    seconds = 50 * 60 + 0 + (15 * 60 + 30) + 6 * 3600 + 0
-    assert value(frame, "average_session_seconds", "2025-01-01") == pytest.approx(seconds / 5)
+    # PostHog's default: first to last event timestamp
+    seconds = 50 * 60 + 0 + 15 * 60 + 6 * 3600 + 0
+    assert value(frame, "average_session_seconds", "2025-01-01") == seconds / 5
+    ended = _metrics(
+        ws,
+        ["average_session_seconds"],
+        JAN,
+        FEB,
+        definitions=Definitions(session_duration="last_event_end"),
+    )
+    seconds = 50 * 60 + 0 + (15 * 60 + 30) + 6 * 3600 + 0  # to the last event's end
+    assert value(ended, "average_session_seconds", "2025-01-01") == seconds / 5
     assert value(frame, "sessions_per_user", "2025-01-01") == pytest.approx(5 / 2)
     daily = _metrics(ws, ["sessions"], dt.date(2025, 1, 31), dt.date(2025, 2, 1), grain="day")
     assert value(daily, "sessions", "2025-01-31") == 1

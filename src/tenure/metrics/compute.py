@@ -21,6 +21,7 @@ from tenure.metrics.definitions import Definitions
 from tenure.metrics.policy import RevenuePolicy
 from tenure.metrics.query import Query
 from tenure.metrics.tables import Tables
+from tenure.metrics.usage_catalog import definition_of
 
 LOOKBACK = 6  # periods read by trailing windows
 
@@ -61,10 +62,22 @@ SOURCES: dict[str, Source] = {
         sources.account_buyers, sources.BUYER_MEASURES, by_segment=sources.segment_buyers
     ),
     "users": Source(sources.account_users, sources.USER_MEASURES, by_segment=sources.segment_users),
-    "activity": Source(engagement.account_activity, engagement.ACTIVITY_MEASURES),
-    "sessions": Source(engagement.account_sessions, engagement.SESSION_MEASURES),
+    "activity": Source(
+        engagement.account_activity,
+        engagement.ACTIVITY_MEASURES,
+        by_segment=engagement.segment_activity,
+    ),
+    "sessions": Source(
+        engagement.account_sessions,
+        engagement.SESSION_MEASURES,
+        by_segment=engagement.segment_sessions,
+    ),
     "pages": _added(engagement.page_rows, engagement.PAGE_MEASURES, "page"),
-    "features": Source(engagement.account_features, engagement.FEATURE_MEASURES),
+    "features": Source(
+        engagement.account_features,
+        engagement.FEATURE_MEASURES,
+        by_segment=engagement.segment_features,
+    ),
     "social": _added(engagement.social_rows, engagement.SOCIAL_MEASURES, "share_channel"),
     "funnel": Source(engagement.account_funnel, engagement.FUNNEL_MEASURES),
     "performance": _added(engagement.performance_rows, engagement.PERFORMANCE_MEASURES),
@@ -301,7 +314,7 @@ def _tidy(frame: pd.DataFrame, metrics: Sequence[Metric], query: Query) -> pd.Da
     result.attrs = {
         "grain": query.grain,
         "units": {m.name: m.unit for m in metrics},
-        "definitions": {m.name: m.definition for m in metrics},
+        "definitions": {m.name: definition_of(m, query.definitions) for m in metrics},
         "policy": query.policy.describe(),
         "counting": query.definitions.describe(),
         "reporting_currency": query.tables.reporting_currency,
@@ -364,5 +377,6 @@ def drill(
     picked = rows.select("account_id", "name", *query.by, *dict.fromkeys([*context, *shown]))
     size = picked[shown[0]].abs()
     result: pd.DataFrame = picked.order_by(ibis.desc(size), "account_id").to_pandas()
-    result.attrs = {"metric": name, "period_start": day, "definition": m.definition}
+    definition = definition_of(m, query.definitions)
+    result.attrs = {"metric": name, "period_start": day, "definition": definition}
     return result

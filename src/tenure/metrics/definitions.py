@@ -14,6 +14,9 @@ HELP = {
     "active_events": "event names that make a user active, comma-separated, or 'any'",
     "session_gap_minutes": "events further apart than this start a new session (when an event "
     "has no session_id)",
+    "session_duration": "'last_event': a session lasts from its first to its last event's "
+    "timestamp (PostHog); 'last_event_end': to the end of its last event (occurred_at + "
+    "duration_s)",
     "core_features": "features that define product depth, comma-separated ('' = every feature "
     "seen in the data)",
     "visit_event": "the event of a web visit (conversion denominator)",
@@ -36,6 +39,8 @@ HELP = {
     "the customer confirmed it (post-contact survey)",
     "fcr_reopen_window_days": "a ticket reopened within this many days of its resolution was "
     "not resolved at first contact",
+    "fcr_denominator": "'all_first_contacts': FCR divides by every first contact, open ones "
+    "included; 'solved': by solved first contacts only (Zendesk's one-touch rate)",
     "fcr_other_channel": "'new_issue': a contact from the same account on another channel is a "
     "new issue; 'same_issue': such a contact within the reopen window means the first was not "
     "resolved",
@@ -46,6 +51,7 @@ HELP = {
 class Definitions:
     active_events: str = "any"
     session_gap_minutes: float = 30.0
+    session_duration: str = "last_event"
     core_features: str = ""
     visit_event: str = "visit"
     lead_event: str = "lead_created"
@@ -63,9 +69,12 @@ class Definitions:
     fcr_confirmation: str = "not_required"
     fcr_reopen_window_days: float = 7.0
     fcr_other_channel: str = "new_issue"
+    fcr_denominator: str = "all_first_contacts"
 
     def __post_init__(self) -> None:
         choices = {
+            "session_duration": ("last_event", "last_event_end"),
+            "fcr_denominator": ("all_first_contacts", "solved"),
             "fcr_abandoned": ("excluded", "included"),
             "fcr_confirmation": ("not_required", "required"),
             "fcr_other_channel": ("new_issue", "same_issue"),

@@ -3,12 +3,20 @@ shares and mentions, conversion and onboarding, per account and period (and per 
 channel when a query splits by it).
 
 Active users are users (events with a user_id) with at least one event counted as activity by
-`Definitions.active_events`. Sessions use session_id where an event has one; other events of the
-same user (or anonymous visitor) form a new session when they start more than
-`session_gap_minutes` after the previous event ended (occurred_at + duration_s): a gap of exactly
-the limit continues the session. A session belongs to the period in which it starts; a page view
-to the period of the view, and a unique page view (a session that viewed the page) to the period
-of the session's first view of that page.
+`Definitions.active_events`. A person counts once in every total: rows per account feed
+drill-down, and the counts of distinct users per segment (`segment_*`) are taken over the
+segment's users, so a user active under two accounts counts once in the company and once in each
+segment those accounts belong to.
+
+Sessions use session_id where an event has one; other events of the same user (or anonymous
+visitor) form a new session when they start more than `session_gap_minutes` after the previous
+event ended (occurred_at + duration_s): a gap of exactly the limit continues the session. A
+session lasts from its first event to its last event's timestamp, or to its last event's end with
+`session_duration` = last_event_end; it belongs to the account of its first event that has one,
+and to the period in which it starts. Times are exact to the microsecond (DECIMAL seconds), so
+that durations add up without float noise. A page view belongs to the period of the view, and a
+unique page view (a session that viewed the page) to the period of the session's first view of
+that page.
 
 Active user-days, sessions, page views and features used per day are event rollups
 (`rollups.py`): stored tables that a load keeps current, read when they match the query.
@@ -16,7 +24,10 @@ Active user-days, sessions, page views and features used per day are event rollu
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import ibis
+import ibis.expr.datatypes as dtypes
 import ibis.expr.types as ir
 
 from tenure.metrics import rollups
@@ -49,6 +60,17 @@ FUNNEL_MEASURES = (
     "onboarding_started",
     "onboarding_completed",
 )
+
+# Instants and durations in seconds, exact to the microsecond: a timestamp's epoch (about 1.7e9)
+# plus a fractional duration in double precision would carry float noise into every sum.
+SECONDS = dtypes.Decimal(18, 6)
+
+
+def seconds(value: ir.NumericValue) -> ir.DecimalValue:
+    """Seconds (a double or an integer) rounded to the microsecond as DECIMAL; the rounding is
+    spelled out (floor(x * 1e6 + 0.5)) so that every engine rounds alike."""
+    micros = (value.cast("float64") * 1_000_000 + 0.5).floor()
+    return (micros / 1_000_000).cast(SECONDS)
 
 
 def _events(query: Query) -> ir.Table:
@@ -84,12 +106,10 @@ def _visitor(events: ir.Table) -> dict[str, ir.Value]:
 USER_DAYS = Rollup("user_days", _user_days, lambda d: d.active_event_names, _user_day)
 
 
-def account_activity(query: Query) -> ir.Table:
-    """Per account and period: user_days (for average DAU), active_users, active_days (days with
-    any active user), active_accounts (1 if any), and at the period's last day: wau and mau
-    (distinct users in the 7 and 30 days ending then), mau_accounts, user_days_30."""
-    days = rollups.rows(query, USER_DAYS, lambda: _events(query))
-    keys = query.account_keys()
+def _activity(query: Query, days: ir.Table, keys: list[str]) -> ir.Table:
+    """Per `keys` and period, from user-days distinct within `keys`: user_days, active_users,
+    active_days (days with any active user), and at the period's last day: wau and mau (distinct
+    users in the 7 and 30 days ending then), user_days_30."""
     inside = query.in_period(days)
     period = inside.group_by(keys).aggregate(
         user_days=inside.count(),
@@ -107,8 +127,29 @@ def account_activity(query: Query) -> ir.Table:
         wau=ibis.cases((in_week, trailing.user_id)).nunique(),
     )
     counts = ("user_days", "active_users", "active_days", "wau", "mau", "user_days_30")
-    rows = union_sum([period, windows], keys, dict.fromkeys(counts, "int64"))
+    return union_sum([period, windows], keys, dict.fromkeys(counts, "int64"))
+
+
+def account_activity(query: Query) -> ir.Table:
+    """Per account and period: the counts of `_activity`, active_accounts (1 if any active user)
+    and mau_accounts (1 if any in the 30 days)."""
+    days = rollups.rows(query, USER_DAYS, lambda: _events(query))
+    rows = _activity(query, days, query.account_keys())
     return rows.mutate(active_accounts=flag(rows.active_users > 0), mau_accounts=flag(rows.mau > 0))
+
+
+def segment_activity(query: Query) -> ir.Table:
+    """Per period and segment: the distinct-user counts over the segment's users (a user active
+    under two accounts counts once), and the per-account measures (active_days as account-days,
+    active_accounts, mau_accounts) summed over its accounts."""
+    days = rollups.rows(query, USER_DAYS, lambda: _events(query))
+    keys = ["period_index", "period_start", *query.by]
+    people = query.with_segments(days).select(*query.by, "user_id", "day").distinct()
+    users = _activity(query, people, keys).drop("active_days")
+    accounts = query.with_segments(account_activity(query)).select(
+        *keys, "active_days", "active_accounts", "mau_accounts"
+    )
+    return union_sum([users, accounts], keys, dict.fromkeys(ACTIVITY_MEASURES, "int64"))
 
 
 # -- sessions and page views -----------------------------------------------------------------------
@@ -120,7 +161,7 @@ def _sessionised(events: ir.Table, definitions: Definitions) -> ir.Table:
     visitor is user_id, else anonymous_id, and session_no numbers the gap-based sessions of a
     visitor's events that have no session_id (NULL for the others). `viewed` is the page of a
     page view (NULL for other events)."""
-    start_s = events.at.epoch_seconds()
+    start_s = seconds(events.at.epoch_seconds())
     # Only what sessions and page views need: the window sorts carry every column.
     rows = events.select(
         "account_id",
@@ -129,16 +170,14 @@ def _sessionised(events: ir.Table, definitions: Definitions) -> ir.Table:
         **_visitor(events),
         viewed=ibis.cases((events.name == "page_view", events.page.fill_null(""))),
         start_s=start_s,
-        end_s=start_s.cast("float64") + events.duration_s.fill_null(0),
+        end_s=(start_s + seconds(events.duration_s.fill_null(0))).cast(SECONDS),
     )
     given = rows.filter(rows.session_id.notnull()).mutate(session_no=ibis.null().cast("int64"))
     loose = rows.filter(rows.session_id.isnull())
     order = ibis.window(group_by=loose.visitor, order_by=[loose.start_s, loose.end_s])
     previous_end = loose.end_s.lag().over(order)
-    gap = definitions.session_gap_minutes * 60
-    starts = loose.mutate(
-        new=flag(previous_end.isnull() | (loose.start_s.cast("float64") - previous_end > gap))
-    )
+    gap = ibis.literal(Decimal(repr(definitions.session_gap_minutes * 60)), type=SECONDS)
+    starts = loose.mutate(new=flag(previous_end.isnull() | (loose.start_s - previous_end > gap)))
     number = starts.new.sum().over(
         ibis.window(
             group_by=starts.visitor,
@@ -151,13 +190,24 @@ def _sessionised(events: ir.Table, definitions: Definitions) -> ir.Table:
 
 
 def _sessions(rows: ir.Table, definitions: Definitions) -> ir.Table:
-    """One row per session of sessionised events: its key, account, first start and last end
-    (seconds), and day."""
-    return rows.group_by(list(SESSION_KEY)).aggregate(
-        account_id=rows.account_id.max(),
-        first_s=rows.start_s.min(),
-        last_s=rows.end_s.max(),
-        day=rows.day.min(),
+    """One row per session of sessionised events: its key, account (of its first event that has
+    one; of events at the same instant, the smallest id), first start and end (seconds: the last
+    event's timestamp, or its end by `session_duration`), and day."""
+    last = rows.start_s if definitions.session_duration == "last_event" else rows.end_s
+    key = list(SESSION_KEY)
+    # Per session and account first, so that the window that finds the first account sees
+    # about one row per session rather than every event.
+    pairs = rows.group_by([*key, "account_id"]).aggregate(
+        pair_first=rows.start_s.min(), pair_last=last.max(), pair_day=rows.day.min()
+    )
+    with_account = ibis.cases((pairs.account_id.notnull(), pairs.pair_first))
+    pairs = pairs.mutate(account_first=with_account.min().over(ibis.window(group_by=key)))
+    first_account = pairs.pair_first == pairs.account_first
+    return pairs.group_by(key).aggregate(
+        account_id=ibis.cases((first_account, pairs.account_id)).min(),
+        first_s=pairs.pair_first.min(),
+        last_s=pairs.pair_last.max(),
+        day=pairs.pair_day.min(),
     )
 
 
@@ -177,19 +227,38 @@ def _gap(d: Definitions) -> float:
     return d.session_gap_minutes
 
 
-SESSIONS = Rollup("sessions", _sessions, _gap, _visitor, prepared=_sessionised)
+def _gap_and_duration(d: Definitions) -> tuple[float, str]:
+    return d.session_gap_minutes, d.session_duration
+
+
+SESSIONS = Rollup("sessions", _sessions, _gap_and_duration, _visitor, prepared=_sessionised)
 PAGE_DAYS = Rollup("page_days", _page_days, _gap, _visitor, prepared=_sessionised)
 
 
-def account_sessions(query: Query) -> ir.Table:
-    """Per account and period (of each session's start): sessions, session_seconds (last event
-    end - first event start) and session_users (distinct users or visitors)."""
-    sessions = query.in_period(rollups.rows(query, SESSIONS, lambda: _events(query)))
-    return sessions.group_by(query.account_keys()).aggregate(
+def _session_counts(sessions: ir.Table, keys: list[str]) -> ir.Table:
+    """Per `keys` of sessions (with their period): sessions, session_seconds (summed exactly,
+    then in double precision) and session_users (distinct users or visitors)."""
+    return sessions.group_by(keys).aggregate(
         sessions=sessions.count(),
-        session_seconds=(sessions.last_s - sessions.first_s.cast("float64")).sum(),
+        session_seconds=(sessions.last_s - sessions.first_s).sum().cast("float64"),
         session_users=sessions.visitor.nunique(),
     )
+
+
+def _period_sessions(query: Query) -> ir.Table:
+    return query.in_period(rollups.rows(query, SESSIONS, lambda: _events(query)))
+
+
+def account_sessions(query: Query) -> ir.Table:
+    """Per account and period (of each session's start): `_session_counts`."""
+    return _session_counts(_period_sessions(query), query.account_keys())
+
+
+def segment_sessions(query: Query) -> ir.Table:
+    """Per period and segment: `_session_counts`, a user with sessions under two accounts
+    counting once in session_users."""
+    sessions = query.with_segments(_period_sessions(query))
+    return _session_counts(sessions, ["period_index", "period_start", *query.by])
 
 
 def page_rows(query: Query) -> ir.Table:
@@ -215,7 +284,7 @@ def account_features(query: Query) -> ir.Table:
     """Per account, period (and feature): feature_events, feature_users, feature_accounts, and
     core_feature_share = core features used / core features defined (depth, per account; every
     feature seen counts as core when none are defined)."""
-    days = rollups.rows(query, FEATURE_DAYS, lambda: _events(query))
+    days = _feature_days_of(query)
     used = query.in_period(days)
     keys = query.account_keys("feature")
     core = query.definitions.core_feature_names
@@ -234,6 +303,26 @@ def account_features(query: Query) -> ir.Table:
         feature_accounts=ibis.literal(1, type="int64"),
         core_feature_share=grouped.core_used.cast("float64") / defined,
     ).drop("core_used")
+
+
+def _feature_days_of(query: Query) -> ir.Table:
+    return rollups.rows(query, FEATURE_DAYS, lambda: _events(query))
+
+
+def segment_features(query: Query) -> ir.Table:
+    """Per period, segment (and feature): feature_users over the segment's users (a user of two
+    accounts counts once), and the other measures summed over its accounts."""
+    keys = [
+        "period_index",
+        "period_start",
+        *query.by,
+        *[d for d in ("feature",) if d in query.dims],
+    ]
+    used = query.with_segments(query.in_period(_feature_days_of(query)))
+    users = used.group_by(keys).aggregate(feature_users=used.user_id.nunique())
+    accounts = query.with_segments(account_features(query))
+    types = {m: "float64" if m == "core_feature_share" else "int64" for m in FEATURE_MEASURES}
+    return union_sum([users, accounts.drop("feature_users")], keys, types)
 
 
 def _property(events: ir.Table, key: str) -> ir.StringValue:

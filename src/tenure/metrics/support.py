@@ -6,7 +6,9 @@ A ticket is a first contact. It was resolved at first contact when it is resolve
 customer contact, was not reopened within `fcr_reopen_window_days` of its resolution, was
 confirmed by the customer if `fcr_confirmation` requires it, and (with `fcr_other_channel` =
 same_issue) the account did not come back through another channel within that window. Abandoned
-calls are left out of FCR unless `fcr_abandoned` includes them (as unresolved contacts).
+calls are left out of FCR unless `fcr_abandoned` includes them (as unresolved contacts). FCR
+divides by every first contact, open tickets included, or with `fcr_denominator` = solved by the
+solved ones only (Zendesk's one-touch rate).
 """
 
 from __future__ import annotations
@@ -83,18 +85,20 @@ def _with_first_contact_resolution(query: Query, rows: ir.Table) -> ir.Table:
 
 
 def _counted(query: Query, rows: ir.Table) -> ir.BooleanValue:
-    """Tickets that are first contacts for FCR."""
+    """Tickets that are first contacts for FCR (its denominator)."""
     d = query.definitions
     channels = d.fcr_channel_names
     counted = rows.status != "abandoned" if d.fcr_abandoned == "excluded" else rows.status.notnull()
+    if d.fcr_denominator == "solved":
+        counted &= rows.status == "resolved"
     if channels is not None:
         counted &= rows.channel.isin(channels)
     return counted
 
 
 def account_support(query: Query) -> ir.Table:
-    """Per account and period of opening: tickets, first_contacts, first_contact_resolutions,
-    tickets_resolved; and at the period's end, backlog (tickets open then) and its total age."""
+    """Per account and period of opening: tickets, first_contacts (FCR's denominator),
+    first_contact_resolutions, tickets_resolved; and at the period's end, backlog (tickets open then) and its total age."""
     tickets = _tickets(query)
     opened = query.in_period(tickets)
     counted = _counted(query, opened)

@@ -4,9 +4,64 @@ are counted is set by `Definitions` and recorded with each result."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+
+from tenure.metrics.definitions import Definitions
 from tenure.metrics.metric import Metric, measure
 
 _VOICE_DIMENSIONS = ("survey", "touchpoint", "survey_channel", "language")
+
+
+# Distinct-user counts: what a total and a segment count.
+PEOPLE = (
+    "; a user counts once in every total, and in each segment with an account they were active "
+    "under (so segments can add up to more than the total)"
+)
+
+
+def _people(metric: Metric) -> Metric:
+    return replace(metric, definition=metric.definition + PEOPLE)
+
+
+def _session_duration(d: Definitions) -> str:
+    end = {
+        "last_event": "its last event's timestamp (as PostHog)",
+        "last_event_end": "its last event's end (occurred_at + duration_s)",
+    }[d.session_duration]
+    return (
+        f"; a session lasts from its first event to {end} "
+        f"(definition.session_duration = {d.session_duration})"
+    )
+
+
+def _fcr_denominator(d: Definitions) -> str:
+    contacts = {
+        "all_first_contacts": "every first contact, open ones included",
+        "solved": "solved first contacts only (as Zendesk's one-touch rate)",
+    }[d.fcr_denominator]
+    return f"; the denominator counts {contacts} (definition.fcr_denominator = {d.fcr_denominator})"
+
+
+# Metrics whose definition text depends on the definitions: a clause appended to it.
+CLAUSES: dict[str, Callable[[Definitions], str]] = {
+    "average_session_seconds": _session_duration,
+    "fcr": _fcr_denominator,
+}
+
+
+def _worded(metric: Metric) -> Metric:
+    """The metric with the clause of the default definitions (what `metrics list` shows)."""
+    return replace(metric, definition=metric.definition + CLAUSES[metric.name](Definitions()))
+
+
+def definition_of(metric: Metric, definitions: Definitions) -> str:
+    """The metric's definition text under `definitions` (recorded in results)."""
+    clause = CLAUSES.get(metric.name)
+    if clause is None:
+        return metric.definition
+    base = metric.definition.removesuffix(clause(Definitions()))
+    return base + clause(definitions)
 
 
 def _count(
@@ -48,22 +103,32 @@ def _rate(
 
 USAGE_METRICS: tuple[Metric, ...] = (
     # -- engagement ------------------------------------------------------------------------------
-    Metric(
-        "dau",
-        "engagement",
-        "count",
-        "Daily active users, averaged over the days of the period",
-        "user-days with activity / days in the period",
-        ("user_days",),
-        lambda w, ctx: w.user_days,
-        lambda w, ctx: w.days,
+    _people(
+        Metric(
+            "dau",
+            "engagement",
+            "count",
+            "Daily active users, averaged over the days of the period",
+            "user-days with activity / days in the period",
+            ("user_days",),
+            lambda w, ctx: w.user_days,
+            lambda w, ctx: w.days,
+        )
     ),
-    _count("active_users", "engagement", "Distinct active users in the period"),
-    _count(
-        "wau", "engagement", "Distinct active users in the 7 days ending on the period's last day"
+    _people(_count("active_users", "engagement", "Distinct active users in the period")),
+    _people(
+        _count(
+            "wau",
+            "engagement",
+            "Distinct active users in the 7 days ending on the period's last day",
+        )
     ),
-    _count(
-        "mau", "engagement", "Distinct active users in the 30 days ending on the period's last day"
+    _people(
+        _count(
+            "mau",
+            "engagement",
+            "Distinct active users in the 30 days ending on the period's last day",
+        )
     ),
     Metric(
         "daily_active_accounts",
@@ -81,37 +146,47 @@ USAGE_METRICS: tuple[Metric, ...] = (
         "engagement",
         "Accounts with an active user in the 30 days ending on the period's last day",
     ),
-    Metric(
-        "stickiness",
-        "engagement",
-        "percent",
-        "DAU / MAU (seed 004): average daily active users over the 30 days ending on the "
-        "period's last day, as a share of the distinct users active in those 30 days",
-        "(user-days in the 30 days / 30) / mau x 100",
-        ("user_days_30", "mau"),
-        lambda w, ctx: w.user_days_30.cast("float64") / 30,
-        lambda w, ctx: w.mau,
-        100.0,
+    _people(
+        Metric(
+            "stickiness",
+            "engagement",
+            "percent",
+            "DAU / MAU (seed 004): average daily active users over the 30 days ending on the "
+            "period's last day, as a share of the distinct users active in those 30 days",
+            "(user-days in the 30 days / 30) / mau x 100",
+            ("user_days_30", "mau"),
+            lambda w, ctx: w.user_days_30.cast("float64") / 30,
+            lambda w, ctx: w.mau,
+            100.0,
+        )
     ),
-    _count("sessions", "engagement", "Sessions started in the period (session_id, else a gap)"),
-    Metric(
-        "average_session_seconds",
-        "engagement",
-        "seconds",
-        "Average session duration (seed 004): total seconds of all sessions / sessions",
-        "session_seconds / sessions",
-        ("session_seconds", "sessions"),
-        measure("session_seconds"),
-        measure("sessions"),
+    replace(
+        _count("sessions", "engagement", "Sessions started in the period (session_id, else a gap)"),
+        definition="sessions; a session whose events fall under two accounts belongs to its first "
+        "event's account (the first that has one), and to the period of its start",
     ),
-    _rate(
-        "sessions_per_user",
-        "engagement",
-        "Sessions per user or visitor with a session",
-        "sessions",
-        "session_users",
-        scale=1.0,
-        unit="ratio",
+    _worded(
+        Metric(
+            "average_session_seconds",
+            "engagement",
+            "seconds",
+            "Average session duration (seed 004): total seconds of all sessions / sessions",
+            "session_seconds / sessions",
+            ("session_seconds", "sessions"),
+            measure("session_seconds"),
+            measure("sessions"),
+        )
+    ),
+    _people(
+        _rate(
+            "sessions_per_user",
+            "engagement",
+            "Sessions per user or visitor with a session",
+            "sessions",
+            "session_users",
+            scale=1.0,
+            unit="ratio",
+        )
     ),
     _count("page_views", "engagement", "Page views (events named page_view)", dimensions=("page",)),
     _count(
@@ -126,14 +201,18 @@ USAGE_METRICS: tuple[Metric, ...] = (
         "Events that used a feature",
         dimensions=("feature",),
     ),
-    _count("feature_users", "engagement", "Users who used the feature", dimensions=("feature",)),
-    _rate(
-        "feature_adoption_rate",
-        "engagement",
-        "Users who used the feature (any feature without a split) / active users",
-        "feature_users",
-        "active_users",
-        dimensions=("feature",),
+    _people(
+        _count("feature_users", "engagement", "Users who used the feature", dimensions=("feature",))
+    ),
+    _people(
+        _rate(
+            "feature_adoption_rate",
+            "engagement",
+            "Users who used the feature (any feature without a split) / active users",
+            "feature_users",
+            "active_users",
+            dimensions=("feature",),
+        )
     ),
     _rate(
         "feature_adoption_rate_accounts",
@@ -304,14 +383,16 @@ USAGE_METRICS: tuple[Metric, ...] = (
     ),
     # -- support --------------------------------------------------------------------------------------
     _count("tickets", "support", "Tickets opened", dimensions=("ticket_channel",)),
-    _rate(
-        "fcr",
-        "support",
-        "First-contact resolution: first contacts resolved in a single interaction / all first "
-        "contacts (criteria in definition.fcr_*)",
-        "first_contact_resolutions",
-        "first_contacts",
-        dimensions=("ticket_channel",),
+    _worded(
+        _rate(
+            "fcr",
+            "support",
+            "First-contact resolution: first contacts resolved in a single interaction / first "
+            "contacts: all, or solved ones (criteria in definition.fcr_*)",
+            "first_contact_resolutions",
+            "first_contacts",
+            dimensions=("ticket_channel",),
+        )
     ),
     _rate(
         "tickets_per_account",
