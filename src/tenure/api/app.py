@@ -19,6 +19,7 @@ from tenure.api.routers import (
     accounts,
     automations,
     dashboards,
+    engagement,
     goals,
     ingest,
     jobs,
@@ -31,7 +32,7 @@ from tenure.live import LiveWorkspace
 from tenure.workspace import Workspace
 
 MAX_BODY = 5_000_000
-ROUTERS = (metrics, accounts, goals, surveys, automations, dashboards, ingest, jobs)
+ROUTERS = (metrics, engagement, accounts, goals, surveys, automations, dashboards, ingest, jobs)
 
 
 def create_app(

@@ -11,7 +11,9 @@ from tenure.metrics.usage_catalog import USAGE_METRICS
 
 __all__ = ["CATALOG", "Context", "Metric", "metric", "ratio"]
 
-CATALOG: dict[str, Metric] = {m.name: m for m in (*REVENUE_METRICS, *USAGE_METRICS, *LIFECYCLE_METRICS)}
+CATALOG: dict[str, Metric] = {
+    m.name: m for m in (*REVENUE_METRICS, *USAGE_METRICS, *LIFECYCLE_METRICS)
+}
 
 
 def metric(name: str) -> Metric:

@@ -247,7 +247,7 @@ def stickiness(query: Query, unit: str) -> pd.DataFrame:
     found["days_active"] = found["days_active"].astype("int64")
     keys = ["period_start", *query.by, "days_active"]
     column = f"{unit}s"
-    result = grid.merge(found, how="left", on=keys)
+    result = grid.merge(found, how="outer", on=keys)  # and units of unknown accounts
     result[column] = result.pop("units").fillna(0).astype("int64")
-    result = result[keys + [column]].sort_values(keys, na_position="last")
+    result = result[[*keys, column]].sort_values(keys, na_position="last")
     return result.reset_index(drop=True)

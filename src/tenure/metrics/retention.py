@@ -16,7 +16,7 @@ import datetime as dt
 import ibis
 import pandas as pd
 
-from tenure.engine.calendar import check_grain, floor_date, shift
+from tenure.engine.calendar import check_grain, floor_date, period_starts, shift
 from tenure.errors import QueryError
 from tenure.metrics.lifecycle import active_periods, check_unit, unit_keys
 from tenure.metrics.query import Query
@@ -24,6 +24,7 @@ from tenure.metrics.tables import Tables
 
 KINDS = ("first_time", "recurring")
 BRACKETS = ("exact", "on_or_after")
+MAX_COHORTS = 1000
 COLUMNS = ["cohort_start", "offset", "period_start", "cohort_size", "retained", "rate"]
 
 
@@ -56,6 +57,12 @@ def retention(
         raise QueryError(f"periods must be between 0 and 366, not {periods}")
     last = end or dt.date.today()
     first = start or shift(floor_date(last, grain), grain, -11)
+    cohorts = len(period_starts(first, last, grain))
+    if cohorts > MAX_COHORTS:
+        raise QueryError(
+            f"{cohorts} {grain}s from {first} to {last}: retention follows at most "
+            f"{MAX_COHORTS} cohorts; narrow the range or use a longer grain"
+        )
     query = Query(
         tables,
         grain,
@@ -109,7 +116,9 @@ def _table(query: Query, periods: int, sizes: pd.DataFrame, found: pd.DataFrame)
         for i, s in zip(calendar["period_index"], calendar["period_start"], strict=True)
     }
     last = max(starts)
-    size = {int(i): int(n) for i, n in zip(sizes["cohort_index"], sizes["cohort_size"], strict=True)}
+    size = {
+        int(i): int(n) for i, n in zip(sizes["cohort_index"], sizes["cohort_size"], strict=True)
+    }
     kept = {
         (int(i), int(o)): int(n)
         for i, o, n in zip(found["cohort_index"], found["offset"], found["retained"], strict=True)
