@@ -31,7 +31,7 @@ from tenure.metrics.query import Query, flag
 from tenure.metrics.rollups import rows as rollup_rows
 from tenure.metrics.rollups import with_local_time
 
-EARLIEST = dt.date(1900, 1, 1)  # "ever": the loader rejects nothing this old as a real event
+EARLIEST = dt.date(1900, 1, 1)  # where "ever" starts: older events are not read
 UNITS = ("user", "account")
 STATES = ("new", "returning", "resurrecting", "dormant")
 USER_MEASURES = tuple(f"lifecycle_{s}" for s in STATES)
