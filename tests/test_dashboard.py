@@ -219,6 +219,39 @@ def test_charts_export_png_and_tables_export_csv(
     )
 
 
+def test_the_engagement_page_draws_lifecycle_and_a_retention_triangle(
+    page: Any, server: dict[str, Any]
+) -> None:
+    _open(page, server, "/engagement?from=2026-01&to=2026-09")
+    page.wait_for_selector("#chart-lifecycle[data-rendered]", timeout=60_000)
+    shown = page.evaluate(
+        "() => echarts.getInstanceByDom(document.getElementById('chart-lifecycle'))"
+        ".getOption().series.map((s) => [s.name, s.stack, s.data])"
+    )
+    names = [f"lifecycle_{s}" for s in ("new", "returning", "resurrecting", "dormant")]
+    api = pd.DataFrame(
+        _api(server, "/api/metrics", {"names": names, "from": "2026-01-01", "to": "2026-09-01"})[
+            "items"
+        ]
+    )
+    assert [name for name, _, _ in shown] == ["New", "Returning", "Resurrecting", "Dormant"]
+    assert {stack for _, stack, _ in shown} == {"lifecycle"}
+    for (_, _, data), name in zip(shown, names, strict=True):
+        assert data == [float(v) for v in api[api.metric == name].sort_values("period_start").value]
+    dormant = shown[3][2]
+    assert len(dormant) == 9 and all(v <= 0 for v in dormant) and min(dormant) < 0
+    page.wait_for_selector("#chart-account-lifecycle[data-rendered]")
+    triangle = _api(
+        server,
+        "/api/engagement/retention",
+        {"grain": "month", "periods": 6, "from": "2026-01-01", "to": "2026-09-01"},
+    )["items"]
+    rows = page.locator("#table-retention-triangle tbody tr")
+    assert rows.count() == len({r["cohort_start"] for r in triangle}) == 9
+    last = rows.last.locator("td").all_inner_texts()
+    assert last[0] == "2026-09-01" and last[3:] == ["", "", "", "", "", ""]  # the triangle
+
+
 def test_a_script_in_a_comment_renders_as_text(page: Any, server: dict[str, Any]) -> None:
     _open(page, server, "/voice?from=2026-09&to=2026-09")
     cells = page.locator("#table-comments td", has_text="slow reports")

@@ -111,3 +111,39 @@ def test_usage_metrics_by_their_dimensions_and_funnels_match(
         spark.funnel(steps, by=["plan"], **options),
         ["period_start", "plan", "step"],
     )
+
+
+def test_lifecycle_by_week_drill_stickiness_and_retention_match(
+    both: tuple[Workspace, Workspace],
+) -> None:
+    from tenure.metrics.lifecycle import LIFECYCLE_METRICS
+
+    duck, spark = both
+    names = [m.name for m in LIFECYCLE_METRICS]
+    weekly = {"start": dt.date(2026, 7, 1), "end": dt.date(2026, 9, 30), "grain": "week"}
+    _same(
+        duck.metrics(names, where="seats >= 5", **weekly),  # type: ignore[arg-type]
+        spark.metrics(names, where="seats >= 5", **weekly),  # type: ignore[arg-type]
+        ["metric", "period_start"],
+    )
+    for name, key in (
+        ("lifecycle_resurrecting", "user_id"),
+        ("account_lifecycle_dormant", "account_id"),
+    ):
+        _same(duck.drill(name, "2026-03"), spark.drill(name, "2026-03"), [key])
+    span = {"start": dt.date(2026, 1, 1), "end": dt.date(2026, 6, 30)}
+    _same(
+        duck.stickiness(by=["plan"], unit="account", **span),  # type: ignore[arg-type]
+        spark.stickiness(by=["plan"], unit="account", **span),  # type: ignore[arg-type]
+        ["period_start", "plan", "days_active"],
+    )
+    for kind, unit, bracket in (
+        ("first_time", "user", "exact"),
+        ("recurring", "account", "on_or_after"),
+    ):
+        options = {"kind": kind, "unit": unit, "bracket": bracket, "grain": "month", "periods": 4}
+        _same(
+            duck.retention(**options, **span),  # type: ignore[arg-type]
+            spark.retention(**options, **span),  # type: ignore[arg-type]
+            ["cohort_start", "offset"],
+        )

@@ -216,6 +216,58 @@ class Workspace:
 
         return drill(self, name, period, grain=grain, by=by, where=where)
 
+    def stickiness(
+        self,
+        *,
+        grain: str = "month",
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        by: Sequence[str] = (),
+        where: str | None = None,
+        unit: str = "user",
+    ) -> pd.DataFrame:
+        """How many users (or accounts) were active on exactly k days of each period, k = 1 to
+        the days in the period: period_start, segments, days_active, users (or accounts)."""
+        from tenure.metrics.compute import make_query
+        from tenure.metrics.lifecycle import check_unit, stickiness
+
+        check_unit(unit)
+        query = make_query(
+            self, [], grain=grain, start=start, end=end, by=by, where=where, policy=None
+        )
+        return stickiness(query, unit)
+
+    def retention(
+        self,
+        *,
+        kind: str = "first_time",
+        unit: str = "user",
+        grain: str = "week",
+        periods: int = 8,
+        bracket: str = "exact",
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        where: str | None = None,
+        event: str | None = None,
+    ) -> pd.DataFrame:
+        """Retention of users or accounts by cohort (first_time or recurring), at each offset
+        0..periods exactly or on or after it: cohort_start, offset, period_start, cohort_size,
+        retained and rate % (see `tenure.metrics.retention`)."""
+        from tenure.metrics.retention import retention
+
+        return retention(
+            self,
+            kind=kind,
+            unit=unit,
+            grain=grain,
+            periods=periods,
+            bracket=bracket,
+            start=start,
+            end=end,
+            where=where,
+            event=event,
+        )
+
     def cohorts(self, **options: Any) -> pd.DataFrame:
         """Logo and revenue retention by first-paid cohort (see `tenure.metrics.lifetimes`)."""
         from tenure.metrics.lifetimes import cohorts

@@ -19,6 +19,7 @@ from tenure.api.routers import (
     accounts,
     automations,
     dashboards,
+    engagement,
     feedback,
     goals,
     ingest,
@@ -32,7 +33,18 @@ from tenure.live import LiveWorkspace
 from tenure.workspace import Workspace
 
 MAX_BODY = 5_000_000
-ROUTERS = (metrics, feedback, accounts, goals, surveys, automations, dashboards, ingest, jobs)
+ROUTERS = (
+    metrics,
+    engagement,
+    feedback,
+    accounts,
+    goals,
+    surveys,
+    automations,
+    dashboards,
+    ingest,
+    jobs,
+)
 
 
 def create_app(

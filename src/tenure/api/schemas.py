@@ -434,3 +434,26 @@ class FeedbackDriverPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class Stickiness(BaseModel):
+    unit: str
+    grain: str
+    items: list[Row]  # period_start, segments, days_active, users (or accounts)
+
+
+class RetentionRow(BaseModel):
+    cohort_start: dt.date
+    offset: int
+    period_start: dt.date
+    cohort_size: int
+    retained: int
+    rate: float | None
+
+
+class Retention(BaseModel):
+    kind: str
+    unit: str
+    grain: str
+    bracket: str
+    items: list[RetentionRow]

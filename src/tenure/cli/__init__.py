@@ -10,7 +10,18 @@ import sys
 
 import typer
 
-from tenure.cli import automations, clv, data, feedback, goals, health, metrics, server, surveys
+from tenure.cli import (
+    automations,
+    clv,
+    data,
+    engagement,
+    feedback,
+    goals,
+    health,
+    metrics,
+    server,
+    surveys,
+)
 from tenure.cli.common import Invocation
 
 app = typer.Typer(
@@ -22,7 +33,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Typer lists plain commands before groups, each in registration order: keep this order.
-for group in (data, metrics, clv, feedback, health, server, goals, surveys, automations):
+for group in (
+    data,
+    metrics,
+    clv,
+    feedback,
+    health,
+    server,
+    goals,
+    surveys,
+    automations,
+    engagement,
+):
     group.register(app)
 
 

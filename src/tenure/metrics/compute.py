@@ -15,7 +15,7 @@ import pandas as pd
 from tenure.engine.calendar import check_grain, floor_date, parse_period, shift
 from tenure.engine.segments import attribute_columns
 from tenure.errors import QueryError
-from tenure.metrics import engagement, mrr, sources, support, voice
+from tenure.metrics import engagement, lifecycle, mrr, sources, support, voice
 from tenure.metrics.catalog import Context, Metric, metric, ratio
 from tenure.metrics.definitions import Definitions
 from tenure.metrics.policy import RevenuePolicy
@@ -88,6 +88,14 @@ SOURCES: dict[str, Source] = {
         support.TIME_MEASURES,
         by_segment=support.segment_ticket_times,
         additive=False,
+    ),
+    "lifecycle": Source(
+        lifecycle.user_states, lifecycle.USER_MEASURES, by_segment=lifecycle.user_states_by_segment
+    ),
+    "account_lifecycle": Source(
+        lifecycle.account_states,
+        lifecycle.ACCOUNT_MEASURES,
+        by_segment=lifecycle.account_states_by_segment,
     ),
     "costs": Source(sources.period_costs, sources.COST_MEASURES, per_account=False),
 }
@@ -365,6 +373,10 @@ def drill(
     query = make_query(
         tables, [m], grain=grain, start=day, end=day, by=by, where=where, policy=policy
     )
+    if lifecycle.unit_of(name) is not None:
+        found = lifecycle.drill(query, name, day)
+        found.attrs = {"metric": name, "period_start": day, "definition": m.definition}
+        return found
     source = source_of(m.drill_measures[0])
     shown = [x for x in m.drill_measures if source_of(x) == source]
     rows = query.with_segments(SOURCES[source].build(query))

@@ -111,6 +111,7 @@ function plot(box, tools, name, option, id) {
   const area = el("div", { class: "chart", id });
   box.append(area);
   const instance = echarts.init(area, null, { renderer: "canvas" });
+  instance.on("finished", () => { area.dataset.rendered = "1"; }); // drawn: tests wait for it
   instance.setOption(Object.assign({ animation: false }, option));
   area.dataset.ready = "1";
   tools.append(el("button", { type: "button", "data-export": "png", onclick: () => download(name + ".png", instance.getDataURL({ type: "png", backgroundColor: "#fff" })) }, "PNG"));
@@ -222,6 +223,36 @@ async function engagement() {
   chart("Funnel: visit > signup > onboarding > paid (30 days)", "funnel", { xAxis: { type: "category", data: steps }, yAxis: { type: "value" }, series: [{ type: "bar", data: totals, label: { show: true, position: "top" } }] });
   const adoption = await api("/api/metrics", { names: "feature_adoption_rate", by: "feature", from: r.to, to: r.to });
   chart("Feature adoption, last period (%)", "adoption", { xAxis: { type: "category", data: adoption.items.map((i) => i.feature) }, yAxis: { type: "value" }, series: [{ type: "bar", data: adoption.items.map((i) => i.value === null ? null : Number(i.value)) }] });
+  await lifecycleCharts(r);
+  await retentionTriangle(r);
+}
+
+// Lifecycle (PostHog): new, returning and resurrecting stacked above zero, dormant below it.
+const LIFECYCLE = [["new", "New"], ["returning", "Returning"], ["resurrecting", "Resurrecting"], ["dormant", "Dormant"]];
+async function lifecycleCharts(r) {
+  const names = LIFECYCLE.flatMap(([state]) => ["lifecycle_" + state, "account_lifecycle_" + state]);
+  const body = await metrics(names, { by: "" });
+  for (const [prefix, who, slug] of [["lifecycle_", "users", "lifecycle"], ["account_lifecycle_", "accounts", "account-lifecycle"]]) {
+    const periods = [...new Set(body.items.filter((i) => i.metric === prefix + "new").map((i) => i.period_start))];
+    const series = LIFECYCLE.map(([state, label]) => {
+      const values = new Map(body.items.filter((i) => i.metric === prefix + state).map((i) => [i.period_start, Number(i.value)]));
+      return { name: label, type: "bar", stack: "lifecycle", data: periods.map((p) => values.get(p) ?? 0) };
+    });
+    chart(`Lifecycle of ${who} (per ${r.grain})`, slug, { xAxis: { type: "category", data: periods }, yAxis: { type: "value" }, series });
+  }
+}
+
+async function retentionTriangle(r) {
+  const grain = ["day", "week", "month"].includes(r.grain) ? r.grain : "month";
+  const periods = 6;
+  const body = await api("/api/engagement/retention", { grain, periods, from: r.from, to: r.to, where: r.where });
+  const offsets = Array.from({ length: periods + 1 }, (_, n) => String(n));
+  const cohorts = new Map();
+  for (const row of body.items) {
+    if (!cohorts.has(row.cohort_start)) cohorts.set(row.cohort_start, { cohort: row.cohort_start, users: row.cohort_size });
+    cohorts.get(row.cohort_start)[String(row.offset)] = row.rate === null ? "–" : Number(row.rate).toFixed(1) + "%";
+  }
+  table(`User retention by first-${grain} cohort (% active ${grain}s later)`, "retention-triangle", ["cohort", "users", ...offsets], [...cohorts.values()]);
 }
 
 async function voice() {
