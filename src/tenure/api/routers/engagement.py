@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from tenure.api.deps import CachedReads
-from tenure.api.problems import EXPENSIVE, errors
 from tenure.api.frames import records
+from tenure.api.problems import EXPENSIVE, errors
 from tenure.api.routers.metrics import End, Grain, Start, Where
 from tenure.api.schemas import Retention, RetentionRow, Stickiness
 
