@@ -476,6 +476,7 @@ def test_a_rule_built_in_the_form_is_previewed_then_started_from_now_on(
     assert page.get_attribute("#preview-result", "data-count") == str(len(expected))
     assert shown.startswith(f"Would fire {len(expected)} today")
     assert expected[0]["subject"] in shown
+    assert "null" not in page.inner_text("#preview")
     page.screenshot(path=str(SHOTS / "automations-preview.png"), full_page=True)
     assert page.is_checked("#start-form input[value=now]")  # "from now on" is the default
     page.click("#start-rule")

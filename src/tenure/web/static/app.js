@@ -764,7 +764,7 @@ async function automations() {
     previewBox.replaceChildren(
       el("h2", {}, `Preview of "${rule.name}" (saved, not started)`),
       el("p", { id: "preview-result", "data-count": String(result.fired.length) }, previewWords(rule, result)),
-      result.failed.length ? el("p", { class: "error", id: "preview-failed" }, "Cannot run: " + result.failed.map((f) => f.error).join("; ")) : null,
+      ...(result.failed.length ? [el("p", { class: "error", id: "preview-failed" }, "Cannot run: " + result.failed.map((f) => f.error).join("; "))] : []),
       startForm);
     previewBox.hidden = false;
     await drawRules();
