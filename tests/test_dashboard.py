@@ -140,6 +140,8 @@ def test_every_page_loads_and_is_captured(page: Any, server: dict[str, Any]) -> 
         "goals",
         "accounts",
         "accounts/A000001",
+        "automations",
+        "surveys",
     ):
         _open(page, server, f"/{slug}?from=2026-01&to=2026-09")
         assert page.locator("main h1").inner_text()
@@ -474,3 +476,104 @@ def test_the_account_link_opens_the_account_page(page: Any, server: dict[str, An
     components = page.locator("#table-health tbody tr")
     assert components.count() == 8
     assert page.locator("[data-panel=account-mrr] .chart").count() == 1  # the timeline follows
+
+
+def _post(server: dict[str, Any], path: str, body: dict[str, Any] | None = None) -> Any:
+    response = httpx.post(
+        server["base"] + path,
+        json=body or {},
+        headers={"Authorization": f"Bearer {server['key']}"},
+        timeout=60,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def test_a_rule_built_in_the_form_is_previewed_then_started_from_now_on(
+    page: Any, server: dict[str, Any]
+) -> None:
+    _open(page, server, "/automations")
+    page.fill("#rule-form input[name=name]", "Ticket waiting 48 hours")
+    page.select_option("#rule-form select[name=trigger_type]", "state_duration")
+    page.fill("#rule-form input[name=t_hours]", "48")
+    page.select_option("#rule-form select[name=action_kind]", "task")
+    page.fill("#rule-form input[name=a_title]", "Answer {{ ticket_id }}")
+    page.click("#preview-rule")
+    page.wait_for_selector("#preview-result")
+    (rule,) = [r for r in _api(server, "/api/automations", {}) if r["name"].startswith("Ticket")]
+    assert rule["enabled"] is False  # saved for the preview, not started
+    assert rule["trigger"] == {"type": "state_duration", "hours": 48.0, "status": "open"}
+    expected = _post(server, f"/api/automations/{rule['id']}/dry-run")["fired"]
+    assert expected, "the demo has tickets open for more than 48 hours"
+    shown = page.inner_text("#preview-result")
+    assert page.get_attribute("#preview-result", "data-count") == str(len(expected))
+    assert shown.startswith(f"Would fire {len(expected)} today")
+    assert expected[0]["subject"] in shown
+    assert "null" not in page.inner_text("#preview")
+    page.screenshot(path=str(SHOTS / "automations-preview.png"), full_page=True)
+    assert page.is_checked("#start-form input[value=now]")  # "from now on" is the default
+    page.click("#start-rule")
+    page.wait_for_selector("#started")
+    row = page.locator(f"#table-rules tr[data-rule='{rule['id']}']")
+    assert row.get_attribute("data-enabled") == "true"
+    assert "a ticket open for more than 48 hours" in row.inner_text()
+    assert 'task "Answer {{ ticket_id }}"' in row.inner_text()
+    # From now on: the tickets already waiting were recorded as seen; a run sends none of them.
+    ran = _post(server, "/api/automations/run")
+    assert [f for f in ran["fired"] if f["rule_id"] == rule["id"]] == []
+    assert _api(server, f"/api/automations/{rule['id']}/firings", {}) == []
+    row.locator("[data-action=firings]").click()
+    page.wait_for_selector("#rule-detail >> text=No firings yet.")
+    page.screenshot(path=str(SHOTS / "automations.png"), full_page=True)
+
+
+def test_the_trigger_picker_shows_the_fields_of_its_type(page: Any, server: dict[str, Any]) -> None:
+    _open(page, server, "/automations")
+    page.select_option("#rule-form select[name=trigger_type]", "metric")
+    metrics = page.locator("#rule-form select[name=t_metric] option").all_inner_texts()
+    assert "nrr (percent)" in metrics
+    assert page.locator("#rule-form input[name=t_hours]").count() == 0
+    page.select_option("#rule-form select[name=action_kind]", "email")
+    for name in ("a_to", "a_subject"):
+        assert page.locator(f"#rule-form input[name={name}]").count() == 1
+
+
+def test_a_survey_created_in_the_ui_sends_an_invitation_link(
+    page: Any, server: dict[str, Any]
+) -> None:
+    _open(page, server, "/surveys")
+    page.fill("#survey-form input[name=name]", "Support CSAT")
+    page.select_option("#survey-form select[name=kind]", "csat")
+    page.fill("#survey-form input[name=touchpoint]", "support")
+    page.click("#survey-form button[type=submit]")
+    (made,) = [s for s in _api(server, "/api/surveys", {}) if s["name"] == "Support CSAT"]
+    page.wait_for_selector(f"#table-surveys tr[data-survey='{made['id']}']")
+    assert (made["kind"], made["scale_min"], made["scale_max"]) == ("csat", 1, 5)
+    assert page.input_value("#invite-form select[name=survey]") == str(made["id"])
+    page.fill("#invite-form input[name=account_id]", "A000001")
+    page.click("#invite-form button[type=submit]")
+    link = page.locator("#invitation-link")
+    link.wait_for()
+    href = link.get_attribute("href")
+    assert href.startswith(server["base"] + "/s/") and link.get_attribute("target") == "_blank"
+    row = page.locator("#table-response-rates tr", has_text="Support CSAT")
+    row.wait_for()
+    assert "1" in row.inner_text().split()
+    page.screenshot(path=str(SHOTS / "surveys.png"), full_page=True)
+    form = httpx.get(href, timeout=30)
+    assert form.status_code == 200 and "How satisfied are you" in form.text
+
+
+def test_the_api_docs_render_offline_under_the_strict_policy(
+    page: Any, server: dict[str, Any]
+) -> None:
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto(server["base"] + "/docs")
+    page.wait_for_selector(".opblock-summary", timeout=60_000)
+    assert page.locator(".opblock").count() > 20
+    assert "/api/automations" in page.inner_text("#swagger-ui")
+    outside = [
+        u for u in requested if not u.startswith(server["base"]) and not u.startswith("data:")
+    ]
+    assert outside == []

@@ -79,6 +79,8 @@ def create_app(
         version="0.1.0",
         description="Customer-success metrics API.",
         lifespan=lifespan,
+        docs_url=None,  # served by tenure.web.routes from vendored Swagger UI, under the strict CSP
+        redoc_url=None,
     )
     app.state.live = live
     app.state.store = store

@@ -1,9 +1,7 @@
 """Security headers on every response: a Content-Security-Policy that lets a page load only the
 server's own scripts, styles and data (the dashboard vendors ECharts under /static, the survey
-form and the dashboard have no inline script or style), no framing, no MIME sniffing, no
-referrer. The Swagger UI at /docs (and ReDoc at /redoc) is FastAPI's page, which loads its script
-and style from a CDN and starts with an inline script: those paths get a policy that allows just
-that."""
+form, the dashboard and the API docs at /docs, which serve a vendored Swagger UI, have no inline
+script or style), no framing, no MIME sniffing, no referrer."""
 
 from __future__ import annotations
 
@@ -15,13 +13,6 @@ POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     f"connect-src 'self'; font-src 'self'; {_COMMON}"
 )
-_CDN = "https://cdn.jsdelivr.net"
-DOCS_POLICY = (
-    f"default-src 'self'; script-src 'self' 'unsafe-inline' {_CDN}; "
-    f"style-src 'self' 'unsafe-inline' {_CDN}; img-src 'self' data: https://fastapi.tiangolo.com; "
-    f"connect-src 'self'; font-src 'self' {_CDN}; worker-src 'self' blob:; {_COMMON}"
-)
-DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
 HEADERS = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
@@ -41,13 +32,12 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        policy = DOCS_POLICY if scope["path"] in DOCS_PATHS else POLICY
         https = scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                wanted = {**HEADERS, "content-security-policy": policy}
+                wanted = {**HEADERS, "content-security-policy": POLICY}
                 if https:
                     wanted["strict-transport-security"] = "max-age=31536000"
                 for name, value in wanted.items():

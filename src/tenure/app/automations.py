@@ -442,6 +442,7 @@ def run(
 ) -> RunReport:
     """Evaluate the enabled rules at `at` (default now), record new firings, take back deliveries
     whose sender died mid-send, and deliver every delivery that is due (new ones and retries).
+    A dry run of named `rule_ids` evaluates them even when disabled (the preview before enabling).
 
     Each rule is evaluated on its own: one that raises is logged, recorded on the rule
     (`last_error`, `last_error_at`, `failures`) and listed in the report's `failed`; the others
@@ -451,7 +452,9 @@ def run(
     outbox = outbox or actions.Outbox.from_environment()
     report = RunReport()
     with store.session() as session:
-        query = select(AutomationRule).where(AutomationRule.enabled.is_(True))
+        query = select(AutomationRule)
+        if not (dry_run and rule_ids):  # a named rule is previewed even while it is disabled
+            query = query.where(AutomationRule.enabled.is_(True))
         if rule_ids:
             query = query.where(AutomationRule.id.in_(rule_ids))
         rules = list(session.scalars(query.order_by(AutomationRule.id)))
@@ -469,6 +472,41 @@ def run(
         report.reclaimed = _reclaim(store, moment, report)
         _deliver(store, outbox, moment, backoff_seconds, report, rule_ids, lease)
     return report
+
+
+def start_rule(
+    store: Store,
+    tables: AppTables,
+    rule_id: int,
+    start: Literal["now", "backlog"] = "now",
+    *,
+    at: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Enable a rule. From "now": everything that already qualifies is recorded as a firing with
+    no deliveries (seen, never sent), so only subjects that qualify later fire. With the
+    "backlog", the next run fires everything that qualifies, old cases included. Returns the
+    rule as shown, with `skipped`: how many subjects were recorded as seen."""
+    moment = at or now()
+    with store.session() as session:
+        rule = session.get(AutomationRule, rule_id)
+        if rule is None:
+            raise TenureError(f"no rule {rule_id}")
+        session.expunge(rule)
+    skipped = 0
+    if start == "now":
+        found = _with_accounts(tables, _candidates(rule, tables, moment))
+        for subject, window, variables in found:
+            if _passes(rule.conditions, variables, tables):
+                values = _json_ready({**variables, "rule": rule.name, "subject": subject})
+                skipped += _record(store, rule, subject, window, values, moment, deliver=False)
+    with store.session() as session:
+        stored = session.get(AutomationRule, rule_id)
+        if stored is None:
+            raise TenureError(f"no rule {rule_id}")
+        stored.enabled = True
+        if start == "now":
+            stored.last_run_at = moment  # a schedule fires from its next tick
+        return {**rule_view(stored), "skipped": skipped}
 
 
 def _evaluate(
@@ -530,8 +568,11 @@ def _record(
     window: str,
     variables: dict[str, Any],
     moment: dt.datetime,
+    *,
+    deliver: bool = True,
 ) -> bool:
-    """Insert the firing and its deliveries; False when this (rule, subject, window) fired before."""
+    """Insert the firing and (when `deliver`) its deliveries; False when this (rule, subject,
+    window) fired before."""
     try:
         with store.session() as session:
             firing = Firing(
@@ -543,7 +584,7 @@ def _record(
             )
             session.add(firing)
             session.flush()
-            for index, action in enumerate(rule.actions):
+            for index, action in enumerate(rule.actions if deliver else []):
                 session.add(
                     Delivery(
                         firing_id=firing.id,

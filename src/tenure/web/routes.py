@@ -27,6 +27,8 @@ PAGES = [
     ("support", "Support"),
     ("goals", "Goals"),
     ("accounts", "Accounts"),
+    ("automations", "Automations"),
+    ("surveys", "Surveys"),
 ]
 WITH_PICKERS = {"overview", "dashboard", "revenue", "retention", "engagement", "voice", "support"}
 _templates = Environment(
@@ -106,6 +108,11 @@ def mount(app: FastAPI) -> None:
             role=user.role,
             account_id=account_id,
         )
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI from the vendored files under /static/swagger (works offline; no CDN)."""
+        return render("docs.html", openapi_url=app.openapi_url or "/openapi.json")
 
     @app.get("/", include_in_schema=False)
     def home() -> Response:

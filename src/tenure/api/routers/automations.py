@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from tenure.api.deps import Admin, Editor, Live, StoreDep, Viewer, audit
@@ -92,6 +93,30 @@ def delete_rule(key: Editor, store: StoreDep, rule_id: Id) -> None:
     with store.session() as session:
         session.delete(_rule(session, rule_id))
     audit(store, key, "automation.delete", str(rule_id))
+
+
+class StartIn(BaseModel):
+    """From "now" (the default): cases that already qualify are recorded as seen, never sent; with
+    the "backlog": the next run fires them all."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: Literal["now", "backlog"] = "now"
+
+
+class Started(RuleOut):
+    skipped: int  # subjects that qualified at the start and were recorded as seen
+
+
+@router.post(
+    "/api/automations/{rule_id}/start", summary="Enable a rule from now on or with the backlog"
+)
+def start_rule(key: Editor, live: Live, store: StoreDep, rule_id: Id, body: StartIn) -> Started:
+    with store.session() as session:
+        _rule(session, rule_id)
+    with _running, live.reader() as ws:  # not while a run is recording the same subjects
+        shown = automations.start_rule(store, ws, rule_id, body.start)
+    audit(store, key, "automation.start", f"{rule_id}: {body.start}, {shown['skipped']} skipped")
+    return Started(**actions.rule_for(key.role, shown))
 
 
 @router.post(

@@ -595,5 +595,299 @@ function chartIn(holder, controls, title, option) {
   plot(box, controls, title, Object.assign({ tooltip: {} }, option));
 }
 
-const PAGES = { overview, dashboard, revenue, retention, engagement, voice, support, goals, accounts, account };
+// -- automations ---------------------------------------------------------------------------------
+// Rules are built from a trigger picker and an action form, previewed with a dry run against
+// today's data (saved disabled, so nothing is sent), then started from now on or with the backlog,
+// or discarded. Each rule's firings and the dead letters (with Retry for admins) are listed below.
+const TRIGGER_FIELDS = {
+  // [name, input type, default, required, label]
+  state_duration: [["hours", "number", "48", true, "Open for more than (hours)"], ["status", "text", "open", false, "Ticket status"]],
+  metric: [["metric", "metric", "", true, "Metric"], ["op", ["above", "below"], "below", true, "Goes"], ["value", "number", "", true, "Value"], ["grain", ["month", "week", "quarter", "day", "year"], "month", false, "Grain"]],
+  health_band: [["band", ["red", "yellow", "green"], "red", true, "Enters band"], ["days", "number", "7", false, "Within (days)"]],
+  survey_response: [["survey", "text", "nps", true, "Survey"], ["max_score", "number", "6", false, "Score at most"], ["min_score", "number", "", false, "Score at least"], ["lookback_days", "number", "30", false, "Answered within (days)"]],
+  event_delay: [["table", ["orders", "events"], "orders", true, "Table"], ["name", "text", "", false, "Order or event name"], ["delay_days", "number", "7", true, "Days after"], ["lookback_days", "number", "7", false, "Look back (days)"]],
+  schedule: [["cron", "text", "0 9 * * 1", true, "Cron (minute hour day month weekday)"]],
+};
+const ACTION_FIELDS = {
+  email: [["to", "text", "{{ email }}", true, "To"], ["subject", "text", "", true, "Subject"], ["body", "textarea", "", true, "Body"]],
+  webhook: [["url", "url", "", true, "URL"]],
+  chat: [["url", "url", "", true, "Webhook URL"], ["text", "textarea", "", true, "Text"]],
+  task: [["title", "text", "", true, "Title"], ["assignee", "text", "", false, "Assignee"], ["due_in_days", "number", "7", false, "Due in (days)"]],
+  tag: [["tag", "text", "", true, "Tag"]],
+  survey_invitation: [["survey_id", "survey", "", true, "Survey"], ["to", "text", "", false, "To"], ["subject", "text", "", false, "Subject"], ["body", "textarea", "", false, "Body"]],
+};
+const NUMBER_FIELDS = new Set(["hours", "value", "days", "max_score", "min_score", "lookback_days", "delay_days", "due_in_days", "survey_id"]);
+
+function triggerWords(t) {
+  switch (t.type) {
+    case "state_duration": return `a ticket ${t.status || "open"} for more than ${t.hours} hours`;
+    case "metric": return `${t.metric} ${t.crosses === false ? "is" : "crosses"} ${t.op} ${t.value} (${t.grain || "month"})`;
+    case "health_band": return `an account enters the ${t.band} health band`;
+    case "survey_response": {
+      const range = [t.min_score !== undefined && t.min_score !== null ? `≥ ${t.min_score}` : "", t.max_score !== undefined && t.max_score !== null ? `≤ ${t.max_score}` : ""].filter(Boolean).join(" and ");
+      return `a ${t.survey} answer${range ? " scoring " + range : ""}`;
+    }
+    case "event_delay": return `${t.delay_days} days after ${t.name ? "a " + t.name + " " : "an "}${t.table === "orders" ? "order" : "event"}`;
+    case "schedule": return `on the schedule ${t.cron}`;
+    default: return JSON.stringify(t);
+  }
+}
+
+function actionWords(a) {
+  switch (a.kind) {
+    case "email": return `e-mail ${a.to}: "${a.subject}"`;
+    case "webhook": return `webhook to ${a.url || "(hidden)"}`;
+    case "chat": return `chat message "${a.text}"`;
+    case "task": return `task "${a.title}"${a.assignee ? " for " + a.assignee : ""}`;
+    case "tag": return `tag the account "${a.tag}"`;
+    case "survey_invitation": return `invite to survey ${a.survey_id}`;
+    default: return a.kind;
+  }
+}
+
+function fieldInputs(prefix, spec, choices) {
+  return spec.map(([name, type, value, required, label]) => {
+    const attrs = { name: prefix + name, required: required ? "required" : null };
+    let input;
+    if (Array.isArray(type)) input = el("select", attrs, type.map((o) => el("option", { value: o, selected: o === value ? "selected" : null }, o)));
+    else if (type === "metric" || type === "survey") input = el("select", attrs, (choices[type] || []).map(([v, text]) => el("option", { value: v }, text)));
+    else if (type === "textarea") input = el("textarea", Object.assign({ rows: "2" }, attrs), value);
+    else input = el("input", Object.assign({ type: type === "number" ? "number" : type === "url" ? "url" : "text", step: type === "number" ? "any" : null, value }, attrs));
+    return el("label", { class: "field" }, label + " ", input);
+  });
+}
+
+function collect(form, prefix, spec) {
+  const out = {};
+  for (const [name] of spec) {
+    const value = form.elements[prefix + name].value.trim();
+    if (value === "") continue;
+    out[name] = NUMBER_FIELDS.has(name) ? Number(value) : value;
+  }
+  return out;
+}
+
+function previewWords(rule, result) {
+  const n = result.fired.length;
+  const subjects = result.fired.slice(0, 10).map((f) => f.subject).join(", ") + (n > 10 ? `, … (${n - 10} more)` : "");
+  const what = rule.actions.map((a) => a.kind === "email" ? `${n} e-mail${n === 1 ? "" : "s"}` : `${n} ${a.kind}${n === 1 ? "" : "s"}`).join(" and ");
+  return n ? `Would fire ${n} today (${what}): ${subjects}` : "Would fire nothing today.";
+}
+
+async function automations() {
+  const admin = page.dataset.role === "admin";
+  const [catalog, surveys] = await Promise.all([api("/api/metrics/catalog"), api("/api/surveys")]);
+  const choices = {
+    metric: catalog.map((m) => [m.name, m.unit ? `${m.name} (${m.unit})` : m.name]),
+    survey: surveys.map((s) => [String(s.id), `${s.id}: ${s.name}`]),
+  };
+  const triggerType = el("select", { name: "trigger_type" }, Object.keys(TRIGGER_FIELDS).map((t) => el("option", { value: t }, t.replace("_", " "))));
+  const actionKind = el("select", { name: "action_kind" }, Object.keys(ACTION_FIELDS).map((k) => el("option", { value: k }, k.replace("_", " "))));
+  const triggerBox = el("fieldset", { id: "trigger-fields" });
+  const actionBox = el("fieldset", { id: "action-fields" });
+  const where = el("input", { name: "where", placeholder: "plan = 'pro'" });
+  const form = el("form", { id: "rule-form", class: "panel" },
+    el("h2", {}, "New rule"),
+    el("label", { class: "field" }, "Name ", el("input", { name: "name", required: "required", maxlength: "200" })),
+    el("label", { class: "field" }, "When ", triggerType), triggerBox,
+    el("label", { class: "field" }, "Only accounts matching (optional) ", where),
+    el("label", { class: "field" }, "Then ", actionKind), actionBox,
+    el("button", { type: "submit", id: "preview-rule" }, "Preview"));
+  const previewBox = el("section", { class: "panel", id: "preview", hidden: "hidden" });
+  const list = el("div", { id: "rules" });
+  const detail = el("div", { id: "rule-detail" });
+  const dead = el("div", { id: "dead-letters" });
+  content.append(form, previewBox);
+  const { box: rulesBox } = panel("Rules", "rules");
+  rulesBox.append(list, detail);
+  const { box: deadBox } = panel("Dead letters", "dead");
+  deadBox.append(dead);
+  const drawTrigger = () => triggerBox.replaceChildren(...fieldInputs("t_", TRIGGER_FIELDS[triggerType.value], choices));
+  const drawAction = () => actionBox.replaceChildren(...fieldInputs("a_", ACTION_FIELDS[actionKind.value], choices));
+  triggerType.addEventListener("change", drawTrigger);
+  actionKind.addEventListener("change", drawAction);
+  triggerType.value = "state_duration";
+  actionKind.value = "task";
+  drawTrigger();
+  drawAction();
+
+  async function showFirings(rule) {
+    const rows = await api(`/api/automations/${rule.id}/firings`);
+    detail.replaceChildren(el("h3", {}, `Firings of "${rule.name}"`));
+    detail.append(rows.length ? firingTable(rows, "firings", false) : el("p", { class: "empty" }, "No firings yet."));
+  }
+
+  function firingTable(rows, id, retry) {
+    const columns = ["fired_at", "subject", "window", "action", "status", "attempts", "last_error"];
+    return el("table", { id: "table-" + id },
+      el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)), retry ? el("th", {}, "") : null)),
+      el("tbody", {}, rows.map((row) => el("tr", { "data-delivery": String(row.delivery_id), "data-status": row.status },
+        columns.map((c) => el("td", {}, c === "fired_at" ? when(row[c]) : row[c] ?? "")),
+        retry ? el("td", {}, el("button", { type: "button", "data-action": "retry", onclick: async () => {
+          try { await api(`/api/dead-letters/${row.delivery_id}/retry`, {}, { method: "POST" }); await drawDead(); } catch (error) { fail(error.message); }
+        } }, "Retry")) : null))));
+  }
+
+  async function drawDead() {
+    const rows = await api("/api/dead-letters");
+    dead.replaceChildren(rows.length ? firingTable(rows, "dead-letters", admin) : el("p", { class: "empty" }, "No dead letters: every delivery went through or is still being retried."));
+  }
+
+  async function drawRules() {
+    const rules = await api("/api/automations");
+    const rows = rules.map((rule) => {
+      const toggle = el("input", { type: "checkbox", "data-action": "toggle", "aria-label": "enabled", checked: rule.enabled ? "checked" : null });
+      toggle.addEventListener("change", async () => {
+        try {
+          if (toggle.checked) await api(`/api/automations/${rule.id}/start`, {}, { method: "POST", body: JSON.stringify({ start: "now" }) });
+          else await api(`/api/automations/${rule.id}`, {}, { method: "PATCH", body: JSON.stringify({ enabled: false }) });
+          await drawRules();
+        } catch (error) { fail(error.message); }
+      });
+      return el("tr", { "data-rule": String(rule.id), "data-enabled": String(rule.enabled) },
+        el("td", {}, rule.name),
+        el("td", {}, "when " + triggerWords(rule.trigger), rule.conditions.length ? ` (${rule.conditions.map((c) => c.where || `${c.variable} ${c.op || "=="} ${c.value}`).join(", ")})` : ""),
+        el("td", {}, rule.actions.map(actionWords).join("; ")),
+        el("td", {}, el("label", {}, toggle, rule.enabled ? " on" : " off")),
+        el("td", { class: rule.failures ? "failing" : null }, rule.failures ? `${rule.failures} failed run${rule.failures === 1 ? "" : "s"}: ${rule.last_error}` : "–"),
+        el("td", {},
+          el("button", { type: "button", "data-action": "firings", onclick: () => showFirings(rule).catch((e) => fail(e.message)) }, "Firings"), " ",
+          el("button", { type: "button", "data-action": "delete", onclick: async () => {
+            if (!confirm(`Delete the rule "${rule.name}" and its history?`)) return;
+            try { await api(`/api/automations/${rule.id}`, {}, { method: "DELETE" }); detail.replaceChildren(); await drawRules(); } catch (error) { fail(error.message); }
+          } }, "Delete")));
+    });
+    const head = el("tr", {}, ["Name", "Trigger", "Actions", "Enabled", "Failures", ""].map((c) => el("th", {}, c)));
+    list.replaceChildren(el("table", { id: "table-rules" }, el("thead", {}, head), el("tbody", {}, rows)));
+    if (!rows.length) list.append(el("p", { class: "empty" }, "No rules yet: build one above."));
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const trigger = Object.assign({ type: triggerType.value }, collect(form, "t_", TRIGGER_FIELDS[triggerType.value]));
+    const action = Object.assign({ kind: actionKind.value }, collect(form, "a_", ACTION_FIELDS[actionKind.value]));
+    const rule = { name: form.elements.namedItem("name").value.trim(), trigger, conditions: where.value.trim() ? [{ where: where.value.trim() }] : [], actions: [action], enabled: false };
+    let id;
+    try {
+      id = (await api("/api/automations", {}, { method: "POST", body: JSON.stringify(rule) })).id;
+    } catch (error) { fail(error.message); return; }
+    document.getElementById("error").hidden = true;
+    const result = await api(`/api/automations/${id}/dry-run`, {}, { method: "POST" });
+    const choice = (value, text, checked) => el("label", {}, el("input", { type: "radio", name: "start", value, checked: checked ? "checked" : null }), " " + text);
+    const startForm = el("form", { id: "start-form" },
+      choice("now", "Start from now on (what qualifies today is skipped)", true), " ",
+      choice("backlog", "Start including the backlog (fires for all of it at the next run)", false), " ",
+      el("button", { type: "submit", id: "start-rule" }, "Start"), " ",
+      el("button", { type: "button", id: "discard-rule", onclick: async () => {
+        try { await api(`/api/automations/${id}`, {}, { method: "DELETE" }); previewBox.hidden = true; await drawRules(); } catch (error) { fail(error.message); }
+      } }, "Discard"));
+    startForm.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      try {
+        const started = await api(`/api/automations/${id}/start`, {}, { method: "POST", body: JSON.stringify({ start: startForm.elements.start.value }) });
+        previewBox.replaceChildren(el("p", { id: "started" }, `"${started.name}" is on` + (started.skipped ? `; ${started.skipped} already qualifying were skipped.` : ".")));
+        form.reset();
+        drawTrigger();
+        drawAction();
+        await drawRules();
+      } catch (error) { fail(error.message); }
+    });
+    previewBox.replaceChildren(
+      el("h2", {}, `Preview of "${rule.name}" (saved, not started)`),
+      el("p", { id: "preview-result", "data-count": String(result.fired.length) }, previewWords(rule, result)),
+      ...(result.failed.length ? [el("p", { class: "error", id: "preview-failed" }, "Cannot run: " + result.failed.map((f) => f.error).join("; "))] : []),
+      startForm);
+    previewBox.hidden = false;
+    await drawRules();
+  });
+  await Promise.all([drawRules(), drawDead()]);
+}
+
+// -- surveys -------------------------------------------------------------------------------------
+// Create a survey, send an invitation (its signed link opens the public form in a new tab: the
+// CSP forbids framing), and the response rates per survey and channel.
+const SURVEY_DEFAULTS = {
+  nps: "How likely are you to recommend us to a friend or colleague?",
+  csat: "How satisfied are you with our service?",
+  ces: "How easy was it to get your issue resolved?",
+  custom: "",
+};
+
+async function surveys() {
+  const list = el("div", { id: "survey-list" });
+  const kind = el("select", { name: "kind" }, Object.keys(SURVEY_DEFAULTS).map((k) => el("option", { value: k }, k.toUpperCase())));
+  const question = el("input", { name: "question", required: "required", maxlength: "1000", value: SURVEY_DEFAULTS.nps });
+  kind.addEventListener("change", () => { question.value = SURVEY_DEFAULTS[kind.value]; });
+  const form = el("form", { id: "survey-form", class: "panel" },
+    el("h2", {}, "New survey"),
+    el("label", { class: "field" }, "Name ", el("input", { name: "name", required: "required", maxlength: "200" })),
+    el("label", { class: "field" }, "Kind ", kind),
+    el("label", { class: "field" }, "Question ", question),
+    el("label", { class: "field" }, "Scale from ", el("input", { name: "scale_min", type: "number", min: "0", max: "100", placeholder: "by kind" })),
+    el("label", { class: "field" }, "to ", el("input", { name: "scale_max", type: "number", min: "1", max: "100", placeholder: "by kind" })),
+    el("label", { class: "field" }, "Touchpoint ", el("input", { name: "touchpoint", maxlength: "100", placeholder: "onboarding" })),
+    el("label", { class: "field" }, "Language ", el("input", { name: "language", maxlength: "20", placeholder: "en" })),
+    el("button", { type: "submit" }, "Create"));
+  const chosen = el("select", { name: "survey" });
+  const link = el("p", { id: "invitation" });
+  const invite = el("form", { id: "invite-form", class: "panel" },
+    el("h2", {}, "Send an invitation"),
+    el("label", { class: "field" }, "Survey ", chosen),
+    el("label", { class: "field" }, "Account id ", el("input", { name: "account_id", maxlength: "200" })),
+    el("label", { class: "field" }, "User id ", el("input", { name: "user_id", maxlength: "200" })),
+    el("label", { class: "field" }, "Valid for (days) ", el("input", { name: "days", type: "number", min: "1", max: "365", value: "14" })),
+    el("button", { type: "submit" }, "Create the link"), link);
+  content.append(form, invite);
+  const { box } = panel("Surveys", "surveys");
+  box.append(list);
+  const rates = el("div", { id: "rates" });
+  const { box: ratesBox } = panel("Response rates", "rates");
+  ratesBox.append(rates);
+
+  async function draw() {
+    const [all, rateRows] = await Promise.all([api("/api/surveys"), api("/api/surveys/response-rates")]);
+    const columns = ["id", "name", "kind", "question", "scale", "touchpoint", "language"];
+    list.replaceChildren(el("table", { id: "table-surveys" },
+      el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)))),
+      el("tbody", {}, all.map((s) => el("tr", { "data-survey": String(s.id) }, columns.map((c) => el("td", {}, c === "scale" ? `${s.scale_min}–${s.scale_max}` : s[c] ?? "–")))))));
+    if (!all.length) list.append(el("p", { class: "empty" }, "No surveys yet."));
+    const picked = chosen.value;
+    chosen.replaceChildren(...all.map((s) => el("option", { value: String(s.id) }, `${s.id}: ${s.name}`)));
+    if (picked) chosen.value = picked;
+    const rateColumns = ["name", "touchpoint", "channel", "invitations", "responses", "response_rate"];
+    rates.replaceChildren(el("table", { id: "table-response-rates" },
+      el("thead", {}, el("tr", {}, rateColumns.map((c) => el("th", {}, c)))),
+      el("tbody", {}, rateRows.map((r) => el("tr", {}, rateColumns.map((c) => el("td", {}, c === "response_rate" ? format(r[c], "percent") : r[c] ?? "–")))))));
+    if (!rateRows.length) rates.append(el("p", { class: "empty" }, "No invitations sent yet."));
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = Object.fromEntries([...new FormData(form).entries()].filter(([, v]) => String(v).trim() !== ""));
+    for (const key of ["scale_min", "scale_max"]) if (key in data) data[key] = Number(data[key]);
+    try {
+      const made = await api("/api/surveys", {}, { method: "POST", body: JSON.stringify(data) });
+      form.reset();
+      question.value = SURVEY_DEFAULTS.nps;
+      chosen.value = "";
+      await draw();
+      chosen.value = String(made.id);
+    } catch (error) { fail(error.message); }
+  });
+  invite.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { days: Number(invite.elements.days.value) || 14 };
+    for (const key of ["account_id", "user_id"]) if (invite.elements[key].value.trim()) body[key] = invite.elements[key].value.trim();
+    try {
+      const made = await api(`/api/surveys/${chosen.value}/invitations`, {}, { method: "POST", body: JSON.stringify(body) });
+      const url = new URL(made.url, location.origin).href;
+      link.replaceChildren("Signed link (single use, opens the form in a new tab): ",
+        el("a", { href: url, target: "_blank", rel: "noopener noreferrer", id: "invitation-link" }, url));
+      await draw();
+    } catch (error) { fail(error.message); }
+  });
+  await draw();
+}
+
+const PAGES = { overview, dashboard, revenue, retention, engagement, voice, support, goals, accounts, account, automations, surveys };
 PAGES[page.dataset.page]().then(() => { page.dataset.loaded = "1"; }).catch((error) => { fail(error.message); page.dataset.loaded = "error"; });
