@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from lifetimes.utils import summary_data_from_transaction_data
 from typer.testing import CliRunner
 
 import tenure
-from lifetimes.utils import summary_data_from_transaction_data
 from tenure.cli import app
 from tenure.workspace import Workspace
 from tests.books import day, load_book, sub
