@@ -139,3 +139,41 @@ def test_segments(accounts: ibis.Table) -> None:
         QueryError, match="unknown segment attribute 'region'; valid: plan, country, seats"
     ):
         with_segments(facts, accounts, ["region"])
+
+
+def test_filters_take_quoted_identifiers_and_columns_named_like_keywords(ws: Workspace) -> None:
+    frame = pd.DataFrame(
+        {
+            "account_id": ["A1", "A2", "A3"],
+            "created_at": ["2024-01-01"] * 3,
+            "case": ["c1", "c2", "c1"],
+            "order": [1, 2, 3],
+            "sales owner": ["Ann", "Bob", "Bob"],
+            "Tier": ["gold", "gold", "tin"],
+        }
+    )
+    ws.load("accounts", frame)
+    accounts = ws.table("accounts")
+
+    def picked(text: str) -> list[str]:
+        chosen = accounts.filter(parse_filter(text, accounts))
+        return list(chosen.order_by("account_id").account_id.to_list())
+
+    assert picked("\"case\" = 'c1'") == ["A1", "A3"]
+    assert picked('"case" = \'c1\' AND "order" >= 2') == ["A3"]
+    # The loader stores attribute names in snake case ("sales owner" -> sales_owner, Tier -> tier).
+    assert picked("\"sales_owner\" IN ('Bob') AND NOT \"case\" = 'c2'") == ["A3"]
+    assert picked("Tier = 'gold'") == ["A1", "A2"]  # unquoted: case-insensitive, as in SQL
+    with pytest.raises(
+        QueryError, match="'case' is an SQL keyword: write the column in double quotes, \"case\""
+    ):
+        parse_filter("case = 'c1'", accounts)
+    with pytest.raises(QueryError) as unknown:
+        parse_filter("owner = 'Ann'", accounts)
+    assert str(unknown.value).endswith(
+        'valid: account_id, name, created_at, "case", order, sales_owner, tier'
+    )
+    with pytest.raises(QueryError, match=r"unknown column 'Ann' in filter \(text goes in single"):
+        parse_filter('sales_owner = "Ann"', accounts)
+    with pytest.raises(QueryError, match="unknown column 'Tier'"):
+        parse_filter("\"Tier\" = 'gold'", accounts)  # quoted: exact

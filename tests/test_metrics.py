@@ -336,9 +336,12 @@ def test_currency_conversion_and_fx_impact(ws: Workspace) -> None:
 
 
 def test_missing_exchange_rate_is_a_clear_error(ws: Workspace) -> None:
+    """The load rejects a row dated before its currency's first rate (tests/test_data_quality.py);
+    a rate can still be missing when the reporting currency changes after the load."""
     fx = [{"date": dt.date(2025, 6, 1), "currency": "EUR", "rate_to_reporting": 1.1}]
-    load_book(ws, [sub("EU", 100, "2024-12-01", currency="EUR")], fx=fx)
-    with pytest.raises(QueryError, match=r"no exchange rate.*EUR"):
+    load_book(ws, [sub("US", 100, "2024-12-01")], fx=fx)
+    ws.set_setting("reporting_currency", "EUR")
+    with pytest.raises(QueryError, match=r"no exchange rate.*USD"):
         _metrics(ws, ["mrr"], JAN, JAN)
 
 

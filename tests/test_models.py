@@ -230,6 +230,8 @@ def test_pareto_nbd_p_alive_is_a_probability(
         ([1, -1], [1.0, 0.0], [5.0, 5.0], "customer #1 .*frequency is negative"),
         ([0, 1], [2.0, 1.0], [5.0, 5.0], "customer #0 .*recency is not 0"),
         ([0, 0], [0.0, 0.0], [5.0, 5.0], "no customer made a repeat purchase"),
+        ([1, 0], [1.0, 0.0], [5.0, -1.0], "customer #1 .*T is negative"),
+        ([1, 1], [1.0, 0.0], [5.0, 0.0], "customer #1 .*repeat purchases with T = 0"),
         ([], [], [], "no customers"),
     ],
 )
@@ -249,3 +251,17 @@ def test_spend_and_renewal_models_refuse_data_they_cannot_fit() -> None:
         SBG.fit([[100, 80, 90]])
     with pytest.raises(ModelError, match="no customer ever churned"):
         SBG.fit([[100, 100, 100]])
+
+
+@pytest.mark.parametrize("model", [BGNBD, ParetoNBD])
+def test_a_customer_first_seen_on_the_last_day_fits_and_changes_nothing(
+    model: type[BGNBD] | type[ParetoNBD], cdnow: pd.DataFrame
+) -> None:
+    """T = 0 (x = t_x = 0) has likelihood 1 under both models: it is accepted and leaves the
+    estimates as they are."""
+    base = model.fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    more = model.fit(
+        [*cdnow["frequency"], 0, 0], [*cdnow["recency"], 0.0, 0.0], [*cdnow["T"], 0.0, 0.0]
+    )
+    for name, value in base.params.items():
+        assert more.params[name] == pytest.approx(value, rel=1e-4)

@@ -398,11 +398,14 @@ class Workspace:
         fmt: str | None = None,
         timezone: str | None = None,
         rejects_path: str | Path | None = None,
+        strict: bool = False,
     ) -> loader.LoadReport:
         """Load a CSV / JSON Lines / Parquet file or a pandas / Polars DataFrame into `table`.
 
         Bad rows are rejected with their line, column and reason (and written to the rejects file);
-        good rows load; loading the same data again changes nothing.
+        good rows load; loading the same data again changes nothing. Rows naming an account not
+        in accounts load with a warning in the report (`report.warnings`), or are rejected when
+        `strict`.
         """
         if isinstance(mapping, (str, Path)):
             mapping = read_mapping(Path(mapping))
@@ -417,6 +420,8 @@ class Workspace:
             fmt=fmt,
             timezone=timezone,
             rejects_path=Path(rejects_path) if rejects_path is not None else None,
+            reporting_timezone=self.timezone,
+            strict=strict,
             on_change=self._rollup_maintenance() if table == "events" else None,
         )
         if table == "events" and report.inserted + report.updated:

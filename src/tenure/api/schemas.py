@@ -384,6 +384,10 @@ class IngestOut(BaseModel):
     unchanged: int
     rejected: int
     rejects: list[Reject]
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What loaded but deserves a look, e.g. rows naming accounts not in accounts",
+    )
 
 
 class JobOut(BaseModel):

@@ -39,14 +39,31 @@ def load(
         str | None, typer.Option(help="Zone of timestamps without an offset.")
     ] = None,
     rejects: Annotated[Path | None, typer.Option(help="Where to write rejected rows.")] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Reject rows naming an account not in accounts (default: warn)."
+        ),
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """Load a file into a table: bad rows are rejected with line, column and reason."""
     with open_writer(db) as ws:
         report = ws.load(
-            table, file, mapping=mapping, fmt=fmt, timezone=timezone, rejects_path=rejects
+            table,
+            file,
+            mapping=mapping,
+            fmt=fmt,
+            timezone=timezone,
+            rejects_path=rejects,
+            strict=strict,
         )
     out().print(report.summary(), highlight=False)
+    for warning in report.warnings:
+        out().print(
+            f"warning: {warning} (load accounts first, or --strict to reject such rows)",
+            highlight=False,
+        )
     if report.ignored_columns:
         out().print(
             f"ignored columns (not in the {table} contract): {', '.join(report.ignored_columns)}",

@@ -50,6 +50,7 @@ SHOWN_VALUE_CHARS = 1000  # a rejected value longer than this is shown cut, endi
 MAX_FIELD_LENGTH = 1_000_000  # bytes of one value; a longer one rejects its row
 TIMESTAMP_HORIZON = dt.timedelta(days=365)  # a timestamp later than load time + this is rejected
 REJECTS_COLUMNS = ("column", "value", "reason")  # after "file" and "line" (or "row")
+SHOWN_ACCOUNT_IDS = 5  # unknown account ids named in the load report's warning
 OnChange = Callable[[duckdb.DuckDBPyConnection, str], None]
 
 
@@ -69,6 +70,22 @@ class LoadReport:
     rejects_path: Path | None = None
     ignored_columns: list[str] = field(default_factory=list)
     new_attributes: list[str] = field(default_factory=list)
+    unknown_accounts: int = 0  # loaded rows whose account_id is not in accounts (not --strict)
+    unknown_account_ids: list[str] = field(default_factory=list)  # the first few, sorted
+    more_unknown_accounts: bool = False  # other ids than those listed
+
+    @property
+    def warnings(self) -> list[str]:
+        """What loaded but deserves a look, one sentence each."""
+        if not self.unknown_accounts:
+            return []
+        rows = (
+            "1 row names an account"
+            if self.unknown_accounts == 1
+            else f"{self.unknown_accounts} rows name accounts"
+        )
+        ids = ", ".join(self.unknown_account_ids) + (", ..." if self.more_unknown_accounts else "")
+        return [f"{rows} not in the accounts table: {ids}"]
 
     @property
     def loaded(self) -> int:
@@ -153,11 +170,15 @@ def load(
     on_change: OnChange | None = None,
     max_field_length: int = MAX_FIELD_LENGTH,
     horizon: dt.timedelta | None = TIMESTAMP_HORIZON,
+    reporting_timezone: str = "UTC",
+    strict: bool = False,
 ) -> LoadReport:
     """Load `source` (a path or a DataFrame) into `table`; see the module docstring.
     `on_change(con, touched)` runs inside the load's transaction when rows were inserted or
     updated; `touched` names a temporary view of those rows, updated ones also as they were.
-    `horizon` None accepts timestamps however far ahead."""
+    `horizon` None accepts timestamps however far ahead. A money row dated (in
+    `reporting_timezone`) before the first rate of its currency is rejected. A row naming an
+    account not in accounts loads with a warning in the report, or is rejected when `strict`."""
     contract = contract_for(table)
     mapping = mapping or Mapping()
     tz = check_timezone(timezone or mapping.timezone or "UTC")
@@ -167,6 +188,8 @@ def load(
     limits = _Limits(
         max_field_length,
         None if horizon is None else dt.datetime.now(dt.UTC).replace(tzinfo=None) + horizon,
+        check_timezone(reporting_timezone),
+        strict,
     )
     ensure_bookkeeping(con)
     ensure_table(con, contract)
@@ -205,6 +228,8 @@ def _value_maps(contract: TableContract, mapping: Mapping) -> dict[str, dict[str
 class _Limits:
     max_field_length: int  # bytes
     latest: dt.datetime | None  # the latest timestamp accepted (naive UTC)
+    reporting_timezone: str  # the calendar on which money rows are converted
+    strict: bool  # reject rows naming an unknown account instead of warning
 
 
 def _load_staged(
@@ -238,6 +263,7 @@ def _load_staged(
         None if contract.name == "fx_rates" else reporting_currency,
         _value_maps(contract, mapping),
         latest=limits.latest,
+        reporting_timezone=limits.reporting_timezone,
     )
     con.execute(sql.create_typed)
     shown = (
@@ -259,6 +285,16 @@ def _load_staged(
         con.execute(f"INSERT INTO {REJECTS} SELECT * FROM _tenure_reader_rejects")
         con.unregister("_tenure_reader_rejects")
         report.rows_read += len({r.line for r in staged.rejects})
+    names_accounts = "account_id" in contract.column_names and contract.name != "accounts"
+    if names_accounts:
+        ensure_table(con, CONTRACTS["accounts"])
+    if names_accounts and limits.strict:
+        con.execute(
+            f"INSERT INTO {REJECTS} SELECT t._line, 'account_id', t.account_id, "
+            "'account ' || t.account_id || ' is not in the accounts table; load accounts first' "
+            f"FROM {TYPED} t ANTI JOIN accounts a ON t.account_id = a.account_id "
+            "WHERE t.account_id IS NOT NULL"
+        )
     repeats = _reject_conflicting_duplicates(con, contract, sql.output_columns, staged.line_label)
 
     key = [quote(k) for k in contract.key]
@@ -271,6 +307,8 @@ def _load_staged(
             else ""
         )
     )
+    if names_accounts and not limits.strict:
+        _count_unknown_accounts(con, report)
     report.rejected = _scalar(con, f"SELECT count(DISTINCT _line) FROM {REJECTS}")
     report.problems = _scalar(con, f"SELECT count(*) FROM {REJECTS}")
     good = _scalar(con, f"SELECT count(*) FROM {GOOD}")
@@ -318,11 +356,29 @@ def _scalar(con: duckdb.DuckDBPyConnection, query: str) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
+def _count_unknown_accounts(con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:
+    """The rows about to load whose account_id is not in accounts: how many, the first ids."""
+    unknown = (
+        f"FROM {GOOD} g ANTI JOIN accounts a ON g.account_id = a.account_id "
+        "WHERE g.account_id IS NOT NULL"
+    )
+    report.unknown_accounts = _scalar(con, f"SELECT count(*) {unknown}")
+    if not report.unknown_accounts:
+        return
+    ids = con.execute(
+        f"SELECT DISTINCT g.account_id {unknown} ORDER BY 1 LIMIT {SHOWN_ACCOUNT_IDS + 1}"
+    ).fetchall()
+    report.unknown_account_ids = [str(i) for (i,) in ids[:SHOWN_ACCOUNT_IDS]]
+    report.more_unknown_accounts = len(ids) > SHOWN_ACCOUNT_IDS
+
+
 def _known_currencies(con: duckdb.DuckDBPyConnection, reporting_currency: str) -> None:
     ensure_table(con, CONTRACTS["fx_rates"])
+    # The reporting currency needs no rate (earliest NULL), whatever fx_rates holds for it.
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {validate.KNOWN_CURRENCIES} AS "
-        "SELECT DISTINCT currency FROM fx_rates UNION SELECT ? AS currency",
+        "SELECT currency, CASE WHEN currency = $1 THEN NULL ELSE min(date) END AS earliest "
+        "FROM (SELECT currency, date FROM fx_rates UNION ALL SELECT $1, NULL) GROUP BY currency",
         [reporting_currency],
     )
 

@@ -16,7 +16,21 @@ from tenure.data.mapping import Resolved
 from tenure.data.readers import STAGING, quote
 
 TYPED = "_tenure_typed"
-KNOWN_CURRENCIES = "_tenure_known_currencies"
+KNOWN_CURRENCIES = "_tenure_known_currencies"  # currency, earliest (NULL: needs no rate)
+
+# The day whose exchange rate a money row needs first, as the revenue metrics convert it: a
+# subscription from the day it starts paying (the end of its trial; its first period's rate under
+# either policy.fx_rate_date), an order on its day, a cost at its period start. (table -> (column
+# named in the reject, SQL of the moment over the typed row, a condition for needing a rate)).
+RATE_DAY: dict[str, tuple[str, str, str]] = {
+    "subscriptions": (
+        "started_at",
+        "greatest(started_at, coalesce(trial_ends_at, started_at))",
+        "amount > 0",
+    ),
+    "orders": ("ordered_at", "ordered_at", "TRUE"),
+    "costs": ("period_start", "period_start", "TRUE"),
+}
 
 _TZ_OFFSET = r"\d:\d\d(:\d\d(\.\d+)?)?\s*(Z|[+-]\d\d(:?\d\d)?)$"
 _BILLING_WORDS = {
@@ -137,10 +151,13 @@ def build(
     values: dict[str, dict[str, str]] | None = None,
     *,
     latest: dt.datetime | None = None,
+    reporting_timezone: str = "UTC",
 ) -> ValidationSql:
-    """`reporting_currency` None skips the known-currency rule (for fx_rates itself); `values`
+    """`reporting_currency` None skips the currency rules (for fx_rates itself); `values`
     replaces listed source values of a canonical column before it is read (emoji as scores);
-    a timestamp after `latest` (naive UTC) is rejected."""
+    a timestamp after `latest` (naive UTC) is rejected; a money row dated (on the calendar of
+    `reporting_timezone`, where the metrics convert it) before its currency's first rate is
+    rejected."""
     typed_parts = ["_line"]
     errors: list[str] = []
     raw_columns: set[str] = set()
@@ -213,6 +230,13 @@ def build(
         shown = raw_name(check.column) if check.column in raw_columns else quote(check.column)
         add_error(check.column, shown, check.bad_when, check.reason)
 
+    if reporting_currency is not None and contract.name in RATE_DAY:
+        column, moment, needed = RATE_DAY[contract.name]
+        shown = raw_name(column) if column in raw_columns else quote(column)
+        if contract.column(column).kind is Kind.TIMESTAMP:  # a date is a calendar day already
+            moment = _local(moment, reporting_timezone)
+        errors.append(_before_first_rate(column, shown, moment, needed))
+
     create_typed = (
         f"CREATE OR REPLACE TEMP TABLE {TYPED} AS "
         f"SELECT {', '.join(filled)} FROM (SELECT {', '.join(typed_parts)} FROM {quote(STAGING)})"
@@ -230,6 +254,27 @@ def build(
         )
     )
     return ValidationSql(create_typed, errors_sql, output, final)
+
+
+def _before_first_rate(column: str, shown: str, day: str, needed: str) -> str:
+    """Rejects (one per row) of rows whose rate day comes before their currency's first rate."""
+    return (
+        f"SELECT _line, {literal(column)} AS column_name, shown AS value, "
+        "'no ' || currency || ' rate on or before ' || strftime(rate_day, '%Y-%m-%d') || "
+        "'; earliest is ' || strftime(earliest, '%Y-%m-%d') AS reason "
+        f"FROM (SELECT t._line, CAST(t.{shown} AS VARCHAR) AS shown, t.currency, "
+        f"CAST({day} AS DATE) AS rate_day, k.earliest "
+        f"FROM {TYPED} t JOIN {KNOWN_CURRENCIES} k ON t.currency = k.currency WHERE {needed}) "
+        "WHERE rate_day < earliest"
+    )
+
+
+def _local(moment: str, timezone: str) -> str:
+    """A naive-UTC timestamp as the wall-clock time of `timezone`."""
+    if timezone == "UTC":
+        return moment
+    zone = literal(timezone)
+    return f"CAST(timezone({zone}, timezone('UTC', {moment})) AS TIMESTAMP)"
 
 
 def _value_rules(

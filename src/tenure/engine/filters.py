@@ -7,6 +7,7 @@ user types is ever passed to a database as SQL text.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import ibis.common.exceptions as ibis_errors
@@ -29,7 +30,8 @@ _COMPARISONS: dict[type, Any] = {
 }
 HELP = (
     "write comparisons (= != < <= > >=), IN (...), BETWEEN x AND y, IS [NOT] NULL, LIKE, "
-    "joined by AND / OR / NOT, with quoted text: plan = 'pro' AND seats >= 10"
+    "joined by AND / OR / NOT, with quoted text: plan = 'pro' AND seats >= 10; a column named "
+    "like an SQL keyword or with spaces in double quotes: \"case\" = 'c1'"
 )
 
 
@@ -47,7 +49,8 @@ def parse_filter(text: str, table: ir.Table) -> ir.BooleanValue:
         tree = sqlglot.parse_one(text, read="duckdb")
     except sqlglot.errors.ParseError as exc:
         first = exc.errors[0]["description"] if exc.errors else str(exc)
-        raise QueryError(f"cannot read the filter {text!r}: {first}; {HELP}") from None
+        hint = _keyword_hint(text, table)
+        raise QueryError(f"cannot read the filter {text!r}: {first}; {hint or HELP}") from None
     except (sqlglot.errors.SqlglotError, RecursionError, ValueError):
         raise QueryError(f"cannot read the filter {text!r}; {HELP}") from None
     if tree is None:
@@ -202,9 +205,40 @@ def _fit(column: ir.Value, value: Any) -> Any:
 
 
 def _column(node: exp.Column, table: ir.Table) -> ir.Value:
+    """A column by its exact name; an unquoted name also matches a single column that differs
+    only in case (as SQL identifiers do)."""
     if node.table:
         raise QueryError(f"write column names without a table prefix: {node.sql()!r}")
     name = node.name
-    if name not in table.columns:
-        raise QueryError(f"unknown column {name!r} in filter; valid: {', '.join(table.columns)}")
-    return table[name]
+    if name in table.columns:
+        return table[name]
+    quoted = bool(node.this.args.get("quoted"))
+    alike = [c for c in table.columns if c.lower() == name.lower()]
+    if not quoted and len(alike) == 1:
+        return table[alike[0]]
+    valid = ", ".join(written(c) for c in table.columns)
+    text_hint = f" (text goes in single quotes: '{name}')" if quoted else ""
+    raise QueryError(f"unknown column {name!r} in filter{text_hint}; valid: {valid}")
+
+
+def written(name: str) -> str:
+    """`name` as a filter must spell it: bare when it reads as that column, else in double
+    quotes (an SQL keyword such as case, spaces, punctuation)."""
+    try:
+        tree = sqlglot.parse_one(f"{name} IS NULL", read="duckdb")
+    except sqlglot.errors.SqlglotError:  # a quote or other character the tokenizer refuses
+        tree = None
+    if isinstance(tree, exp.Is) and isinstance(tree.this, exp.Column):
+        column = tree.this
+        if not column.table and column.name == name:
+            return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _keyword_hint(text: str, table: ir.Table) -> str | None:
+    """When a column named like an SQL keyword appears unquoted, say how to write it."""
+    for name in table.columns:
+        needs_quotes = written(name) != name
+        if needs_quotes and re.search(rf'(?<![\w"]){re.escape(name)}(?![\w"])', text, re.I):
+            return f'{name!r} is an SQL keyword: write the column in double quotes, "{name}"'
+    return None

@@ -382,7 +382,10 @@ def drill(
     rows = query.with_segments(SOURCES[source].build(query))
     rows = rows.filter(rows.period_start == day)
     nonzero = ibis.or_(*[rows[x] != 0 for x in shown])
-    context = [c for c in ("movement", "mrr_start", "mrr_end") if c in rows.columns]
+    # With the FX line, each MRR row adds up on its own: start + fx + movement = end.
+    context = [
+        c for c in ("movement", "mrr_start", "mrr_fx_impact", "mrr_end") if c in rows.columns
+    ]
     names = query.accounts.select(name_account="account_id", name="name")
     rows = rows.filter(nonzero)
     rows = rows.left_join(names, rows.account_id == names.name_account)

@@ -15,6 +15,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "refunds": ("ignored", "deducted"),
     "churn_recognition": ("paid_period_end", "cancellation"),
     "short_plans": ("calendar", "simple"),
+    "fx_rate_date": ("period_start", "month_end"),
 }
 HELP = {
     "discounts": "deducted: MRR after discounts (a 100% discount makes an account free); gross: list price",
@@ -23,13 +24,16 @@ HELP = {
     "cancellation: MRR stops when the customer cancels (canceled_at)",
     "short_plans": "calendar: a week is 52/12 of a month and a day 365/12; simple: x4 and x30",
     "gross_margin": "share of revenue kept after cost of service, for CLV (0 < m <= 1)",
+    "fx_rate_date": "period_start: a subscription's MRR is converted at the rate of the day its "
+    "billing period started, fixed for that period, a renewal taking the new rate (ChartMogul, "
+    "Baremetrics); month_end: at the rate of the last day of each reporting period. Rate changes "
+    "are the 'FX impact' line either way",
 }
 
 # Rules that have one behaviour today (recorded with every result so that it is never implicit).
 FIXED = {
     "taxes": "excluded (amounts are loaded net of tax)",
     "trials": "not paying: MRR 0 until trial_ends_at, not counted as a customer",
-    "fx_rate_date": "the last day of each period; rate changes are the 'FX impact' line",
     "reactivation_window": "none: a returning account is always a reactivation",
     "snapshot": "MRR is measured at the end of each period and compared with the end of the one "
     "before, so an account that joins and leaves within one period moves nothing",
@@ -43,6 +47,7 @@ class RevenuePolicy:
     churn_recognition: str = "paid_period_end"
     short_plans: str = "calendar"
     gross_margin: float = 1.0
+    fx_rate_date: str = "period_start"
 
     def __post_init__(self) -> None:
         for name, valid in CHOICES.items():

@@ -4,6 +4,11 @@ buy-till-you-die models, summarised by the engine from the orders table.
 A transaction is a purchase day: several orders of one account on one day count once, with
 their values added (as in the CDNOW studies, where the unit of analysis is the purchase occasion).
 Refunds are not purchases. Amounts are converted to the reporting currency on the order day.
+
+Time follows the convention of lifetimes' `summary_data_from_transaction_data`, the R BTYD
+package and PyMC-Marketing: ages are whole days between purchase days (local dates), T runs from
+the first purchase day to the calibration day (purchases on that day included), so the published
+CDNOW estimates are reproduced from the raw transactions.
 """
 
 from __future__ import annotations
@@ -37,8 +42,8 @@ def purchase_histories(
     where: str | None = None,
 ) -> pd.DataFrame:
     """One row per account that bought on or before `calibration_end`: frequency (repeat
-    purchase days), recency and T (first purchase to last purchase / to the end of the
-    calibration day, in `unit`s), monetary_value (mean value of the repeat purchase days, 0
+    purchase days), recency and T (first purchase day to last purchase day / to the calibration
+    day, in `unit`s: a first purchase on `calibration_end` gives T = 0), monetary_value (mean value of the repeat purchase days, 0
     without repeats), and holdout_purchases (purchase days after calibration_end up to
     `holdout_end`, 0 without a holdout)."""
     days_per_unit = unit_days(unit)
@@ -72,7 +77,7 @@ def purchase_histories(
         )
     first = pd.to_datetime(frame["first_day"])
     last = pd.to_datetime(frame["last_day"])
-    end = pd.Timestamp(calibration_end) + pd.Timedelta(days=1)
+    end = pd.Timestamp(calibration_end)
     repeats = frame["days"].to_numpy(dtype=np.int64) - 1
     repeat_value = frame["total"].astype(float) - frame["first_value"].astype(float)
     result = pd.DataFrame(

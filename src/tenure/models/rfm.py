@@ -2,7 +2,7 @@
 
 Per customer: frequency x (repeat purchases: purchase days after the first), recency t_x (time
 from the first to the last purchase) and age T (time from the first purchase to the end of the
-calibration period), all in one time unit. Customers with equal (x, t_x, T) are fitted once with
+calibration period, 0 for a customer first seen that day), all in one time unit. Customers with equal (x, t_x, T) are fitted once with
 a weight, which makes fitting a million customers cost what their distinct histories cost.
 """
 
@@ -43,8 +43,11 @@ def histories(frequency: object, recency: object, age: object) -> Histories:
     problems = {
         "a value is missing or infinite": ~(np.isfinite(x) & np.isfinite(t_x) & np.isfinite(T)),
         "frequency is negative or not a whole number": (x < 0) | (x != np.round(x)),
+        # T = 0 (first purchase on the last calibration day) is a customer seen for no time: its
+        # likelihood is 1, so it fits without telling anything; repeats in no time cannot be.
+        "T is negative": T < 0,
         "recency is negative or greater than T": (t_x < 0) | (t_x > T),
-        "T is not positive": T <= 0,
+        "repeat purchases with T = 0": (x > 0) & (T == 0),
         "recency is not 0 for a customer without repeat purchases": (x == 0) & (t_x != 0),
     }
     for reason, bad in problems.items():

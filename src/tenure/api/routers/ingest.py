@@ -48,4 +48,5 @@ def ingest(
             Reject(row=r.line, column=r.column, value=r.value, reason=r.reason)
             for r in report.rejects[:100]
         ],
+        warnings=report.warnings,
     )
