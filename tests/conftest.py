@@ -15,6 +15,28 @@ from tenure.app.store import Store
 from tenure.workspace import Workspace
 
 
+class SharedConnection:
+    """Stands in for Ibis's process-wide default backend, which runs any expression that names
+    no table of its own (only in-memory tables). A server's threads must never query there: one
+    DuckDB connection used by two threads at once deadlocks. So every such query fails a test."""
+
+    name = "duckdb"
+
+    def execute(self, *_: object, **__: object) -> None:
+        raise AssertionError(
+            "a query ran on Ibis's shared default connection; run it on the workspace's backend"
+        )
+
+    to_pandas = to_pyarrow = execute
+
+
+@pytest.fixture(autouse=True)
+def no_shared_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ibis
+
+    monkeypatch.setattr(ibis.options, "default_backend", SharedConnection())
+
+
 @pytest.fixture
 def ws() -> Iterator[Workspace]:
     with tenure.connect("duckdb://") as workspace:

@@ -72,3 +72,20 @@ def test_each_thread_reads_on_its_own_cursor_and_the_version_moves_with_writes(
     with live.reader() as reader:
         assert reader.reporting_currency == "EUR"
     live.close()
+
+
+def test_survey_response_rates_run_on_the_readers_own_connection(tmp_path: Path) -> None:
+    """Without a segment the rates hold only in-memory counts; they must still run on the
+    reader's connection (conftest makes Ibis's shared default connection fail any query)."""
+    from tenure.app.store import Store
+    from tenure.app.surveys import response_rates
+
+    live = LiveWorkspace.open(f"duckdb:///{tmp_path / 'live.duckdb'}")
+    with live.writer() as ws:
+        ws.load("accounts", ACCOUNTS)
+    store = Store(f"sqlite:///{tmp_path / 'app.db'}")
+    with live.reader() as reader:
+        rates = response_rates(store, reader)  # no segment: only in-memory counts
+    assert rates.empty
+    store.dispose()
+    live.close()

@@ -234,5 +234,8 @@ def _by_segment(
         invitations=counts.invitations.sum(), responses=counts.responses.sum()
     )
     rated = summed.mutate(response_rate=summed.responses * 100.0 / summed.invitations)
-    result: pd.DataFrame = rated.order_by(keys).to_pandas()
+    # On this workspace's own connection: without a segment the expression holds only the
+    # in-memory counts, which Ibis would otherwise run on its one global DuckDB connection,
+    # shared by every thread of a server (two requests at once deadlock there).
+    result: pd.DataFrame = tables.backend.execute(rated.order_by(keys))
     return result
