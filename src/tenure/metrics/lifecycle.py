@@ -228,7 +228,7 @@ def stickiness(query: Query, unit: str) -> pd.DataFrame:
         units=active.count()
     )
     found = counted.to_pandas()
-    periods = query.calendar.filter(query.calendar.period_index >= 1).to_pandas()
+    periods = query.run(query.calendar.filter(query.calendar.period_index >= 1))
     segments = (
         query.accounts.select(*query.by).distinct().to_pandas()
         if query.by

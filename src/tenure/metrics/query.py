@@ -109,6 +109,12 @@ class Query:
         """The first period whose values are computed (before `first` when windows look back)."""
         return cal.shift(self.first, self.grain, -self.lookback)
 
+    def run(self, expr: ir.Expr) -> Any:
+        """Execute on this workspace's connection. An expression over in-memory tables only
+        (the calendar) would otherwise run on Ibis's one process-wide connection, which the
+        threads of a server must never share."""
+        return self.tables.backend.execute(expr)
+
     @property
     def calendar(self) -> ir.Table:
         """Every period computed, plus one before the first: its end is the first opening balance."""

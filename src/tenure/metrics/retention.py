@@ -110,7 +110,7 @@ def retention(
 
 def _table(query: Query, periods: int, sizes: pd.DataFrame, found: pd.DataFrame) -> pd.DataFrame:
     """The cohort x offset triangle with zeros where nobody was retained."""
-    calendar = query.calendar.to_pandas()
+    calendar = query.run(query.calendar)
     starts = {
         int(i): pd.Timestamp(s).date()
         for i, s in zip(calendar["period_index"], calendar["period_start"], strict=True)

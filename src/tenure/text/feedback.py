@@ -91,7 +91,7 @@ def comments(
     answers = query.facts("survey_responses")
     at = query.local(answers.responded_at)
     first = query.first
-    last = query.calendar.period_end.max().execute()
+    last = query.run(query.calendar.period_end.max())
     rows = answers.filter(answers.comment.notnull(), at.date() >= first, at.date() < last)
     if survey is not None:
         rows = rows.filter(rows.survey == survey)
