@@ -4,9 +4,7 @@ another is answered (a lock around the engine would make the second wait for the
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,33 +18,18 @@ from tenure.api.app import create_app
 from tenure.app.keys import create_key
 from tenure.app.store import Store
 from tenure.workspace import Workspace
+from tests.served import serving
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    import uvicorn
 
     ws = tenure.connect(f"duckdb:///{tmp_path / 'live.duckdb'}")
     demo.build(ws, tmp_path / "demo", accounts=40, events=2_000, seed=5, as_of=dt.date(2026, 11, 1))
     store = Store(f"sqlite:///{tmp_path / 'app.db'}")
     key = create_key(store, "reader", "viewer")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(ws, store), host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(base + "/health", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield {"base": base, "headers": {"Authorization": f"Bearer {key}"}}
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(ws, store)) as base:
+        yield {"base": base, "headers": {"Authorization": f"Bearer {key}"}}
     ws.close()
 
 

