@@ -133,13 +133,17 @@ def spark_session(master: str | None = None) -> Any:
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", os.environ.get("SPARK_PARTITIONS", "8"))
+        # A Hive partition `month=2026-01` stays the text it is (not a guessed type).
+        .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
         .getOrCreate()
     )
 
 
 def open_spark(url: str) -> Any:
     """`pyspark:///folder`: every `<table>.parquet` (file or folder) in `folder` becomes a table
-    of a Spark session; metrics then run on Spark through Ibis."""
+    of a Spark session; metrics then run on Spark through Ibis. A folder of Hive partitions
+    (`tenure export --partition-by month`) adds its partition column (`month`, text) to the
+    table; filters on it read only the matching partitions."""
     import ibis
 
     folder = Path(url[len("pyspark://") :])
