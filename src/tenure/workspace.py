@@ -108,23 +108,20 @@ class Workspace:
         )
         return result
 
-    def export(self, folder: str | Path) -> list[Path]:
-        """Write every loaded table to `<folder>/<table>.parquet` (for pyspark:///folder).
+    def export(self, folder: str | Path, *, partition_by: str | None = None) -> list[Path]:
+        """Write every loaded table to `<folder>/<table>.parquet` (for pyspark:///folder); with
+        `partition_by="month"`, the fact tables as Hive partitions by the month of their main
+        timestamp (see `tenure.data.export`)."""
+        from tenure.data.export import check_partitioning, write_table
 
-        The path never enters SQL text (Ibis's DuckDB `to_parquet` splices it into a `COPY`): the
-        embedded store writes through DuckDB's relation API, other engines through pyarrow."""
-        import pyarrow.parquet as pq
-
+        check_partitioning(partition_by)
         target = Path(folder)
         target.mkdir(parents=True, exist_ok=True)
         written = []
         for name in CONTRACTS:
             if self.has_table(name):
                 path = target / f"{name}.parquet"
-                if self.is_embedded:
-                    self.duckdb.table(name).write_parquet(str(path))
-                else:
-                    pq.write_table(self.backend.table(name).to_pyarrow(), path)
+                write_table(self, name, path, partition_by)
                 written.append(path)
         return written
 

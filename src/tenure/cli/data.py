@@ -233,9 +233,17 @@ def loads(db: DbOption = None) -> None:
 @friendly_errors
 def export(
     folder: Annotated[Path, typer.Argument(help="Folder for <table>.parquet files.")],
+    partition_by: Annotated[
+        str | None,
+        typer.Option(
+            "--partition-by",
+            help="month: write events, orders, tickets and survey responses as Hive partitions "
+            "by the month of their timestamp, so Spark reads only the months a query needs.",
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Export every table to Parquet, to run metrics on Spark: --db pyspark:///FOLDER."""
     with open_reader(db) as ws:
-        written = ws.export(folder)
+        written = ws.export(folder, partition_by=partition_by)
     out().print(f"wrote {len(written)} tables to {folder}", highlight=False)

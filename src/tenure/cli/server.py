@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -39,20 +39,40 @@ def serve(
 ) -> None:
     """Serve the REST API (OpenAPI at /docs) and the public survey forms, and run the
     automations every minute."""
+    import contextlib
+
     import uvicorn
 
-    from tenure.api.app import create_app
-    from tenure.cli.remote import add_route, announced
-    from tenure.live import LiveWorkspace
+    from tenure.api.warming import Warming
+    from tenure.cli.remote import announced
 
     address = f"http://{host}:{port}"
     local = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
-    with open_writer(db) as ws, open_store(app_db) as store, announced(db, local) as token:
-        live = LiveWorkspace(ws)
-        err().print(f"serving {ws.url} at {address} (API docs at /docs)", highlight=False)
-        api = create_app(live, store, base_url=address, schedule_seconds=60)
-        add_route(api, live, store, token)
-        uvicorn.run(api, host=host, port=port)
+    with contextlib.ExitStack() as held:
+        token = held.enter_context(announced(db, local))
+
+        def build() -> Any:
+            """The application, built on a thread while the socket already answers."""
+            from tenure.api.app import create_app
+            from tenure.cli.remote import add_route
+            from tenure.live import LiveWorkspace
+
+            ws = held.enter_context(open_writer(db))
+            store = held.enter_context(open_store(app_db))
+            live = LiveWorkspace(ws)
+            api = create_app(live, store, base_url=address, schedule_seconds=60)
+            add_route(api, live, store, token)
+            err().print(f"serving {ws.url} at {address} (API docs at /docs)", highlight=False)
+            return api
+
+        def stop(_: BaseException) -> None:
+            server.should_exit = True
+
+        warming = Warming(build, on_failure=stop)
+        server = uvicorn.Server(uvicorn.Config(warming, host=host, port=port))
+        server.run()
+        if warming.error is not None:
+            raise warming.error
 
 
 @keys_app.command("create")

@@ -13,7 +13,6 @@ from tenure.api.deps import CachedReads, Live, Viewer
 from tenure.api.frames import literal, records
 from tenure.api.problems import EXPENSIVE, PROBLEM, Problem, errors, problem
 from tenure.api.schemas import AccountDetail, AccountPage, AccountRow, SnapshotInfo, Timeline
-from tenure.models import account_snapshot
 from tenure.workspace import Workspace
 
 router = APIRouter()
@@ -79,6 +78,8 @@ def accounts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
 ) -> AccountPage | JSONResponse:
+    from tenure.models import account_snapshot  # the models load with the first account read
+
     if sort not in account_snapshot.SORTABLE:
         raise Problem(
             400,
@@ -121,6 +122,8 @@ def accounts(
 def account(
     _: Viewer, live: Live, request: Request, account_id: AccountId
 ) -> AccountDetail | JSONResponse:
+    from tenure.models import account_snapshot
+
     with live.reader() as ws:
         if not account_snapshot.exists(ws):
             return _building(request)
