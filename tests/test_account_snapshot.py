@@ -384,3 +384,10 @@ def test_refresh_needs_a_writable_workspace(tmp_path: Path) -> None:
         pytest.raises(TenureError, match="read-only"),
     ):
         snapshot.refresh(ws, as_of=BOOK_DAY)
+
+
+def test_an_empty_store_has_an_empty_snapshot_not_a_failing_job() -> None:
+    with tenure.connect("duckdb://") as ws:
+        assert snapshot.refresh(ws) == 0
+        rows, total = snapshot.read(ws)
+        assert total == 0 and rows.empty

@@ -360,6 +360,8 @@ def build(ws: Any, *, as_of: dt.date | None = None) -> pd.DataFrame:
     `as_of` (default today)."""
     day = as_of or dt.date.today()
     frame = _account_rows(ws, day)
+    if frame.empty:  # no accounts loaded yet: an empty snapshot, not a failing job
+        return pd.DataFrame({column: pd.Series(dtype=object) for column in COLUMNS})
     frame["arr"] = frame["mrr"] * 12
     frame["paying"] = frame["mrr"] > 0
 
