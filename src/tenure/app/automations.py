@@ -518,6 +518,15 @@ def _evaluate(
     report: RunReport,
 ) -> None:
     found = _with_accounts(tables, _candidates(rule, tables, moment))
+    if dry_run:  # what would fire: not what already fired (or was seen when the rule started)
+        with store.session() as session:
+            recorded = {
+                (subject, window)
+                for subject, window in session.execute(
+                    select(Firing.subject, Firing.window).where(Firing.rule_id == rule.id)
+                )
+            }
+        found = [f for f in found if (f[0], f[1]) not in recorded]
     for subject, window, variables in found:
         if not _passes(rule.conditions, variables, tables):
             continue

@@ -31,28 +31,43 @@ def automations_add(
     path: Annotated[
         Path, typer.Argument(help="A rule in YAML: name, trigger, conditions, actions.")
     ],
+    start: Annotated[
+        str,
+        typer.Option(
+            "--start",
+            help="now (default): only what qualifies from now on; backlog: also everything "
+            "that qualifies already, however old.",
+        ),
+    ] = "now",
     app_db: AppDbOption = None,
+    db: DbOption = None,
 ) -> None:
-    """Create a rule from a YAML file."""
+    """Create a rule from a YAML file and start it."""
     import yaml
 
-    from tenure.app.automations import create_rule
+    from tenure.app.automations import create_rule, start_rule
 
+    if start not in ("now", "backlog"):
+        raise TenureError(f"--start {start!r}: choose now or backlog")
     try:
         rule = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise TenureError(f"cannot read {path}: {exc}") from None
     if not isinstance(rule, dict) or "name" not in rule:
         raise TenureError(f"{path}: expected a mapping with name, trigger, conditions, actions")
-    with open_store(app_db) as store:
+    with open_reader(db) as ws, open_store(app_db) as store:
         number = create_rule(
             store,
             str(rule["name"]),
             rule.get("trigger") or {},
             rule.get("conditions") or [],
             rule.get("actions") or [],
+            enabled=False,
+            tables=ws,
         )
-    out().print(f"rule {number} created", highlight=False)
+        skipped = start_rule(store, ws, number, "now" if start == "now" else "backlog")["skipped"]
+    seen = f"; {skipped} already qualifying, recorded as seen and not sent" if skipped else ""
+    out().print(f"rule {number} created{seen}", highlight=False)
 
 
 @automations_app.command("run")
