@@ -128,6 +128,18 @@ def test_the_readme_second_terminal_runs_while_the_demo_serves(
             assert "accounts" in done.stdout
 
 
+def test_the_command_route_refuses_anyone_without_the_local_token(
+    served: tuple[Path, str, str],
+) -> None:
+    folder, base, key = served
+    command = {"argv": ["keys", "create", "intruder", "--role", "admin"], "cwd": str(folder)}
+    for headers in ({}, {"X-Tenure-Local-Token": "guess"}, {"Authorization": f"Bearer {key}"}):
+        refused = httpx.post(f"{base}/local/cli", json=command, headers=headers)
+        assert refused.status_code == 401
+    listed = tenure(folder, "keys", "revoke", "intruder")
+    assert "revoked 0 key(s)" in listed.stdout
+
+
 def test_errors_and_exit_codes_come_back_unchanged(served: tuple[Path, str, str]) -> None:
     folder, _, _ = served
     unknown = tenure(folder, "drill", "no_such_metric", "--period", "2026-10")

@@ -177,7 +177,8 @@ def add_route(app: "FastAPI", live: "LiveWorkspace", store: "Store", token: str)
         body: Invocation,
         x_tenure_local_token: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
-        if not x_tenure_local_token or not hmac.compare_digest(x_tenure_local_token, token):
+        given = (x_tenure_local_token or "").encode()
+        if not given or not hmac.compare_digest(given, token.encode()):
             raise HTTPException(401, "this route takes the local token of the server's state file")
         with serving(live, store, Path(body.cwd)):
             return execute(body.argv, Path(body.cwd), body.width)
