@@ -110,6 +110,15 @@ def _api(server: dict[str, Any], path: str, params: dict[str, Any]) -> Any:
     return response.json()
 
 
+def test_the_period_pickers_show_the_default_range(page: Any, server: dict[str, Any]) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    months = today.year * 12 + today.month - 1 - 1  # the last complete month
+    last, first = months, months - 11
+    _open(page, server, "/overview")
+    shown = (page.input_value("input[name=from]"), page.input_value("input[name=to]"))
+    assert shown == (f"{first // 12}-{first % 12 + 1:02d}", f"{last // 12}-{last % 12 + 1:02d}")
+
+
 def test_every_page_loads_and_is_captured(page: Any, server: dict[str, Any]) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     for slug in (

@@ -889,5 +889,11 @@ async function surveys() {
   await draw();
 }
 
+// The period pickers show the range the charts use, also when the address names none.
+for (const name of ["from", "to"]) {
+  const input = document.querySelector(`input[type=month][name=${name}]`);
+  if (input && !input.value) input.value = range()[name].slice(0, 7);
+}
+
 const PAGES = { overview, dashboard, revenue, retention, engagement, voice, support, goals, accounts, account, automations, surveys };
 PAGES[page.dataset.page]().then(() => { page.dataset.loaded = "1"; }).catch((error) => { fail(error.message); page.dataset.loaded = "error"; });
