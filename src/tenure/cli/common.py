@@ -262,6 +262,8 @@ OutputOption = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write to this file (parquet needs one).")
 ]
 HorizonOption = Annotated[int, typer.Option("--horizon", help="Days ahead (default 90).")]
+StartOption = Annotated[str | None, typer.Option("--from", help="First period (a date).")]
+EndOption = Annotated[str | None, typer.Option("--to", help="Last period (default today).")]
 
 
 # -- dates -------------------------------------------------------------------------------------

@@ -10,9 +10,11 @@ import typer
 from tenure.cli.common import (
     ByOption,
     DbOption,
+    EndOption,
     FormatOption,
     GrainOption,
     OutputOption,
+    StartOption,
     WhereOption,
     emit,
     friendly_errors,
@@ -26,8 +28,6 @@ engagement_app = typer.Typer(
 )
 
 UnitOption = Annotated[str, typer.Option("--unit", help="user or account.")]
-StartOption = Annotated[str | None, typer.Option("--from", help="First period (a date).")]
-EndOption = Annotated[str | None, typer.Option("--to", help="Last period (default today).")]
 
 
 def register(app: typer.Typer) -> None:

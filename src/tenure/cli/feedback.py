@@ -9,8 +9,10 @@ import typer
 from tenure.cli.common import (
     ByOption,
     DbOption,
+    EndOption,
     FormatOption,
     OutputOption,
+    StartOption,
     WhereOption,
     emit,
     friendly_errors,
@@ -34,8 +36,8 @@ def register(app: typer.Typer) -> None:
 @feedback_app.command("themes")
 @friendly_errors
 def feedback_themes(
-    start: Annotated[str | None, typer.Option("--from", help="First period (a date).")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Last period (default today).")] = None,
+    start: StartOption = None,
+    end: EndOption = None,
     by: ByOption = None,
     where: WhereOption = None,
     survey: SurveyOption = None,
@@ -72,8 +74,8 @@ def feedback_themes(
 @friendly_errors
 def feedback_search(
     text: Annotated[str, typer.Argument(help="Text to find in comments (any case).")],
-    start: Annotated[str | None, typer.Option("--from", help="First period (a date).")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Last period (default today).")] = None,
+    start: StartOption = None,
+    end: EndOption = None,
     where: WhereOption = None,
     survey: SurveyOption = None,
     fmt: FormatOption = "table",
@@ -116,8 +118,8 @@ def feedback_quality(fmt: FormatOption = "table", db: DbOption = None) -> None:
 @feedback_app.command("drivers")
 @friendly_errors
 def feedback_drivers(
-    start: Annotated[str | None, typer.Option("--from", help="First period (a date).")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Last period (default today).")] = None,
+    start: StartOption = None,
+    end: EndOption = None,
     by: ByOption = None,
     where: WhereOption = None,
     grain: Annotated[

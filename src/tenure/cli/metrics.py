@@ -10,9 +10,11 @@ import typer
 from tenure.cli.common import (
     ByOption,
     DbOption,
+    EndOption,
     FormatOption,
     GrainOption,
     OutputOption,
+    StartOption,
     WhereOption,
     emit,
     friendly_errors,
@@ -31,8 +33,8 @@ def register(app: typer.Typer) -> None:
 def metrics(
     names: Annotated[list[str], typer.Argument(help="Metric names, or `list` for the catalog.")],
     grain: GrainOption = "month",
-    start: Annotated[str | None, typer.Option("--from", help="First period (a date).")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Last period (default today).")] = None,
+    start: StartOption = None,
+    end: EndOption = None,
     by: ByOption = None,
     where: WhereOption = None,
     fmt: FormatOption = "table",
@@ -123,8 +125,8 @@ def funnel(
         float, typer.Option("--window", help="Days after the first step to complete the rest.")
     ] = 30.0,
     grain: GrainOption = "month",
-    start: Annotated[str | None, typer.Option("--from", help="First period (a date).")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Last period (default today).")] = None,
+    start: StartOption = None,
+    end: EndOption = None,
     by: ByOption = None,
     where: WhereOption = None,
     fmt: FormatOption = "table",
