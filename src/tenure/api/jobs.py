@@ -4,6 +4,7 @@ and every 15 minutes (so "today" moves on)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from tenure.api.routers import automations
@@ -18,8 +19,6 @@ SNAPSHOT_EVERY_SECONDS = 900
 def refresh_snapshot(live: LiveWorkspace) -> int:
     """Rebuild the account snapshot: built on a reader (loads go on meanwhile), swapped in by
     the writer. It is derived from the data, so the data version stays."""
-    import datetime as dt
-
     from tenure.models import account_snapshot
 
     day = dt.date.today()

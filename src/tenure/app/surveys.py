@@ -234,8 +234,7 @@ def _by_segment(
         invitations=counts.invitations.sum(), responses=counts.responses.sum()
     )
     rated = summed.mutate(response_rate=summed.responses * 100.0 / summed.invitations)
-    # On this workspace's own connection: without a segment the expression holds only the
-    # in-memory counts, which Ibis would otherwise run on its one global DuckDB connection,
-    # shared by every thread of a server (two requests at once deadlock there).
-    result: pd.DataFrame = tables.backend.execute(rated.order_by(keys))
+    # Without a segment the expression holds only the in-memory counts: Query.run keeps it on
+    # this workspace's connection.
+    result: pd.DataFrame = query.run(rated.order_by(keys))
     return result
