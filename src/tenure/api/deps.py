@@ -1,8 +1,9 @@
 """What a route needs, handed over by FastAPI: the live workspace, the app store, the caller's
-key with its role, the metric result cache, and a way to record what the caller did.
+key with its role, cached and bounded reads (`CachedReads`), and a way to record what the caller
+did.
 
-Routes read the analytical store inside `with live.reader() as ws:` and write inside
-`with live.writer() as ws:`, in the route body: FastAPI enters a sync dependency on a pool thread
+Routes read the analytical store through `CachedReads` or inside `with live.reader() as ws:`,
+and write inside `with live.writer() as ws:`, in the route body: FastAPI enters a sync dependency on a pool thread
 that need not be the one running the route, and a reader's cursor belongs to its thread."""
 
 from __future__ import annotations
@@ -151,11 +152,6 @@ def _store(request: Request) -> Store:
     return store
 
 
-def _cache(request: Request) -> ResultCache:
-    cache: ResultCache = request.app.state.cache
-    return cache
-
-
 def _base_url(request: Request) -> str:
     base: str = request.app.state.base_url
     return base
@@ -163,7 +159,6 @@ def _base_url(request: Request) -> str:
 
 Live = Annotated[LiveWorkspace, Depends(_live)]
 StoreDep = Annotated[Store, Depends(_store)]
-Cache = Annotated[ResultCache, Depends(_cache)]
 BaseUrl = Annotated[str, Depends(_base_url)]
 
 # Declared as OpenAPI security schemes; the dependency reads them and checks the key itself.
