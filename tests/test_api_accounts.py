@@ -270,9 +270,13 @@ def test_503_until_the_first_snapshot_then_stale_after_a_load(
             assert building.headers["content-type"] == "application/problem+json"
             assert building.headers["retry-after"].isdigit()
             assert building.json()["detail"] == "the account snapshot is being built; retry shortly"
-        snapshot.refresh(ws, as_of=BOOK_DAY)
+        # Writes go through the server's writer, as the CLI's do while it serves.
+        live = client.app.state.live
+        with live.writer(changes_data=False) as writer:
+            snapshot.refresh(writer, as_of=BOOK_DAY)
         assert _get(client, viewer)["snapshot"]["stale"] is False
         event = {"event_id": "E99", "account_id": "B", "user_id": "UB", "name": "login"}
-        _load(ws, "events", [{**event, "occurred_at": day("2026-10-31")}])
+        with live.writer() as writer:
+            _load(writer, "events", [{**event, "occurred_at": day("2026-10-31")}])
         body = _get(client, viewer)
         assert body["snapshot"]["stale"] is True and body["total"] == len(ACCOUNTS)

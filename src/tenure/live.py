@@ -27,6 +27,7 @@ class LiveWorkspace:
         self._engine_lock = threading.Lock()
         self._local = threading.local()
         self._version = 0
+        self._derived = 0
         # Per-version results shared by every reader (a fitted comment model, ...).
         self.memo: dict[Any, Any] = {}
         # Called after each write that changed the data (the server refreshes its snapshot).
@@ -53,6 +54,12 @@ class LiveWorkspace:
     def version(self) -> int:
         """Moves after every write; a result computed at version v is valid while it holds."""
         return self._version
+
+    @property
+    def derived_version(self) -> int:
+        """Moves after every write that only derived tables from the data (the account
+        snapshot); results read from those tables are valid while both versions hold."""
+        return self._derived
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[Workspace]:
@@ -105,6 +112,8 @@ class LiveWorkspace:
                     self._version += 1
                     self._writer.data_version = self._version
                     self.memo.clear()
+                else:
+                    self._derived += 1
         if changes_data:
             for callback in self.after_write:
                 callback()

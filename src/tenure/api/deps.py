@@ -9,6 +9,7 @@ that need not be the one running the route, and a reader's cursor belongs to its
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import sys
@@ -19,8 +20,9 @@ from collections.abc import Callable, Hashable, Iterator
 from typing import Annotated, Any, TypeVar
 
 import pandas as pd
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import TypeAdapter
 
 from tenure.api.problems import Problem
 from tenure.app import auth
@@ -235,18 +237,45 @@ Expensive = Annotated[ApiKey, Depends(throttled)]
 T = TypeVar("T")
 
 
+@functools.cache
+def _adapter(shape: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(shape)
+
+
 class Reads:
     """An expensive read of one request: served from the cache while the data version holds;
     otherwise computed once on a bounded reader (concurrent requests for the same result wait
     for it) and paid for with one of the caller's tokens. Cache hits cost no token."""
 
     def __init__(
-        self, live: LiveWorkspace, cache: ResultCache, limiter: RateLimiter, key: ApiKey
+        self,
+        live: LiveWorkspace,
+        cache: ResultCache,
+        limiter: RateLimiter,
+        key: ApiKey,
+        request: Request | None = None,
     ) -> None:
         self.live = live
         self.cache = cache
         self.limiter = limiter
         self.key = key
+        self.request = request
+
+    def respond(
+        self, build: Callable[[Workspace], Any], shape: Any, *, derived: bool = False
+    ) -> Response:
+        """The request's whole JSON answer (`build`'s result serialised as `shape`, the route's
+        response model), cached as bytes by the request's path and query: a hit is a dictionary
+        look-up, with no frame conversion or validation. `derived`: the answer reads the
+        account snapshot, so a snapshot refresh also renews it."""
+        assert self.request is not None, "a whole answer is cached by its request"
+        url = self.request.url
+        snapshot = self.live.derived_version if derived else None
+        body = self(
+            ("response", url.path, url.query, snapshot),
+            lambda ws: _adapter(shape).dump_json(build(ws)),
+        )
+        return Response(body, media_type="application/json")
 
     def __call__(self, what: tuple[Hashable, ...], compute: Callable[[Workspace], T]) -> T:
         # A write moves the version, so nothing stale is served after new data arrives.
@@ -266,7 +295,7 @@ class Reads:
 
 
 def _reads(request: Request, key: Viewer) -> Reads:
-    return Reads(request.app.state.live, request.app.state.cache, _limiter(request), key)
+    return Reads(request.app.state.live, request.app.state.cache, _limiter(request), key, request)
 
 
 CachedReads = Annotated[Reads, Depends(_reads)]

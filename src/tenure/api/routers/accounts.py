@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from tenure.api.deps import CachedReads, Live, Viewer
+from tenure.api.deps import CachedReads
 from tenure.api.frames import literal, records
 from tenure.api.problems import EXPENSIVE, PROBLEM, Problem, errors, problem
 from tenure.api.schemas import AccountDetail, AccountPage, AccountRow, SnapshotInfo, Timeline
@@ -18,13 +18,17 @@ from tenure.workspace import Workspace
 router = APIRouter()
 AccountId = Annotated[str, Path(max_length=200)]
 RETRY_SECONDS = 10
-_BUILDING = {
+_BUILDING: dict[int | str, dict[str, Any]] = {
     503: {
         "description": "The account snapshot is being built; retry after `Retry-After` seconds",
         "content": {PROBLEM: {"schema": {"type": "object"}}},
     }
 }
 _DATES = ("next_renewal", "scheduled_churn_on")
+
+
+class _Building(Exception):
+    """The snapshot does not exist yet (raised inside a cached read, so nothing is cached)."""
 
 
 def _building(request: Request) -> JSONResponse:
@@ -62,11 +66,10 @@ def _snapshot_info(info: dict[str, Any]) -> SnapshotInfo:
     "/api/accounts",
     summary="The account worklist: search, filter, sort and page the account snapshot",
     response_model=AccountPage,
-    responses=_BUILDING,  # type: ignore[arg-type]
+    responses={**_BUILDING, **errors(*EXPENSIVE)},
 )
 def accounts(
-    _: Viewer,
-    live: Live,
+    read: CachedReads,
     request: Request,
     search: Annotated[str | None, Query(max_length=200)] = None,
     band: Annotated[str | None, Query(pattern="^(red|yellow|green)$")] = None,
@@ -77,7 +80,7 @@ def accounts(
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
-) -> AccountPage | JSONResponse:
+) -> Response:
     from tenure.models import account_snapshot  # the models load with the first account read
 
     if sort not in account_snapshot.SORTABLE:
@@ -86,10 +89,11 @@ def accounts(
             "Bad request",
             f"cannot sort by {sort!r}; choose one of: {', '.join(account_snapshot.SORTABLE)}",
         )
-    with live.reader() as ws:
+
+    def page(ws: Workspace) -> AccountPage:
         info = account_snapshot.status(ws)
         if info is None or not account_snapshot.exists(ws):
-            return _building(request)
+            raise _Building
         frame, total = account_snapshot.read(
             ws,
             search=search,
@@ -102,45 +106,54 @@ def accounts(
             limit=limit,
             offset=offset,
         )
-        currency = ws.reporting_currency
-    return AccountPage(
-        items=[AccountRow.model_validate(row) for row in _rows(frame)],
-        total=total,
-        limit=limit,
-        offset=offset,
-        reporting_currency=currency,
-        snapshot=_snapshot_info(info),
-    )
+        return AccountPage(
+            items=[AccountRow.model_validate(row) for row in _rows(frame)],
+            total=total,
+            limit=limit,
+            offset=offset,
+            reporting_currency=ws.reporting_currency,
+            snapshot=_snapshot_info(info),
+        )
+
+    try:
+        return read.respond(page, AccountPage, derived=True)
+    except _Building:
+        return _building(request)
 
 
 @router.get(
     "/api/accounts/{account_id}",
     summary="One account's snapshot row with its health components",
     response_model=AccountDetail,
-    responses=_BUILDING,  # type: ignore[arg-type]
+    responses={**_BUILDING, **errors(*EXPENSIVE)},
 )
-def account(
-    _: Viewer, live: Live, request: Request, account_id: AccountId
-) -> AccountDetail | JSONResponse:
+def account(read: CachedReads, request: Request, account_id: AccountId) -> Response:
     from tenure.models import account_snapshot
 
-    with live.reader() as ws:
+    def detail(ws: Workspace) -> AccountDetail:
         if not account_snapshot.exists(ws):
-            return _building(request)
+            raise _Building
         row = account_snapshot.account(ws, account_id)
-        currency = ws.reporting_currency
-    if row.empty:
-        raise Problem(404, "Not found", f"account {account_id!r} does not exist")
-    return AccountDetail.model_validate({**_rows(row)[0], "reporting_currency": currency})
+        if row.empty:
+            raise Problem(404, "Not found", f"account {account_id!r} does not exist")
+        return AccountDetail.model_validate(
+            {**_rows(row)[0], "reporting_currency": ws.reporting_currency}
+        )
+
+    try:
+        return read.respond(detail, AccountDetail, derived=True)
+    except _Building:
+        return _building(request)
 
 
 @router.get(
     "/api/accounts/{account_id}/timeline",
     summary="One account's MRR, events, answers and tickets",
+    response_model=Timeline,
     responses=errors(*EXPENSIVE),
 )
-def account_timeline(read: CachedReads, account_id: AccountId) -> Timeline:
-    return read(("timeline", account_id), lambda ws: _timeline(ws, account_id))
+def account_timeline(read: CachedReads, account_id: AccountId) -> Response:
+    return read.respond(lambda ws: _timeline(ws, account_id), Timeline)
 
 
 def _timeline(ws: Workspace, account_id: str) -> Timeline:

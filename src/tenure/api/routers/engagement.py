@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from tenure.api.deps import CachedReads
 from tenure.api.frames import records
 from tenure.api.problems import EXPENSIVE, errors
 from tenure.api.routers.metrics import End, Grain, Start, Where
 from tenure.api.schemas import Retention, RetentionRow, Stickiness
+from tenure.workspace import Workspace
 
 router = APIRouter()
 Unit = Annotated[str, Query(pattern="^(user|account)$")]
@@ -20,6 +21,7 @@ Unit = Annotated[str, Query(pattern="^(user|account)$")]
 @router.get(
     "/api/engagement/stickiness",
     summary="Users or accounts by days active per period",
+    response_model=Stickiness,
     responses=errors(*EXPENSIVE),
 )
 def stickiness(
@@ -30,20 +32,22 @@ def stickiness(
     by: Annotated[list[str] | None, Query(max_length=3)] = None,
     where: Where = None,
     unit: Unit = "user",
-) -> Stickiness:
+) -> Response:
     segments = tuple(by or ())
-    frame = read(
-        ("stickiness", grain, start, end, segments, where, unit),
-        lambda ws: ws.stickiness(
+
+    def compute(ws: Workspace) -> Stickiness:
+        frame = ws.stickiness(
             grain=grain, start=start, end=end, by=segments, where=where, unit=unit
-        ),
-    )
-    return Stickiness(unit=unit, grain=grain, items=records(frame))
+        )
+        return Stickiness(unit=unit, grain=grain, items=records(frame))
+
+    return read.respond(compute, Stickiness)
 
 
 @router.get(
     "/api/engagement/retention",
     summary="Retention of users or accounts by cohort",
+    response_model=Retention,
     responses=errors(*EXPENSIVE),
 )
 def retention(
@@ -57,10 +61,9 @@ def retention(
     end: End = None,
     where: Where = None,
     event: Annotated[str | None, Query(max_length=200)] = None,
-) -> Retention:
-    frame = read(
-        ("retention", kind, unit, grain, periods, bracket, start, end, where, event),
-        lambda ws: ws.retention(
+) -> Response:
+    def compute(ws: Workspace) -> Retention:
+        frame = ws.retention(
             kind=kind,
             unit=unit,
             grain=grain,
@@ -70,7 +73,8 @@ def retention(
             end=end,
             where=where,
             event=event,
-        ),
-    )
-    items = [RetentionRow.model_validate(row) for row in records(frame)]
-    return Retention(kind=kind, unit=unit, grain=grain, bracket=bracket, items=items)
+        )
+        items = [RetentionRow.model_validate(row) for row in records(frame)]
+        return Retention(kind=kind, unit=unit, grain=grain, bracket=bracket, items=items)
+
+    return read.respond(compute, Retention)

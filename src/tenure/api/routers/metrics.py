@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-import pandas as pd
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
 from tenure.api.deps import CachedReads, Expensive, Live, Viewer, bounded_reader
@@ -45,6 +44,7 @@ def catalog(_: Viewer) -> list[CatalogEntry]:
 @router.get(
     "/api/metrics",
     summary="Metrics per period and segment",
+    response_model=MetricPage,
     responses=errors(*EXPENSIVE),
 )
 def metrics(
@@ -57,32 +57,33 @@ def metrics(
     where: Where = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
-) -> MetricPage:
+) -> Response:
     segments = check_by(by or [])
     periods = result_periods(start, end, grain)
     check_cells(periods, len(set(names)))  # before counting segments, which reads data
 
-    def compute(ws: Workspace) -> pd.DataFrame:
+    def compute(ws: Workspace) -> MetricPage:
         if segments:
             tables = [ws.table(t) for t in ("accounts", *CONTRACTS) if ws.has_table(t)]
             check_cells(periods, len(set(names)), segment_count(tables, segments))
-        return ws.metrics(names, grain=grain, start=start, end=end, by=segments, where=where)
+        frame = ws.metrics(names, grain=grain, start=start, end=end, by=segments, where=where)
+        return MetricPage(
+            items=records(frame.iloc[offset : offset + limit]),
+            total=len(frame),
+            limit=limit,
+            offset=offset,
+            units=frame.attrs["units"],
+            definitions=frame.attrs["definitions"],
+            reporting_currency=frame.attrs["reporting_currency"],
+        )
 
-    frame = read(("metrics", tuple(names), grain, start, end, tuple(segments), where), compute)
-    return MetricPage(
-        items=records(frame.iloc[offset : offset + limit]),
-        total=len(frame),
-        limit=limit,
-        offset=offset,
-        units=frame.attrs["units"],
-        definitions=frame.attrs["definitions"],
-        reporting_currency=frame.attrs["reporting_currency"],
-    )
+    return read.respond(compute, MetricPage)
 
 
 @router.get(
     "/api/drill/{name}",
     summary="The accounts behind one metric in one period",
+    response_model=list[Row],
     responses=errors(*EXPENSIVE),
 )
 def drill(
@@ -91,48 +92,50 @@ def drill(
     period: Annotated[str, Query(max_length=20)],
     grain: Grain = "month",
     where: Where = None,
-) -> list[Row]:
-    frame = read(
-        ("drill", name, period, grain, where),
-        lambda ws: ws.drill(name, period, grain=grain, where=where),
+) -> Response:
+    return read.respond(
+        lambda ws: records(ws.drill(name, period, grain=grain, where=where)), list[Row]
     )
-    return records(frame)
 
 
 @router.get(
     "/api/cohorts",
     summary="Logo and revenue retention by first-paid cohort",
+    response_model=list[Row],
     responses=errors(*EXPENSIVE),
 )
 def cohort_table(
     read: CachedReads, start: Start = None, end: End = None, where: Where = None
-) -> list[Row]:
-    frame = read(
-        ("cohorts", start, end, where), lambda ws: ws.cohorts(start=start, end=end, where=where)
+) -> Response:
+    return read.respond(
+        lambda ws: records(ws.cohorts(start=start, end=end, where=where)), list[Row]
     )
-    return records(frame)
 
 
 @router.get(
     "/api/survival",
     summary="Kaplan-Meier survival of account lifetimes",
+    response_model=Survival,
     responses=errors(*EXPENSIVE),
 )
 def survival_curve(
     read: CachedReads,
     by: Annotated[list[str] | None, Query(max_length=2)] = None,
     where: Where = None,
-) -> Survival:
+) -> Response:
     segments = tuple(by or ())
-    curve, summary = read(
-        ("survival", segments, where), lambda ws: ws.survival(by=segments, where=where)
-    )
-    return Survival(curve=records(curve), summary=records(summary))
+
+    def compute(ws: Workspace) -> Survival:
+        curve, summary = ws.survival(by=segments, where=where)
+        return Survival(curve=records(curve), summary=records(summary))
+
+    return read.respond(compute, Survival)
 
 
 @router.get(
     "/api/funnel",
     summary="Ordered funnel of events with a conversion window",
+    response_model=list[Row],
     responses=errors(*EXPENSIVE),
 )
 def funnel_steps(
@@ -141,17 +144,17 @@ def funnel_steps(
     window: Annotated[float, Query(gt=0, le=365)] = 30,
     start: Start = None,
     end: End = None,
-) -> list[Row]:
-    frame = read(
-        ("funnel", tuple(steps), window, start, end),
-        lambda ws: ws.funnel(steps, window_days=window, start=start, end=end),
+) -> Response:
+    return read.respond(
+        lambda ws: records(ws.funnel(steps, window_days=window, start=start, end=end)),
+        list[Row],
     )
-    return records(frame)
 
 
 @router.get(
     "/api/feedback",
     summary="Survey comments with language, sentiment and themes",
+    response_model=FeedbackPage,
     responses=errors(*EXPENSIVE),
 )
 def feedback_comments(
@@ -162,24 +165,22 @@ def feedback_comments(
     survey: Annotated[str | None, Query(pattern="^(nps|csat|ces|custom)$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
-) -> FeedbackPage:
+) -> Response:
     from tenure.text.feedback import COMMENT_COLUMNS, theme_report
 
-    def analyse(ws: Workspace) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    def analyse(ws: Workspace) -> FeedbackPage:
         frame = ws.feedback(start=start, end=end, contains=contains or None, survey=survey)
         themes = theme_report(frame) if len(frame) else None
-        return frame.sort_values("responded_at", ascending=False), themes
+        shown = frame.sort_values("responded_at", ascending=False)
+        return FeedbackPage(
+            items=records(shown[["response_id", *COMMENT_COLUMNS]].iloc[offset : offset + limit]),
+            total=len(frame),
+            limit=limit,
+            offset=offset,
+            themes=records(themes) if themes is not None else [],
+        )
 
-    shown, themes = read(("feedback", start, end, contains or None, survey), analyse)
-    frame = shown
-    columns = ["response_id", *COMMENT_COLUMNS]
-    return FeedbackPage(
-        items=records(shown[columns].iloc[offset : offset + limit]),
-        total=len(frame),
-        limit=limit,
-        offset=offset,
-        themes=records(themes) if themes is not None else [],
-    )
+    return read.respond(analyse, FeedbackPage)
 
 
 @router.get(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Query
+from fastapi import APIRouter, Form, Path, Query, Response
 from fastapi.responses import HTMLResponse
 
 from tenure.api.deps import BaseUrl, CachedReads, Editor, Live, StoreDep, Viewer, audit
@@ -70,6 +70,7 @@ def response_rates(
 @router.get(
     "/api/surveys/distribution",
     summary="Answers per score of one survey kind",
+    response_model=list[Row],
     responses=errors(*EXPENSIVE),
 )
 def score_counts(
@@ -77,13 +78,10 @@ def score_counts(
     survey: Kind,
     start: Annotated[Day, Query(alias="from")],
     end: Annotated[Day, Query(alias="to")],
-) -> list[Row]:
+) -> Response:
     from tenure.metrics.voice import score_distribution
 
-    counts = read(
-        ("distribution", survey, start, end), lambda ws: score_distribution(ws, survey, start, end)
-    )
-    return records(counts)
+    return read.respond(lambda ws: records(score_distribution(ws, survey, start, end)), list[Row])
 
 
 @router.post("/api/surveys", status_code=201, summary="Create a survey (NPS, CSAT, CES or custom)")
