@@ -25,6 +25,7 @@ from tenure.api.routers import (
     ingest,
     jobs,
     metrics,
+    sources,
     surveys,
 )
 from tenure.api.security import SecurityHeaders
@@ -43,6 +44,7 @@ ROUTERS = (
     automations,
     dashboards,
     ingest,
+    sources,
     jobs,
 )
 
@@ -56,7 +58,8 @@ def create_app(
 ) -> FastAPI:
     """The API and dashboard over one live workspace and one app store; with `schedule_seconds`,
     the server also runs its jobs while it is up (the automations on that interval, the account
-    snapshot at start-up and after each load; see `tenure.api.jobs`)."""
+    snapshot at start-up and after each load, the data sources when due; see
+    `tenure.api.jobs`)."""
     if isinstance(live, Workspace):
         live = LiveWorkspace(live)
     background = server_jobs(live, store, schedule_seconds) if schedule_seconds else None
@@ -67,8 +70,9 @@ def create_app(
             yield
             return
         background.start()
-        if "account_snapshot" in background.status():
-            background.soon("account_snapshot")
+        for job in ("account_snapshot", "sources"):  # at once, not after their first interval
+            if job in background.status():
+                background.soon(job)
         try:
             yield
         finally:

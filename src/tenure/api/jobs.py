@@ -1,19 +1,30 @@
 """The server's background jobs, each isolated from the others' failures: the automations on
-their interval, and the account snapshot at start-up, after every write that changed the data,
-and every 15 minutes (so "today" moves on)."""
+their interval, the account snapshot at start-up, after every write that changed the data,
+and every 15 minutes (so "today" moves on), and one job per data source (`source:<name>`),
+started when the source is due by the `sources` job, which checks every minute."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from tenure.api.routers import automations
+from tenure.app import sources
 from tenure.app.scheduler import Scheduler
 from tenure.app.store import Store
+from tenure.data.loader import LoadReport
 from tenure.live import LiveWorkspace
+from tenure.sources.sync import SyncReport
 
 log = logging.getLogger(__name__)
 SNAPSHOT_EVERY_SECONDS = 900
+SOURCES_EVERY_SECONDS = 60
+SOURCE_RETRIES = 2
+SOURCE_BACKOFF_SECONDS = 30.0
 
 
 def refresh_snapshot(live: LiveWorkspace) -> int:
@@ -41,6 +52,13 @@ def server_jobs(live: LiveWorkspace, store: Store, automation_seconds: float) ->
         retries=2,
         backoff_seconds=5,
     )
+    jobs.add(
+        "sources",
+        lambda: start_due_sources(jobs, live, store),
+        every_seconds=SOURCES_EVERY_SECONDS,
+        retries=1,
+        backoff_seconds=5,
+    )
     if live.is_embedded:
         jobs.add(
             "account_snapshot",
@@ -51,3 +69,90 @@ def server_jobs(live: LiveWorkspace, store: Store, automation_seconds: float) ->
         )
         live.after_write.append(lambda: jobs.soon("account_snapshot"))
     return jobs
+
+
+# -- data sources -------------------------------------------------------------------------------
+class _Loads:
+    """The writer's workspace, noting whether a load changed any row."""
+
+    def __init__(self, ws: Any, changed: list[str]) -> None:
+        self._ws = ws
+        self._changed = changed
+
+    @property
+    def duckdb(self) -> Any:
+        return self._ws.duckdb
+
+    def load(self, table: str, source: Any) -> LoadReport:
+        report: LoadReport = self._ws.load(table, source)
+        if report.loaded:
+            self._changed.append(table)
+        return report
+
+
+def sync_source(live: LiveWorkspace, store: Store, name: str, *, full: bool = False) -> SyncReport:
+    """Sync one source through the live workspace's writer, taken page by page (reads and other
+    writes go on between pages). Staging derives nothing readers see, so only a sync that
+    changed rows moves the data version, once at its end, and that refreshes the account
+    snapshot as any load does (`live.after_write`)."""
+    changed: list[str] = []
+
+    @contextmanager
+    def writer() -> Iterator[_Loads]:
+        with live.writer(changes_data=False) as ws:
+            yield _Loads(ws, changed)
+
+    try:
+        return sources.sync(store, name, writer, full=full)
+    finally:
+        if changed:
+            with live.writer():
+                pass
+
+
+def source_job(name: str) -> str:
+    return f"source:{name}"
+
+
+_reconciling = threading.Lock()
+
+
+def schedule_sources(jobs: Scheduler, live: LiveWorkspace, store: Store) -> list[str]:
+    """Give every source in the store its job and drop the jobs of removed sources (sources
+    may be added by another process sharing the store); the names of the sources."""
+    names = [source["name"] for source in sources.all_sources(store)]
+    with _reconciling:
+        have = {job for job in jobs.status() if job.startswith("source:")}
+        for name in names:
+            if source_job(name) not in have:
+
+                def run(name: str = name) -> None:
+                    try:
+                        sync_source(live, store, name)
+                    except sources.UnknownSource:
+                        log.info("source %s was removed before its sync", name)
+
+                jobs.add(
+                    source_job(name),
+                    run,
+                    on_demand=True,
+                    retries=SOURCE_RETRIES,
+                    backoff_seconds=SOURCE_BACKOFF_SECONDS,
+                )
+        for job in have - {source_job(name) for name in names}:
+            jobs.remove(job)
+    return names
+
+
+def start_due_sources(jobs: Scheduler, live: LiveWorkspace, store: Store) -> list[str]:
+    """Start the job of each source whose next run has come (unless its retries are pending);
+    the names started."""
+    schedule_sources(jobs, live, store)
+    status = jobs.status()
+    started = []
+    for name in sources.due(store):
+        job = status.get(source_job(name))
+        if job is not None and job.state != "retrying":
+            jobs.soon(source_job(name))
+            started.append(name)
+    return started

@@ -131,6 +131,24 @@ class IngestIn(_Body):
     rows: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
 
 
+class SourceIn(_Body):
+    """A data source. Its credential is `secret` (kept in the server's secrets file, never
+    shown again) or the name of the environment variable the server reads it from
+    (`secret_env`; default: the kind's own, e.g. STRIPE_API_KEY). `every_minutes` null: synced
+    only when asked."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    options: dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=2000)]] = (
+        Field(default_factory=dict, max_length=50)
+    )
+    secret: str | None = Field(
+        default=None, min_length=1, max_length=4000, json_schema_extra={"writeOnly": True}
+    )
+    secret_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,199}$")
+    every_minutes: int | None = Field(default=60, ge=1, le=10080)
+
+
 # -- responses ------------------------------------------------------------------------------------
 class Page(BaseModel):
     """One page of rows, with the total before paging."""
@@ -403,6 +421,36 @@ class JobOut(BaseModel):
     last_error_at: str | None
     consecutive_failures: int
     next_run: str | None
+
+
+class SourceOut(BaseModel):
+    """A data source and its last sync: `status` is null (never synced), running, ok or failed;
+    `records` pulled, rows `loaded` (inserted or updated) and rows `rejected` by the loader;
+    `message` says what the sync did or why it failed. The credential is never shown, only
+    where it comes from."""
+
+    name: str
+    kind: str
+    options: dict[str, str]
+    credential: str
+    schedule: str
+    every_minutes: int | None
+    created_at: Instant
+    status: str | None
+    started_at: Instant | None
+    finished_at: Instant | None
+    records: int | None
+    loaded: int | None
+    rejected: int | None
+    message: str | None
+    next_run_at: Instant | None
+
+
+class SyncQueued(BaseModel):
+    """A sync started as the background job `job`; GET /api/sources/{name} shows how it went."""
+
+    job: str
+    status: str
 
 
 class ProblemDetails(BaseModel):

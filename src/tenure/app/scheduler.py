@@ -14,9 +14,11 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -105,22 +107,38 @@ class Scheduler:
         *,
         every_seconds: float | None = None,
         cron: str | None = None,
+        on_demand: bool = False,
         retries: int = 0,
         backoff_seconds: float = 1.0,
     ) -> None:
-        """Schedule `fn` every `every_seconds` or on a crontab line; a failed run is tried again
-        up to `retries` more times, waiting `backoff_seconds`, then twice that, and so on."""
+        """Schedule `fn` every `every_seconds` or on a crontab line, or keep it `on_demand` (it
+        runs only when asked: `run_now`, `soon`); a failed run is tried again up to `retries`
+        more times, waiting `backoff_seconds`, then twice that, and so on. Jobs can be added
+        while the scheduler runs."""
         if name in self._jobs:
             raise TenureError(f"job {name!r} is already scheduled")
-        if (every_seconds is None) == (cron is None):
-            raise TenureError(f"job {name!r}: give either every_seconds or cron")
+        if on_demand + (every_seconds is not None) + (cron is not None) != 1:
+            raise TenureError(f"job {name!r}: give either every_seconds or cron, or on_demand")
         if every_seconds is not None and every_seconds <= 0:
             raise TenureError(f"job {name!r}: every_seconds must be positive")
         if retries < 0 or backoff_seconds < 0:
             raise TenureError(f"job {name!r}: retries and backoff_seconds cannot be negative")
+        with self._lock:
+            self._jobs[name] = _Job(fn, retries + 1, backoff_seconds, JobStatus(name))
+        if on_demand:
+            return
         trigger = IntervalTrigger(seconds=every_seconds) if every_seconds else crontab(str(cron))
-        self._jobs[name] = _Job(fn, retries + 1, backoff_seconds, JobStatus(name))
         self._aps.add_job(self._scheduled, trigger, args=[name], id=name, name=name)
+
+    def remove(self, name: str) -> None:
+        """Stop scheduling a job and forget it (a run in progress finishes)."""
+        with self._lock:
+            if self._jobs.pop(name, None) is None:
+                return
+        for job_id in (name, f"{name}#soon", f"{name}#retry"):
+            if self._aps.get_job(job_id) is not None:
+                with suppress(JobLookupError):
+                    self._aps.remove_job(job_id)
 
     def start(self) -> None:
         self._aps.start()
@@ -171,12 +189,15 @@ class Scheduler:
             raise TenureError(f"no job {name!r}; jobs: {', '.join(self._jobs)}") from None
 
     def _scheduled(self, name: str) -> None:
-        if self._jobs[name].retry_pending:  # the retries of the last run own this job for now
+        job = self._jobs.get(name)
+        if job is None or job.retry_pending:  # the retries of the last run own this job for now
             return
         self._attempt(name, 1)
 
     def _attempt(self, name: str, attempt: int) -> bool:
-        job = self._jobs[name]
+        job = self._jobs.get(name)
+        if job is None:  # removed meanwhile
+            return False
         if not job.running.acquire(blocking=False):
             log.info("job %s is still running; this run is skipped", name)
             return False
@@ -197,7 +218,7 @@ class Scheduler:
             return True
         finally:
             job.running.release()
-            if job.again:
+            if job.again and self._jobs.get(name) is job:
                 job.again = False
                 self.soon(name)
 
@@ -233,5 +254,8 @@ class Scheduler:
 
     def _retry(self, name: str, attempt: int) -> None:
         with self._lock:
-            self._jobs[name].retry_pending = False
+            job = self._jobs.get(name)
+            if job is None:
+                return
+            job.retry_pending = False
         self._attempt(name, attempt)

@@ -82,6 +82,44 @@ class Secrets:
         if merged != values:
             self._write(merged)
 
+    # -- credentials of data sources (kept as given, read fresh: another process may add one) --
+    def keep(self, name: str, value: str) -> None:
+        """Keep a credential (an API key of a data source) under `name` in the secrets file."""
+        if self._key is not None:
+            raise TenureError(
+                f"{ENV_KEY} is set, so there is no secrets file to keep a credential in; "
+                "give it through an environment variable instead"
+            )
+        if self.path is None:
+            self._load()[name] = value
+            return
+        self._write({**self._fresh(), name: value})
+
+    def kept(self, name: str) -> str | None:
+        """The credential kept under `name`, or None."""
+        if self._key is not None:
+            return None
+        return (self._fresh() if self.path is not None else self._load()).get(name)
+
+    def discard(self, name: str) -> None:
+        """Forget the credential kept under `name`, if any."""
+        if self._key is not None:
+            return
+        if self.path is None:
+            self._load().pop(name, None)
+            return
+        values = self._fresh()
+        if name in values:
+            del values[name]
+            self._write(values)
+
+    def _fresh(self) -> dict[str, str]:
+        """The file as it is now (created if missing), not as this process last saw it."""
+        self._load()
+        with self._lock:
+            self._values = self._read()
+            return dict(self._values)
+
     def _load(self) -> dict[str, str]:
         with self._lock:
             if self._values is None:

@@ -286,3 +286,28 @@ def secret(store: Store, name: str) -> bytes:
     """The 32-byte secret `name` (signing survey links, webhooks and session cookies), from the
     store's secrets file or TENURE_SECRET_KEY; never from the database."""
     return store.secrets.get(name)
+
+
+class Source(Base):
+    """A data source to sync (`tenure.app.sources`). The credential is never kept here: only the
+    name of the environment variable holding it (`secret_env`) or the key it is kept under in
+    the secrets file (`secret_key`, see `tenure.app.secret_store`)."""
+
+    __tablename__ = "sources"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    options: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    secret_env: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    secret_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    every_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: manual
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+    # The last sync: running, ok or failed, with what it pulled, loaded and rejected.
+    status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    records: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    loaded: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rejected: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    next_run_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

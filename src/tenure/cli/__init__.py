@@ -20,6 +20,7 @@ from tenure.cli import (
     health,
     metrics,
     server,
+    sources,
     surveys,
 )
 from tenure.cli.common import Invocation
@@ -43,6 +44,7 @@ for group in (
     goals,
     surveys,
     automations,
+    sources,
     engagement,
 ):
     group.register(app)

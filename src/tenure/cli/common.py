@@ -217,6 +217,21 @@ def open_reader(db: str | None) -> Iterator[Workspace]:
 
 
 @contextmanager
+def open_live(db: str | None) -> Iterator[LiveWorkspace]:
+    """The workspace as a live one, for work that takes the writer in turns (a sync takes it
+    page by page). Inside a server: the server's own, so reads and other writes go on."""
+    served = _SERVED.get()
+    if served is not None:
+        yield served.live
+        return
+    from tenure.live import LiveWorkspace
+    from tenure.workspace import connect
+
+    with connect(db) as ws:
+        yield LiveWorkspace(ws)
+
+
+@contextmanager
 def open_store(app_db: str | None) -> Iterator[Store]:
     """The application store (goals, surveys, automations, keys); disposed when the block ends.
     Inside a server: the server's own store, unless another is named."""

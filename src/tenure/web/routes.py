@@ -29,6 +29,7 @@ PAGES = [
     ("accounts", "Accounts"),
     ("automations", "Automations"),
     ("surveys", "Surveys"),
+    ("sources", "Sources"),
 ]
 WITH_PICKERS = {"overview", "dashboard", "revenue", "retention", "engagement", "voice", "support"}
 _templates = Environment(

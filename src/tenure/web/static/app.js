@@ -803,6 +803,60 @@ async function automations() {
   await Promise.all([drawRules(), drawDead()]);
 }
 
+// -- sources -------------------------------------------------------------------------------------
+// Each data source with its schedule, last sync, counts, rejects and next run; editors can sync
+// one now. A sync the server starts as a job (202) is followed until it has finished.
+const SOURCE_COLUMNS = [["name", "Name"], ["kind", "Kind"], ["schedule", "Schedule"], ["finished_at", "Last sync (UTC)"], ["status", "Status"],
+  ["records", "Records"], ["loaded", "Rows loaded"], ["rejected", "Rejects"], ["next_run_at", "Next run (UTC)"], ["message", "Message"]];
+
+function sourceCell(key, source) {
+  if (key === "finished_at") return when(source.finished_at || source.started_at);
+  if (key === "next_run_at") return source.every_minutes === null ? "manual" : when(source.next_run_at);
+  if (key === "status") return source.status || "never synced";
+  const value = source[key];
+  return value === null || value === undefined ? "–" : typeof value === "number" ? value.toLocaleString("en-US") : value;
+}
+
+async function sources() {
+  const editor = page.dataset.role === "editor" || page.dataset.role === "admin";
+  const { box } = panel("Connected sources", "sources");
+  const list = el("div", { id: "sources" });
+  box.append(list);
+
+  async function syncNow(source, button) {
+    button.disabled = true;
+    button.textContent = "Syncing…";
+    try {
+      const before = source.started_at;
+      await api(`/api/sources/${encodeURIComponent(source.name)}/sync`, {}, { method: "POST" });
+      for (let i = 0; i < 600; i++) { // a job: wait for it to start and finish (at most ~10 minutes)
+        const now = await api(`/api/sources/${encodeURIComponent(source.name)}`);
+        if (now.started_at !== before && now.status !== "running") break;
+        await new Promise((done) => setTimeout(done, 1000));
+      }
+    } catch (error) { fail(error.message); }
+    await draw();
+  }
+
+  async function draw() {
+    const rows = await api("/api/sources");
+    if (!rows.length) {
+      list.replaceChildren(el("p", { class: "empty" }, "No sources yet. Add one with `tenure sources add` or POST /api/sources."));
+      return;
+    }
+    const head = el("tr", {}, SOURCE_COLUMNS.map(([, label]) => el("th", {}, label)), editor ? el("th", {}, "") : null);
+    const body = rows.map((source) => {
+      const button = editor ? el("button", { type: "button", "data-action": "sync" }, "Sync now") : null;
+      if (button) button.addEventListener("click", () => syncNow(source, button));
+      return el("tr", { "data-source": source.name, "data-status": source.status || "never" },
+        SOURCE_COLUMNS.map(([key]) => el("td", { "data-column": key, class: key === "status" && source.status === "failed" ? "failing" : null }, sourceCell(key, source))),
+        button ? el("td", {}, button) : null);
+    });
+    list.replaceChildren(el("table", { id: "table-sources" }, el("thead", {}, head), el("tbody", {}, body)));
+  }
+  await draw();
+}
+
 // -- surveys -------------------------------------------------------------------------------------
 // Create a survey, send an invitation (its signed link opens the public form in a new tab: the
 // CSP forbids framing), and the response rates per survey and channel.
@@ -895,5 +949,5 @@ for (const name of ["from", "to"]) {
   if (input && !input.value) input.value = range()[name].slice(0, 7);
 }
 
-const PAGES = { overview, dashboard, revenue, retention, engagement, voice, support, goals, accounts, account, automations, surveys };
+const PAGES = { overview, dashboard, revenue, retention, engagement, voice, support, goals, accounts, account, automations, sources, surveys };
 PAGES[page.dataset.page]().then(() => { page.dataset.loaded = "1"; }).catch((error) => { fail(error.message); page.dataset.loaded = "error"; });
