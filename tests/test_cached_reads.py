@@ -65,3 +65,74 @@ def test_hits_cost_no_token_and_a_write_recomputes(live: LiveWorkspace) -> None:
     with pytest.raises(Problem):
         reads(("a",), compute)
     assert computed == [1]
+
+
+def _load(ws: Any, table: str, rows: list[dict[str, Any]]) -> None:
+    import pandas as pd
+
+    ws.load(table, pd.DataFrame(rows))
+
+
+ACCOUNT = {"account_id": "A", "name": "Acme", "created_at": "2026-01-05"}
+EVENT = {"event_id": "E1", "occurred_at": "2026-02-01", "name": "login", "user_id": "U1"}
+
+
+def test_a_load_renews_only_the_results_that_read_its_table(live: LiveWorkspace) -> None:
+    """An events load leaves a result computed from accounts cached and renews one computed
+    from events; a setting may change anything, so it renews both."""
+    reads = Reads(live, ResultCache(), RateLimiter(burst=100, per_minute=60), ApiKey(id=1))
+    with live.writer() as ws:
+        _load(ws, "accounts", [ACCOUNT])
+    computed: list[str] = []
+
+    def count(table: str) -> Any:
+        def compute(ws: Any) -> int:
+            computed.append(table)
+            return int(ws.table(table).count().execute())
+
+        return compute
+
+    assert reads(("accounts",), count("accounts")) == 1
+    assert reads(("events",), count("events")) == 0
+    with live.writer() as ws:
+        _load(ws, "events", [EVENT])
+    assert reads(("accounts",), count("accounts")) == 1  # still cached
+    assert reads(("events",), count("events")) == 1  # renewed: the new event is counted
+    assert computed == ["accounts", "events", "events"]
+    with live.writer() as ws:
+        ws.set_setting("timezone", "Asia/Tokyo")
+    reads(("accounts",), count("accounts"))
+    reads(("events",), count("events"))
+    assert computed == ["accounts", "events", "events", "accounts", "events"]
+
+
+def test_a_write_that_is_not_a_load_renews_everything(live: LiveWorkspace) -> None:
+    reads = Reads(live, ResultCache(), RateLimiter(burst=100, per_minute=60), ApiKey(id=1))
+    computed: list[int] = []
+
+    def compute(ws: Any) -> int:
+        computed.append(1)
+        return int(ws.table("accounts").count().execute())
+
+    reads(("n",), compute)
+    with live.writer() as ws:  # a raw write the workspace cannot attribute to a table
+        ws.duckdb.execute("CREATE TABLE IF NOT EXISTS scratch (x INT)")
+    reads(("n",), compute)
+    assert computed == [1, 1]
+
+
+def test_a_result_read_while_a_load_commits_is_not_kept_as_current(live: LiveWorkspace) -> None:
+    """The versions are taken before the computation: one that read the old rows while a load
+    committed is recomputed on the next request."""
+    reads = Reads(live, ResultCache(), RateLimiter(burst=100, per_minute=60), ApiKey(id=1))
+    with live.writer() as ws:
+        _load(ws, "accounts", [ACCOUNT])
+
+    def compute(ws: Any) -> int:
+        n = int(ws.table("accounts").count().execute())
+        with live.writer() as writer:  # commits after this computation read the table
+            _load(writer, "accounts", [{**ACCOUNT, "account_id": "B"}])
+        return n
+
+    assert reads(("n",), compute) == 1
+    assert reads(("n",), lambda ws: int(ws.table("accounts").count().execute())) == 2

@@ -3,7 +3,8 @@
 Reads run concurrently, each thread on its own DuckDB cursor of the one connection (DuckDB runs
 them in parallel over the last committed state); writes (loads, settings, model training,
 snapshot refreshes) go through one writer at a time and never hold up a read for longer than
-their commit. `version` moves with every write: caches key results by it.
+their commit. `version` moves with every write; a load also records the table it changed, so a
+cache can keep a result whose tables did not change (`stamp`, `holds`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,17 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from tenure.workspace import Workspace, connect
+from tenure.workspace import EVERYTHING, Workspace, connect
+
+
+@dataclass(frozen=True)
+class Stamp:
+    version: int  # every write
+    epoch: int  # writes that may change anything
+    tables: dict[str, int]  # per table, the version of its last change
 
 
 class LiveWorkspace:
@@ -28,6 +37,10 @@ class LiveWorkspace:
         self._local = threading.local()
         self._version = 0
         self._derived = 0
+        # Per table, the version of the last write that changed it; a write that may change
+        # anything (not a load) moves `_epoch` instead. See `stamp` and `holds`.
+        self._table_versions: dict[str, int] = {}
+        self._epoch = 0
         # Per-version results shared by every reader (a fitted comment model, ...).
         self.memo: dict[Any, Any] = {}
         # Called after each write that changed the data (the server refreshes its snapshot).
@@ -54,6 +67,20 @@ class LiveWorkspace:
     def version(self) -> int:
         """Moves after every write; a result computed at version v is valid while it holds."""
         return self._version
+
+    def stamp(self) -> Stamp:
+        """The versions now, taken before a computation starts: its result is valid while the
+        tables it read are unchanged since (`holds`)."""
+        return Stamp(self._version, self._epoch, dict(self._table_versions))
+
+    def holds(self, stamp: Stamp, reads: frozenset[str]) -> bool:
+        """Whether a result computed at `stamp` from `reads` is still current."""
+        if EVERYTHING in reads:
+            return stamp.version == self._version
+        if stamp.epoch != self._epoch:
+            return False
+        current = self._table_versions
+        return all(stamp.tables.get(t, 0) == current.get(t, 0) for t in reads)
 
     @property
     def derived_version(self) -> int:
@@ -105,6 +132,7 @@ class LiveWorkspace:
         """The one writer; callers queue here. The version moves when the write is done, unless
         the write only derives tables from the data (`changes_data=False`: a snapshot)."""
         with self._write_lock, self._engine_lock:
+            self._writer.touched = set()
             try:
                 yield self._writer
             finally:
@@ -112,6 +140,11 @@ class LiveWorkspace:
                     self._version += 1
                     self._writer.data_version = self._version
                     self.memo.clear()
+                    touched = self._writer.touched
+                    if not touched or EVERYTHING in touched:
+                        self._epoch += 1
+                    for table in touched:
+                        self._table_versions[table] = self._version
                 else:
                     self._derived += 1
         if changes_data:

@@ -31,6 +31,9 @@ DEFAULT_SETTINGS = {
 }
 
 
+EVERYTHING = "*"  # in `touched`: a write that may change anything (a setting, ...)
+
+
 class Workspace:
     """Tables, settings and loads of one company. Metrics and models are computed from it."""
 
@@ -48,6 +51,11 @@ class Workspace:
         self.memo: dict[Any, Any] = {}
         # Run before the connection closes (a live workspace closes its readers' cursors).
         self.on_close: list[Callable[[], None]] = []
+        # What a live workspace's cache needs to know: the tables a computation read (a set
+        # while it is watched) and the tables a write changed (EVERYTHING for any write other
+        # than a load: settings, models, ...).
+        self.reads: set[str] | None = None
+        self.touched: set[str] = set()
 
     # -- connection ---------------------------------------------------------------------------
     @property
@@ -82,8 +90,14 @@ class Workspace:
     def has_table(self, name: str) -> bool:
         return name in self.backend.list_tables()
 
+    def note_read(self, name: str) -> None:
+        """Record that the computation being watched reads `name` (see `reads`)."""
+        if self.reads is not None:
+            self.reads.add(name)
+
     def table(self, name: str) -> ir.Table:
         """The Ibis table for a canonical table; an empty one of the right shape if not loaded."""
+        self.note_read(name)
         if name not in self._tables:
             contract = contract_for(name)
             if not self.has_table(name):
@@ -147,6 +161,7 @@ class Workspace:
             Definitions.from_settings({key: value})
         value = value.upper() if key == "reporting_currency" else value
         loader.write_setting(self.duckdb, key, value)
+        self.touched.add(EVERYTHING)
         self._settings = None
         if key == "timezone" or key.startswith("definition."):
             self.refresh_rollups()
@@ -375,6 +390,7 @@ class Workspace:
 
         model = train(self, horizon_days=horizon_days, as_of=as_of)
         store.save(self.duckdb, "churn", model.dumps(), model.report)
+        self.touched.add(store.MODELS_TABLE)
         return model.report
 
     def churn_risk(self, *, as_of: dt.date | None = None) -> pd.DataFrame:
@@ -382,6 +398,7 @@ class Workspace:
         from tenure.models import store
         from tenure.models.churn import ChurnModel, score
 
+        self.note_read(store.MODELS_TABLE)
         blob, _ = store.load(self.duckdb, "churn")
         return score(self, ChurnModel.loads(blob), as_of=as_of)
 
@@ -408,6 +425,7 @@ class Workspace:
             mapping = read_mapping(Path(mapping))
         self._tables.clear()
         self.data_version += 1
+        self.touched.add(table)  # the event rollups follow events: their readers read events
         report = loader.load(
             self.duckdb,
             table,

@@ -17,6 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 import pandas as pd
@@ -29,14 +30,25 @@ from tenure.app import auth
 from tenure.app import keys as key_rules
 from tenure.app.store import ApiKey, AuditEntry, Store
 from tenure.engine.deadline import deadline
-from tenure.live import LiveWorkspace
-from tenure.workspace import Workspace
+from tenure.live import LiveWorkspace, Stamp
+from tenure.workspace import EVERYTHING, Workspace
 
 CACHE_BYTES = 256 * 1024 * 1024
 
 
+@dataclass(frozen=True)
+class Cached:
+    """A result with the versions it was computed at and the tables it read."""
+
+    value: Any
+    stamp: Stamp
+    reads: frozenset[str]
+
+
 def size_of(value: Any) -> int:
     """Bytes a cached result holds: a frame's deep memory usage (its rows and strings)."""
+    if isinstance(value, Cached):
+        return size_of(value.value)
     if isinstance(value, pd.DataFrame):
         return int(value.memory_usage(deep=True, index=True).sum())
     if isinstance(value, tuple | list):
@@ -271,27 +283,43 @@ class Reads:
         assert self.request is not None, "a whole answer is cached by its request"
         url = self.request.url
         snapshot = self.live.derived_version if derived else None
-        body = self(
-            ("response", url.path, url.query, snapshot),
-            lambda ws: _adapter(shape).dump_json(build(ws)),
-        )
+
+        def render(ws: Workspace) -> bytes:
+            if derived:  # the snapshot is read outside the tracked tables, and follows all
+                ws.note_read(EVERYTHING)
+            body: bytes = _adapter(shape).dump_json(build(ws))
+            return body
+
+        body = self(("response", url.path, url.query, snapshot), render)
         return Response(body, media_type="application/json")
 
     def __call__(self, what: tuple[Hashable, ...], compute: Callable[[Workspace], T]) -> T:
-        # A write moves the version, so nothing stale is served after new data arrives.
-        full = (*what, self.live.version)
-        hit: T | None = self.cache.get(full)
+        # Valid while the tables the computation read are unchanged, so nothing stale is served
+        # after new data arrives, and a load of events keeps the revenue pages cached.
+        hit = self._current(what)
         if hit is not None:
-            return hit
-        with self.cache.flight(full):
-            again: T | None = self.cache.get(full)
+            return hit.value  # type: ignore[no-any-return]
+        with self.cache.flight(what):
+            again = self._current(what)
             if again is not None:
-                return again
+                return again.value  # type: ignore[no-any-return]
             _charge(self.limiter, self.key)
+            stamp = self.live.stamp()
             with bounded_reader(self.live) as ws:
-                value = compute(ws)
-            self.cache.put(full, value)
+                ws.reads = set()
+                try:
+                    value = compute(ws)
+                    reads = frozenset(ws.reads)
+                finally:
+                    ws.reads = None
+            self.cache.put(what, Cached(value, stamp, reads))
             return value
+
+    def _current(self, what: tuple[Hashable, ...]) -> Cached | None:
+        cached: Cached | None = self.cache.get(what)
+        if cached is not None and self.live.holds(cached.stamp, cached.reads):
+            return cached
+        return None
 
 
 def _reads(request: Request, key: Viewer) -> Reads:

@@ -71,6 +71,7 @@ def rows(query: Query, rollup: Rollup, events: Callable[[], ir.Table]) -> ir.Tab
 
     def build() -> ir.Table:
         tables, definitions = query.tables, query.definitions
+        tables.table("events")  # a rollup is the events, summed: its readers read events
         if rollup.depends_on(definitions) == rollup.depends_on(tables.definitions):
             refresh(tables, (rollup,))
         if not _matches(tables, rollup, definitions):

@@ -347,6 +347,7 @@ def _churn_model(ws: Any) -> Any | None:
     from tenure.models import store
     from tenure.models.churn import ChurnModel
 
+    ws.note_read(store.MODELS_TABLE)
     try:
         blob, _ = store.load(ws.duckdb, "churn")
     except TenureError:
