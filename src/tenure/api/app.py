@@ -26,6 +26,7 @@ from tenure.api.routers import (
     jobs,
     metrics,
     surveys,
+    tracking,
 )
 from tenure.api.security import SecurityHeaders
 from tenure.app.store import Store
@@ -43,6 +44,7 @@ ROUTERS = (
     automations,
     dashboards,
     ingest,
+    tracking,
     jobs,
 )
 
