@@ -124,6 +124,8 @@ def test_events_from_both_clients_become_metrics(server: Server) -> None:
         properties={"$current_url": "https://x.io/alerts?a=1"},
         timestamp=AT,
     )
+    ph.set(distinct_id="u3", properties={"title": "CTO"})
+    ph.group_identify("company", "A3", {"name": "Initech", "created_at": "2026-02-01T00:00:00Z"})
     ph.shutdown()
 
     assert value(server.metric("dau")) == 3
@@ -150,6 +152,12 @@ def test_events_from_both_clients_become_metrics(server: Server) -> None:
         "SELECT account_id, plan_role, created_at::DATE FROM users WHERE user_id = 'u1'"
     ) == [("A1", "admin", dt.date(2026, 3, 1))]
     assert server.rows("SELECT name FROM accounts WHERE account_id = 'A1'") == [("Acme Inc",)]
+    assert server.rows("SELECT account_id, title FROM users WHERE user_id = 'u3'") == [
+        ("A2", "CTO")
+    ]
+    assert server.rows("SELECT name, created_at::DATE FROM accounts WHERE account_id = 'A3'") == [
+        ("Initech", dt.date(2026, 2, 1))
+    ]
 
 
 def test_a_message_sent_twice_loads_once(server: Server) -> None:
