@@ -160,6 +160,14 @@ def test_events_from_both_clients_become_metrics(server: Server) -> None:
     ]
 
 
+def test_a_group_call_gives_its_account_to_the_users_earlier_events(server: Server) -> None:
+    seg = segment_client(server)
+    seg.track("u20", "Invited", {"feature": "sharing"}, timestamp=AT, message_id="before-group")
+    assert server.rows("SELECT account_id FROM events WHERE event_id = 'before-group'") == [(None,)]
+    seg.group("u20", "A2")
+    assert server.rows("SELECT account_id FROM events WHERE event_id = 'before-group'") == [("A2",)]
+
+
 def test_a_message_sent_twice_loads_once(server: Server) -> None:
     seg = segment_client(server)
     for _ in range(2):

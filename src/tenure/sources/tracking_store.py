@@ -56,8 +56,9 @@ def apply(store: Store, batch: Batch, received_at: dt.datetime) -> Applied:
     ensure(con)
     rejects = list(batch.rejects)
     _accounts(store, batch, rejects)
-    _users(store, batch, rejects, received_at)
+    linked = _users(store, batch, rejects, received_at)
     _events(store, batch, rejects)
+    _backfill(store, batch, linked, rejects)
     record(con, rejects, received_at)
     refused = {r.message_id for r in rejects if r.message_id is not None}
     unnamed = sum(1 for r in rejects if r.message_id is None)
@@ -157,11 +158,14 @@ def _accounts(store: Store, batch: Batch, rejects: list[Rejected]) -> None:
         _rejected_by_loader(batch, report, owners, rejects)
 
 
-def _users(store: Store, batch: Batch, rejects: list[Rejected], received_at: dt.datetime) -> None:
+def _users(
+    store: Store, batch: Batch, rejects: list[Rejected], received_at: dt.datetime
+) -> dict[str, str]:
     """Merge what the batch says of each user into `_tracking_users`, then load into users those
-    whose account is known (with their traits as attributes)."""
+    whose account is known (with their traits as attributes). Returns the users whose account
+    this batch gave, with the message that gave it."""
     if not batch.users:
-        return
+        return {}
     con = store.duckdb
     merged: dict[str, UserFacts] = {}
     for facts in batch.users:
@@ -220,6 +224,7 @@ def _users(store: Store, batch: Batch, rejects: list[Rejected], received_at: dt.
         if lines:
             bare = store.load("users", _table([rows[i - 1] for i in lines], base))
             _rejected_by_loader(batch, bare, [owners[i - 1] for i in lines], rejects)
+    return {user_id: facts.message_id for user_id, facts in merged.items() if facts.account_id}
 
 
 def _events(store: Store, batch: Batch, rejects: list[Rejected]) -> None:
@@ -239,3 +244,21 @@ def _events(store: Store, batch: Batch, rejects: list[Rejected]) -> None:
     ]
     report = store.load("events", _table(events, EVENT_COLUMNS))
     _rejected_by_loader(batch, report, [str(e["event_id"]) for e in events], rejects)
+
+
+def _backfill(store: Store, batch: Batch, linked: dict[str, str], rejects: list[Rejected]) -> None:
+    """Give the account a group call just named to the user's earlier events that had none."""
+    if not linked:
+        return
+    found = store.duckdb.execute(
+        "SELECT e.event_id, CAST(e.occurred_at AS VARCHAR), e.name, u.account_id, e.user_id, "
+        "e.anonymous_id, e.session_id, e.feature, e.page, CAST(e.duration_s AS VARCHAR), "
+        "e.properties FROM events e JOIN users u ON e.user_id = u.user_id "
+        "WHERE e.account_id IS NULL AND e.user_id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(linked)],
+    ).fetchall()
+    if not found:
+        return
+    events: list[Row] = [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in found]
+    report = store.load("events", _table(events, EVENT_COLUMNS))
+    _rejected_by_loader(batch, report, [linked[str(e["user_id"])] for e in events], rejects)
