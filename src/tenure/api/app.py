@@ -27,6 +27,7 @@ from tenure.api.routers import (
     metrics,
     sources,
     surveys,
+    tracking,
 )
 from tenure.api.security import SecurityHeaders
 from tenure.app.store import Store
@@ -45,6 +46,7 @@ ROUTERS = (
     dashboards,
     ingest,
     sources,
+    tracking,
     jobs,
 )
 

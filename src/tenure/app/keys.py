@@ -10,7 +10,9 @@ from sqlalchemy import select, update
 from tenure.app.store import ApiKey, SessionRecord, Store, now
 from tenure.errors import TenureError
 
-ROLES = ("viewer", "editor", "admin")  # each includes the ones before it
+LADDER = ("viewer", "editor", "admin")  # each includes the ones before it
+INGEST = "ingest"  # sends product events to the tracking routes, and nothing else
+ROLES = (*LADDER, INGEST)
 
 
 def _hash(key: str) -> str:
@@ -39,7 +41,14 @@ def check_key(store: Store, key: str | None) -> ApiKey | None:
 
 
 def allows(role: str, needed: str) -> bool:
-    return ROLES.index(role) >= ROLES.index(needed)
+    """Whether a key of `role` may do what needs `needed`: the ladder's roles include those below
+    them; ingestion is open to the ingest role and to editors and admins, and is all an ingest
+    key may do."""
+    if needed == INGEST:
+        return role in (INGEST, "editor", "admin")
+    if role not in LADDER or needed not in LADDER:
+        return False
+    return LADDER.index(role) >= LADDER.index(needed)
 
 
 def revoke_key(store: Store, name: str) -> int:

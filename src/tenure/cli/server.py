@@ -79,7 +79,12 @@ def serve(
 @friendly_errors
 def keys_create(
     name: Annotated[str, typer.Argument(help="Who or what uses the key.")],
-    role: Annotated[str, typer.Option("--role", help="viewer, editor or admin.")] = "viewer",
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role", help="viewer, editor or admin, or ingest (only sends product events)."
+        ),
+    ] = "viewer",
     app_db: AppDbOption = None,
 ) -> None:
     """Create an API key; it is shown once."""
