@@ -12,6 +12,7 @@ cursors, authentication, rate limiting and error bodies, serving the demo export
 - Basic authentication `{email}/token:{token}`; otherwise 401 {"error": "Couldn't authenticate
   you"}. `throttle(n)` answers the next n requests 429 with Retry-After (seconds) and Zendesk's
   text body. Unknown paths: 404 {"error": "InvalidEndpoint", "description": "Not found"}.
+  `fail_after_pages` = n answers 500 after n pages of the ticket export (an outage mid-sync).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class ZendeskServer:
         self.requests = 0
         self.throttled = 0
         self._throttle = 0
+        self.fail_after_pages: int | None = None  # ticket export pages served before a 500
+        self.ticket_pages = 0
         self._lock = threading.Lock()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
@@ -80,7 +83,10 @@ class ZendeskServer:
             return False
 
     # -- endpoints -------------------------------------------------------------------------------
-    def incremental_tickets(self, query: dict[str, str]) -> Obj:
+    def incremental_tickets(self, query: dict[str, str]) -> Obj | None:
+        if self.fail_after_pages is not None and self.ticket_pages >= self.fail_after_pages:
+            raise ConnectionAbortedError("the export broke off")
+        self.ticket_pages += 1
         per_page = min(int(query.get("per_page", "1000")), 1000)
         if "cursor" in query:
             after = _decode(query["cursor"])
@@ -173,7 +179,7 @@ class ZendeskServer:
             def _json(self, status: int, body: Obj) -> None:
                 self._send(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 if server._take_throttle():
                     self._send(
                         429,
@@ -188,6 +194,9 @@ class ZendeskServer:
                 query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
                 try:
                     body = server.route(parts.path, query)
+                except ConnectionAbortedError:
+                    self._json(500, {"error": "InternalError", "description": "Server error"})
+                    return
                 except (KeyError, ValueError):
                     self._json(
                         400, {"error": "InvalidPaginationParameter", "description": "Bad cursor"}

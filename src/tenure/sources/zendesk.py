@@ -34,8 +34,8 @@ from typing import Any
 import pandas as pd
 import requests
 from requests.adapters import HTTPAdapter
-from zenpy import Zenpy
-from zenpy.lib.exception import APIException, ZenpyException
+from zenpy import Zenpy  # type: ignore[import-untyped]
+from zenpy.lib.exception import APIException, ZenpyException  # type: ignore[import-untyped]
 
 from tenure.errors import TenureError
 from tenure.sources.base import Connector, Page, Record
@@ -68,7 +68,7 @@ class Redirect(HTTPAdapter):
 
     def send(
         self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
-    ) -> requests.Response:  # type: ignore[override]
+    ) -> requests.Response:
         moved = request.copy()
         url = request.url or ""
         if url.startswith(self.origin):
@@ -170,18 +170,20 @@ class ZendeskConnector(Connector):
             start = end
 
     def _tickets(self, cursor: str | None) -> Iterator[Page]:
+        """Page by page along the export's after_url (it keeps per_page; zenpy's cursor call
+        does not pass it, so a resumed sync's first page has Zendesk's default size)."""
+        if cursor:
+            page = self.client.tickets.incremental(cursor=cursor)
+        else:
+            page = self.client.tickets.incremental(
+                start_time=self.start_time, per_page=self.page_size
+            )
         while True:
-            if cursor:
-                page = self.client.tickets.incremental(cursor=cursor)
-            else:
-                page = self.client.tickets.incremental(
-                    start_time=self.start_time, per_page=self.page_size
-                )
             records = [t.to_dict() for t in page.values or []]
-            cursor = page.after_cursor
-            yield Page("tickets", records, cursor)
-            if page.end_of_stream or not cursor:
+            yield Page("tickets", records, page.after_cursor)
+            if page.end_of_stream or not page.after_cursor:
                 return
+            page.handle_pagination()
 
     def _listed(self, stream: str, items: Iterator[Any], cursor: str | None) -> Iterator[Page]:
         """Stage a listed stream in pages; the cursor moves (to the newest updated_at) only at

@@ -128,8 +128,8 @@ def export(demo_dir: Path) -> dict[str, list[Obj]]:
     for s in surveys:
         if s["survey"] != "csat":
             continue
-        tid = by_resolution.get((s["account_id"], s["responded_at"] - dt.timedelta(days=1)))
-        if tid is None:
+        rated = by_resolution.get((s["account_id"], s["responded_at"] - dt.timedelta(days=1)))
+        if rated is None:
             continue
         ratings.append(
             {
@@ -138,7 +138,7 @@ def export(demo_dir: Path) -> dict[str, list[Obj]]:
                 "assignee_id": None,
                 "group_id": None,
                 "requester_id": None,
-                "ticket_id": tid,
+                "ticket_id": rated,
                 "score": "good" if s["score"] >= 4 else "bad",
                 "comment": s["comment"],
                 "reason": None,
