@@ -278,7 +278,7 @@ def transform(
                 "opened_at": _text(opened),
                 "first_response_at": None
                 if reply is None
-                else _text(opened + dt.timedelta(minutes=int(reply))),
+                else _text(opened + dt.timedelta(seconds=round(float(reply) * 60))),
                 "resolved_at": _text(resolved),
                 "status": status,
                 "contacts": max(1, int(m.get("replies") or 0)),
