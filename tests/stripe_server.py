@@ -69,7 +69,9 @@ class Failure(Exception):
         self.status, self.error, self.headers = status, error, dict(headers or {})
 
 
-def _invalid(message: str, param: str | None = None, status: int = 400, code: str | None = None) -> Failure:
+def _invalid(
+    message: str, param: str | None = None, status: int = 400, code: str | None = None
+) -> Failure:
     error: Obj = {"message": message, "type": "invalid_request_error"}
     if param:
         error["param"] = param
@@ -171,7 +173,9 @@ class StripeServer:
         if after:
             ids = [o["id"] for o in items]
             if after not in ids and after not in self.by_id:
-                raise _invalid(f"No such object: '{after}'", "starting_after", 404, "resource_missing")
+                raise _invalid(
+                    f"No such object: '{after}'", "starting_after", 404, "resource_missing"
+                )
             start = ids.index(after) + 1 if after in ids else len(ids)
         page = [copy.deepcopy(o) for o in items[start : start + limit]]
         for item in page:
@@ -206,7 +210,9 @@ class StripeServer:
         if rest:
             self._expand(value, rest)
         elif isinstance(value, list):
-            node[key] = [copy.deepcopy(self.by_id.get(v, v)) if isinstance(v, str) else v for v in value]
+            node[key] = [
+                copy.deepcopy(self.by_id.get(v, v)) if isinstance(v, str) else v for v in value
+            ]
         elif isinstance(value, str):
             node[key] = copy.deepcopy(self.by_id.get(value, value))
 
@@ -283,18 +289,21 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     stripe: StripeServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read the server's counters, not its log."""
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         server = self.stripe
         n = server.count()
         if server.fail_after is not None and n > server.fail_after:
             if server.failure == "drop":
                 self.close_connection = True
                 return
-            self._send(500, {"error": {"message": "An unknown error occurred", "type": "api_error"}},
-                       {"Stripe-Should-Retry": "false"})
+            self._send(
+                500,
+                {"error": {"message": "An unknown error occurred", "type": "api_error"}},
+                {"Stripe-Should-Retry": "false"},
+            )
             return
         if server.rate_limit_every and n % server.rate_limit_every == 0:
             with server._lock:
@@ -322,4 +331,3 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
-

@@ -23,10 +23,14 @@ Conventions of the transform (tenure.sources.stripe_history):
   discount is one row; a change starts a new row when the old one ends (at the positive proration
   line's period start, or the new period's start when the billing anchor was reset; a change
   made without proration shows at the next renewal). Credit prorations ("unused time") end a row.
+  The same state billed again from inside its current period (a reset billing anchor) starts a
+  row too, because Tenure's billing periods, and the exchange rate each takes, run from a row's
+  start. Row ids are `<subscription>:<item>:<start>`, stable across syncs.
   A gap in billed periods (a pause with voided or draft invoices) ends a row; the next billed
   period starts a new one. The current row ends at `ended_at`, at a scheduled `cancel_at` (or the
   period end with `cancel_at_period_end`), at the last billed period while `pause_collection` is
   set, and is open otherwise; past-due subscriptions keep their MRR until Stripe cancels them.
+  Subscriptions still `incomplete` (or `incomplete_expired`) never started and have no rows.
   canceled_at is the subscription's, on its last row. amount = price per billing period per unit
   (tiered prices: the period's line amount, quantity 1); billing_period / billing_unit are the
   price's interval_count / interval; currency is the line's. trial_ends_at = the subscription's
@@ -46,6 +50,7 @@ Conventions of the transform (tenure.sources.stripe_history):
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -156,7 +161,7 @@ class StripeConnector(Connector):
             if after is not None:
                 params["starting_after"] = after
             params.update(_EXTRA.get(stream, {}))
-            page = self._call(lambda p=params: self._service(stream).list(params=p))
+            page = self._call(functools.partial(self._service(stream).list, params=params))
             records = [obj.to_dict(for_json=True) for obj in page.data]
             if stream == "invoices":
                 for invoice in records:
@@ -166,9 +171,13 @@ class StripeConnector(Connector):
                 newest = max(int(r["created"]) for r in records)
                 top = newest if top is None else max(top, newest)
             if page.has_more and records:
-                yield Page(stream, records, json.dumps({"since": since, "after": after, "top": top}))
+                yield Page(
+                    stream, records, json.dumps({"since": since, "after": after, "top": top})
+                )
                 continue
-            yield Page(stream, records, json.dumps({"top": top if top is not None else state.get("top")}))
+            yield Page(
+                stream, records, json.dumps({"top": top if top is not None else state.get("top")})
+            )
             return
 
     def _service(self, stream: str) -> Any:
@@ -193,9 +202,8 @@ class StripeConnector(Connector):
             params: dict[str, Any] = {"limit": 100, "expand": ["data.discounts"]}
             if data:
                 params["starting_after"] = data[-1]["id"]
-            page = self._call(
-                lambda p=params: self._client.v1.invoices.line_items.list(invoice["id"], params=p)
-            )
+            lines_of: Any = self._client.v1.invoices.line_items.list
+            page = self._call(functools.partial(lines_of, invoice["id"], params=params))
             data.extend(obj.to_dict(for_json=True) for obj in page.data)
             has_more = bool(page.has_more) and bool(page.data)
         invoice["lines"] = {**lines, "data": data, "has_more": False}
@@ -258,8 +266,9 @@ _EXTRA: dict[str, dict[str, Any]] = {
 
 
 def _retry_after(headers: Any, attempt: int) -> float:
+    value: Any = (headers or {}).get("retry-after") or (headers or {}).get("Retry-After")
     try:
-        seconds = float((headers or {}).get("retry-after") or (headers or {}).get("Retry-After"))
+        seconds = float(value)
     except (TypeError, ValueError):
         seconds = 2.0**attempt
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)

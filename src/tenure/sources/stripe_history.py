@@ -19,15 +19,35 @@ Record = Mapping[str, Any]
 
 # Stripe amounts are integers in the currency's minor unit; these currencies have none or three.
 ZERO_DECIMAL = frozenset(
-    "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split()
+    [
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "JPY",
+        "KMF",
+        "KRW",
+        "MGA",
+        "PYG",
+        "RWF",
+        "UGX",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
+    ]
 )
-THREE_DECIMAL = frozenset("BHD JOD KWD OMR TND".split())
+THREE_DECIMAL = frozenset(["BHD", "JOD", "KWD", "OMR", "TND"])
 COUNTED_INVOICES = frozenset({"open", "paid"})  # billed and not written off
+NEVER_STARTED = frozenset({"incomplete", "incomplete_expired"})  # the first payment never succeeded
 ACCOUNT_COLUMNS = frozenset({"account_id", "name", "created_at"})
 
 
 def money(minor: int | Decimal | str, currency: str) -> Decimal:
-    exponent = 0 if currency.upper() in ZERO_DECIMAL else 3 if currency.upper() in THREE_DECIMAL else 2
+    exponent = (
+        0 if currency.upper() in ZERO_DECIMAL else 3 if currency.upper() in THREE_DECIMAL else 2
+    )
     return Decimal(str(minor)).scaleb(-exponent)
 
 
@@ -133,7 +153,9 @@ def _discount_fraction(line: Record, price: Record, coupons: Mapping[str, Record
         if coupon.get("percent_off") is not None:
             total += Decimal(str(coupon["percent_off"])) / 100
         elif coupon.get("amount_off") is not None:
-            gross = int(line.get("amount") or 0) or _unit_minor(price) * int(line.get("quantity") or 1)
+            gross = int(line.get("amount") or 0) or _unit_minor(price) * int(
+                line.get("quantity") or 1
+            )
             if gross > 0:
                 total += Decimal(int(coupon["amount_off"])) / gross
     return min(total, Decimal(1)).quantize(Decimal("0.000001"))
@@ -167,6 +189,8 @@ def subscriptions(
                 lines_by_sub[str(parent["subscription"])].append(line)
     rows: list[dict[str, Any]] = []
     for sub in subs:
+        if sub.get("status") in NEVER_STARTED:
+            continue
         segments = _segments(sub, lines_by_sub.get(sub["id"], []), prices, coupons)
         rows.extend(_rows(sub, segments, prices, products, keys))
     columns = [
@@ -188,7 +212,10 @@ def subscriptions(
 
 
 def _segments(
-    sub: Record, lines: Sequence[Record], prices: Mapping[str, Record], coupons: Mapping[str, Record]
+    sub: Record,
+    lines: Sequence[Record],
+    prices: Mapping[str, Record],
+    coupons: Mapping[str, Record],
 ) -> list[Segment]:
     by_item: dict[str, list[Record]] = defaultdict(list)
     for line in lines:
@@ -201,7 +228,9 @@ def _segments(
     for item, item_lines in sorted(by_item.items()):
         item_segments: list[Segment] = []
         credits: list[tuple[int, State]] = []
-        ordered = sorted(item_lines, key=lambda line: (line["period"]["start"], line["period"]["end"]))
+        ordered = sorted(
+            item_lines, key=lambda line: (line["period"]["start"], line["period"]["end"])
+        )
         for line in ordered:
             price = prices[_line_price(line) or ""]
             state = State(
@@ -240,9 +269,7 @@ def _segments(
         for seg in item_segments:
             if seg.end is None:  # a credit ends the state unless a later period billed it again
                 stops = [
-                    t
-                    for t, s in credits
-                    if s == seg.state and seg.last_start < t < seg.covered_end
+                    t for t, s in credits if s == seg.state and seg.last_start < t < seg.covered_end
                 ]
                 seg.end = min(stops) if stops else seg.covered_end
         if item_segments and item in current_items:
@@ -260,7 +287,9 @@ def _close_current(sub: Record, seg: Segment) -> None:
         seg.end = int(sub["cancel_at"])
     elif sub.get("cancel_at_period_end"):
         items = (sub.get("items") or {}).get("data") or []
-        seg.end = max((int(i.get("current_period_end") or 0) for i in items), default=seg.covered_end)
+        seg.end = max(
+            (int(i.get("current_period_end") or 0) for i in items), default=seg.covered_end
+        )
     elif sub.get("pause_collection"):
         seg.end = seg.covered_end
     else:
@@ -275,11 +304,18 @@ def _rows(
     keys: AccountKeys,
 ) -> list[dict[str, Any]]:
     rows = []
-    canceled = sub.get("canceled_at") if (
-        sub.get("status") == "canceled" or sub.get("cancel_at_period_end") or sub.get("cancel_at")
-    ) else None
+    canceled = (
+        sub.get("canceled_at")
+        if (
+            sub.get("status") == "canceled"
+            or sub.get("cancel_at_period_end")
+            or sub.get("cancel_at")
+        )
+        else None
+    )
     last_end = max((s.end or 2**62 for s in segments), default=0)
-    trial_start, trial_end = sub.get("trial_start"), sub.get("trial_end")
+    trial_start: Any = sub.get("trial_start")
+    trial_end: Any = sub.get("trial_end")
     for seg in segments:
         price = prices[seg.state.price]
         recurring = price["recurring"]
@@ -298,7 +334,9 @@ def _rows(
                 "plan": product.get("name") or price.get("nickname") or price["id"],
                 "started_at": when(seg.start),
                 "ended_at": when(seg.end),
-                "canceled_at": when(max(int(canceled), seg.start)) if canceled and is_last else None,
+                "canceled_at": when(max(int(canceled), seg.start))
+                if canceled and is_last
+                else None,
                 "billing_period": int(recurring.get("interval_count") or 1),
                 "billing_unit": recurring["interval"],
                 "amount": str(money(amount_minor, seg.currency)),

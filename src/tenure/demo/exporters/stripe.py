@@ -44,7 +44,11 @@ COLLECTIONS = (
 
 def _unix(value: Any) -> int:
     stamp = pd.Timestamp(value)
-    return int(stamp.tz_localize("UTC").timestamp()) if stamp.tzinfo is None else int(stamp.timestamp())
+    return (
+        int(stamp.tz_localize("UTC").timestamp())
+        if stamp.tzinfo is None
+        else int(stamp.timestamp())
+    )
 
 
 def _minor(amount: Any, currency: str) -> int:
@@ -138,7 +142,9 @@ class _Writer:
         return self.coupons[fraction]
 
     # -- invoices -------------------------------------------------------------------------------
-    def invoice(self, customer: str, created: int, currency: str, lines: list[Obj], sub: str | None) -> Obj:
+    def invoice(
+        self, customer: str, created: int, currency: str, lines: list[Obj], sub: str | None
+    ) -> Obj:
         self.invoice_number += 1
         invoice_id = f"in_{self.invoice_number:08d}"
         for line in lines:
@@ -356,7 +362,9 @@ def _subscription(writer: _Writer, customer: str, chain: list[Any]) -> None:
         anchor = start
         if j == 0 and not _null(row.trial_ends_at):
             trial_start = start
-            trial_end = _unix(row.trial_ends_at) if end is None else min(_unix(row.trial_ends_at), end)
+            trial_end = (
+                _unix(row.trial_ends_at) if end is None else min(_unix(row.trial_ends_at), end)
+            )
             lines.append(
                 writer.line(
                     amount=0,
@@ -495,7 +503,9 @@ def _orders(writer: _Writer, orders: pd.DataFrame, customers: Mapping[str, str])
         )
 
 
-def _charge(writer: _Writer, customer: str, amount: int, currency: str, created: int, invoice: str | None) -> Obj:
+def _charge(
+    writer: _Writer, customer: str, amount: int, currency: str, created: int, invoice: str | None
+) -> Obj:
     charge = {
         "id": f"ch_{len(writer.out['charges']) + 1:08d}",
         "object": "charge",
