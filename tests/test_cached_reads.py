@@ -136,3 +136,28 @@ def test_a_result_read_while_a_load_commits_is_not_kept_as_current(live: LiveWor
 
     assert reads(("n",), compute) == 1
     assert reads(("n",), lambda ws: int(ws.table("accounts").count().execute())) == 2
+
+
+def test_the_api_says_how_each_answer_was_made(tmp_path: Any, store: Any) -> None:
+    """X-Tenure-Cache: miss when computed, hit from the cache; an events load keeps a revenue
+    answer cached and renews an engagement one."""
+    from fastapi.testclient import TestClient
+
+    from tenure.api.app import create_app
+    from tenure.app.keys import create_key
+
+    headers = {"Authorization": f"Bearer {create_key(store, 'v', 'viewer')}"}
+    with tenure.connect(f"duckdb:///{tmp_path / 'w.duckdb'}") as ws:
+        _load(ws, "accounts", [ACCOUNT])
+        client = TestClient(create_app(ws, store))
+        live = client.app.state.live
+
+        def served(name: str) -> str:
+            response = client.get("/api/metrics", params={"names": name}, headers=headers)
+            assert response.status_code == 200, response.text
+            return response.headers["x-tenure-cache"]
+
+        assert [served("mrr"), served("mrr"), served("dau")] == ["miss", "hit", "miss"]
+        with live.writer() as writer:
+            _load(writer, "events", [EVENT])
+        assert [served("mrr"), served("dau"), served("dau")] == ["hit", "miss", "hit"]

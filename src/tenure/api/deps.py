@@ -34,6 +34,7 @@ from tenure.live import LiveWorkspace, Stamp
 from tenure.workspace import EVERYTHING, Workspace
 
 CACHE_BYTES = 256 * 1024 * 1024
+CACHE_HEADER = "X-Tenure-Cache"  # hit | shared | miss: how a cached read's answer was made
 
 
 @dataclass(frozen=True)
@@ -272,6 +273,9 @@ class Reads:
         self.limiter = limiter
         self.key = key
         self.request = request
+        # How the last read was served: "hit" from the cache, "shared" by waiting for the same
+        # computation another request ran, "miss" computed here (the X-Tenure-Cache header).
+        self.served = ""
 
     def respond(
         self, build: Callable[[Workspace], Any], shape: Any, *, derived: bool = False
@@ -291,18 +295,21 @@ class Reads:
             return body
 
         body = self(("response", url.path, url.query, snapshot), render)
-        return Response(body, media_type="application/json")
+        return Response(body, media_type="application/json", headers={CACHE_HEADER: self.served})
 
     def __call__(self, what: tuple[Hashable, ...], compute: Callable[[Workspace], T]) -> T:
         # Valid while the tables the computation read are unchanged, so nothing stale is served
         # after new data arrives, and a load of events keeps the revenue pages cached.
         hit = self._current(what)
         if hit is not None:
+            self.served = "hit"
             return hit.value  # type: ignore[no-any-return]
         with self.cache.flight(what):
             again = self._current(what)
             if again is not None:
+                self.served = "shared"
                 return again.value  # type: ignore[no-any-return]
+            self.served = "miss"
             _charge(self.limiter, self.key)
             stamp = self.live.stamp()
             with bounded_reader(self.live) as ws:
