@@ -311,16 +311,21 @@ class Reads:
                 return again.value  # type: ignore[no-any-return]
             self.served = "miss"
             _charge(self.limiter, self.key)
-            stamp = self.live.stamp()
-            with bounded_reader(self.live) as ws:
-                ws.reads = set()
-                try:
-                    value = compute(ws)
-                    reads = frozenset(ws.reads)
-                finally:
-                    ws.reads = None
+            value, stamp, reads = self._compute(compute)
             self.cache.put(what, Cached(value, stamp, reads))
             return value
+
+    def _compute(self, compute: Callable[[Workspace], T]) -> tuple[T, Stamp, frozenset[str]]:
+        """The value, the versions before it was computed and the tables it read."""
+        stamp = self.live.stamp()
+        with bounded_reader(self.live) as ws:
+            ws.reads = set()
+            try:
+                value = compute(ws)
+                reads = frozenset(ws.reads)
+            finally:
+                ws.reads = None
+        return value, stamp, reads
 
     def _current(self, what: tuple[Hashable, ...]) -> Cached | None:
         cached: Cached | None = self.cache.get(what)
