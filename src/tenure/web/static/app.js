@@ -283,7 +283,7 @@ async function overview() {
       el("div", { class: "value" }, format(value, unit)),
       el("div", { class: "change " + ((LOWER_IS_BETTER.has(name) ? -change : change) > 0 ? "up" : change ? "down" : "") }, change === null ? "no change data" : formatChange(change, unit) + " vs " + periodLabel(before.period_start, r.grain)),
       spark));
-    echarts.init(spark).setOption({ animation: false, grid: { left: 0, right: 0, top: 2, bottom: 2 }, xAxis: { type: "category", show: false }, yAxis: { type: "value", show: false, scale: true }, series: [{ type: "line", showSymbol: false, data: rows.map((r) => [r.period_start, r.value === null ? null : Number(r.value)]) }] });
+    echarts.init(spark).setOption({ animation: false, grid: { left: 0, right: 0, top: 2, bottom: 2 }, xAxis: { type: "category", show: false }, yAxis: { type: "value", show: false, scale: true }, series: [{ type: "line", showSymbol: false, connectNulls: true, data: rows.map((r) => [r.period_start, r.value === null ? null : Number(r.value)]) }] });
   }
 }
 
@@ -638,7 +638,7 @@ async function goalHistory(goal, area) {
   const instance = echarts.init(area);
   const empty = points.length ? {} : { graphic: { type: "text", left: "center", top: "middle", style: { text: "No history yet", fontSize: 14, fill: "#5b6478" } } };
   instance.setOption({ ...empty, animation: false, grid: { left: 78, right: 30, top: 20, bottom: 48 }, tooltip: { trigger: "axis", valueFormatter: (v) => format(v, unit) },
-    xAxis: x, yAxis: valueAxis(share ? "Done" : goal.metric || "Value", unit, { scale: true }),
+    xAxis: x, yAxis: valueAxis(share ? "Done" : goal.metric || "Value", unit, share ? { min: 0, max: 100 } : { scale: true, min: (v) => Math.min(v.min, target), max: (v) => Math.max(v.max, target) }),
     series: [{ name: share ? "done" : "value", type: "line", showSymbol: true, connectNulls: true, data: points,
       markLine: { symbol: "none", silent: true, lineStyle: { type: "dashed", color: "#1a7f37" }, label: { formatter: () => "target " + format(target, unit) }, data: [{ yAxis: target }] } }] });
   area.dataset.rendered = "1";
