@@ -6,6 +6,7 @@ Screenshots of each page are saved under artifacts/screenshots/."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,154 @@ def test_a_goal_created_in_the_ui_appears_with_its_progress(
     page.wait_for_selector("[data-goal='Publish case studies']")
     stored = _api(server, "/api/goals", {})["items"]
     assert [g["progress"] for g in stored if g["name"] == "Publish case studies"] == [25.0]
+
+
+def _options(page: Any, selector: str) -> Any:
+    """The ECharts options of every chart matched, by element id (functions left out)."""
+    page.wait_for_function(
+        f"() => [...document.querySelectorAll({selector!r})].every((c) => c.dataset.ready)"
+    )
+    return page.evaluate(
+        f"""() => Object.fromEntries([...document.querySelectorAll({selector!r})].map((c) => {{
+            const o = echarts.getInstanceByDom(c).getOption();
+            return [c.id, JSON.parse(JSON.stringify(o))];
+        }}))"""
+    )
+
+
+def test_money_carries_the_currency_and_percent_changes_are_points(
+    page: Any, server: dict[str, Any]
+) -> None:
+    _open(page, server, "/overview?from=2026-01&to=2026-09")
+    for name in ("mrr", "arr", "arpa"):
+        assert page.inner_text(f".card[data-metric={name}] .value").startswith("$"), name
+    nrr = page.inner_text(".card[data-metric=nrr] .change")
+    assert re.fullmatch(r"[+−±]\d+\.\d pp vs Aug 2026", nrr), nrr
+    assert page.inner_text(".card[data-metric=mrr] .label").endswith("Sep 2026")
+    _open(page, server, "/revenue?from=2026-01&to=2026-09")
+    option = _options(page, "#chart-mrr")["chart-mrr"]
+    assert option["yAxis"][0]["name"] == "MRR (USD)"
+    label = page.evaluate(
+        "() => { const o = echarts.getInstanceByDom(document.getElementById('chart-mrr'))"
+        ".getOption(); return o.yAxis[0].axisLabel.formatter(12000); }"
+    )
+    assert label == "$12K"
+
+
+def test_every_chart_has_axis_titles_and_scales_that_fit(page: Any, server: dict[str, Any]) -> None:
+    charts: dict[str, Any] = {}
+    for slug in ("revenue", "retention", "voice", "support"):
+        _open(page, server, f"/{slug}?from=2026-01&to=2026-09&by=plan")
+        charts.update(_options(page, ".panel .chart"))
+    assert len(charts) >= 12
+    for chart_id, option in charts.items():
+        for axis in option["xAxis"] + option["yAxis"]:
+            assert axis.get("name"), (chart_id, axis)
+    times = charts["chart-times"]  # medians and the p90 on their own axes
+    assert [a["name"] for a in times["yAxis"]] == ["Median (hours)", "p90 (hours)"]
+    assert [s.get("yAxisIndex", 0) for s in times["series"]] == [0, 0, 1]
+    nps = charts["chart-nps"]["series"][0]  # quarterly answers: joined, with a marker each
+    assert nps["connectNulls"] and nps["showSymbol"]
+    # The segment picker: applied (MRR by plan) or visibly not, with the reason in a title.
+    assert page.get_attribute("[data-panel=times]", "data-segment") == "ignored"
+    assert page.locator("[data-panel=times] .unsplit").get_attribute("title")
+    _open(page, server, "/revenue?from=2026-01&to=2026-09&by=plan")
+    assert page.get_attribute("[data-panel=mrr]", "data-segment") == "applied"
+    assert page.locator("[data-panel=mrr] .unsplit").count() == 0
+
+
+def test_the_cohort_heat_map_diverges_and_shows_values_over_100(
+    page: Any, server: dict[str, Any]
+) -> None:
+    _open(page, server, "/retention?from=2026-01&to=2026-09")
+    option = _options(page, "#chart-cohorts-revenue")["chart-cohorts-revenue"]
+    largest = max(v[2] for v in option["series"][0]["data"] if v[2] is not None)
+    scale = option["visualMap"][0]
+    assert largest > 100 and scale["max"] >= largest and scale["min"] == 0
+
+    def rgb(hex_colour: str) -> tuple[int, ...]:
+        return tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+
+    colours = [rgb(c) for c in scale["inRange"]["color"]]
+    low, high = colours[0], colours[-1]
+    assert low[0] > low[2] + 80  # bad is warm
+    assert high[2] > high[0] + 50 and high[1] > high[0] + 50  # good is blue-green
+    assert any(min(c) > 230 for c in colours)  # through a pale middle: diverging
+
+
+def test_the_current_period_is_labelled_partial(page: Any, server: dict[str, Any]) -> None:
+    today = dt.date.today()
+    quarter = f"Q{(today.month - 1) // 3 + 1} {today.year}"
+    _open(page, server, f"/revenue?from={today.year - 1}-01&to={today:%Y-%m}&grain=quarter")
+    assert page.get_attribute("[data-panel=mrr]", "data-partial") == quarter
+    assert page.inner_text("[data-panel=mrr] h2 .partial") == f"{quarter} partial"
+    labels = page.evaluate(
+        "() => { const a = echarts.getInstanceByDom(document.getElementById('chart-mrr'))"
+        ".getOption().xAxis[0]; return a.data.map((p) => a.axisLabel.formatter(p)); }"
+    )
+    assert labels[-1] == f"{quarter} (partial)" and labels[0] == f"Q1 {today.year - 1}"
+    assert not any("partial" in label for label in labels[:-1])
+
+
+def test_a_segment_goal_is_created_edited_and_deleted_in_the_ui(
+    page: Any, server: dict[str, Any]
+) -> None:
+    last = (dt.date.today().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    rows = _api(
+        server, "/api/metrics", {"names": "nrr", "by": "plan", "from": str(last), "to": str(last)}
+    )
+    plan = next(str(r["plan"]) for r in rows["items"] if r["value"] is not None)
+    _open(page, server, "/goals")
+    form = page.locator("#new-goal")
+    assert form.locator("[data-group=metric]").is_hidden()  # a number goal by default
+    form.locator("input[name=name]").fill("NRR of one plan")
+    form.locator("select[name=kind]").select_option("metric")
+    form.locator("select[name=metric]").select_option("nrr")
+    assert "in %" in page.inner_text("#goal-unit")
+    form.locator("select[name=segment_by]").select_option("plan")
+    form.locator("input[name=segment_value]").fill(plan)
+    form.locator("input[name=start_value]").fill("90")
+    form.locator("input[name=target_value]").fill("110")
+    form.locator("input[name=due_date]").fill("2099-12-31")
+    form.locator("button[type=submit]").click()
+    goal = page.locator("[data-goal='NRR of one plan']")
+    goal.wait_for()
+    assert (
+        f"for plan = {plan}" in goal.inner_text()
+        and "% now, from 90.0% to 110.0%" in goal.inner_text()
+    )
+    history = goal.locator(".goal-history")
+    page.wait_for_function(
+        "() => document.querySelector(\"[data-goal='NRR of one plan'] .goal-history\")"
+        "?.dataset.rendered"
+    )
+    axes = page.evaluate(
+        "() => { const o = echarts.getInstanceByDom(document.querySelector("
+        "\"[data-goal='NRR of one plan'] .goal-history\")).getOption();"
+        " return [o.xAxis[0].name, o.yAxis[0].name, o.series[0].data.length]; }"
+    )
+    assert axes[:2] == ["Period (month)", "nrr (%)"] and axes[2] >= 1 and history.count() == 1
+
+    goal.locator("button[data-action=edit]").click()
+    assert page.inner_text("#new-goal h2") == 'Edit "NRR of one plan"'
+    assert form.locator("input[name=segment_value]").input_value() == plan
+    form.locator("input[name=name]").fill("NRR of one plan, stretch")
+    form.locator("input[name=target_value]").fill("120")
+    form.locator("button[type=submit]").click()
+    edited = page.locator("[data-goal='NRR of one plan, stretch']")
+    edited.wait_for()
+    assert "to 120.0%" in edited.inner_text() and goal.count() == 0
+    stored = [g for g in _api(server, "/api/goals", {})["items"] if g["name"].startswith("NRR of")]
+    assert [(g["target_value"], g["segment_value"], g["unit"]) for g in stored] == [
+        (120, plan, "percent")
+    ]
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    edited.locator("button[data-action=delete]").click()
+    edited.wait_for(state="detached")
+    assert not [
+        g for g in _api(server, "/api/goals", {})["items"] if g["name"].startswith("NRR of")
+    ]
 
 
 def test_charts_export_png_and_tables_export_csv(

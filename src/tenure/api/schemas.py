@@ -59,7 +59,7 @@ class GoalIn(_Body):
     metric: str | None = Field(default=None, max_length=100)
     segment_by: str | None = Field(default=None, max_length=100)
     segment_value: str | None = Field(default=None, max_length=200)
-    unit: str = Field(default="number", pattern="^(number|currency|percent)$")
+    unit: str = Field(default="number", max_length=20)  # a metric goal takes the catalog's
     start_value: float = 0.0
     target_value: float = 1.0
     current_value: float | None = None
@@ -72,11 +72,18 @@ class GoalIn(_Body):
 
 class GoalPatch(_Body):
     name: str | None = Field(default=None, min_length=1, max_length=200)
+    kind: str | None = Field(default=None, pattern="^(metric|number|boolean|tasks)$")
     owner: str | None = Field(default=None, max_length=200)
+    metric: str | None = Field(default=None, max_length=100)
+    segment_by: str | None = Field(default=None, max_length=100)
+    segment_value: str | None = Field(default=None, max_length=200)
+    unit: str | None = Field(default=None, max_length=20)
+    start_value: float | None = None
     target_value: float | None = None
     current_value: float | None = None
     done: bool | None = None
     tasks: list[dict[str, Any]] | None = Field(default=None, max_length=200)
+    start_date: dt.date | None = None
     due_date: dt.date | None = None
     display: str | None = Field(default=None, pattern="^(bar|pie|thermometer)$")
 
@@ -283,6 +290,7 @@ class GoalPage(BaseModel):
     total: int
     limit: int
     offset: int
+    reporting_currency: str
 
 
 class GoalRecord(BaseModel):

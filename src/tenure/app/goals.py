@@ -27,6 +27,8 @@ from tenure.errors import TenureError
 
 KINDS = ("metric", "number", "boolean", "tasks")
 DISPLAYS = ("bar", "pie", "thermometer")
+# A hand-kept goal's unit; a metric goal takes its metric's unit from the catalog.
+UNITS = ("number", "currency", "percent")
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,8 @@ class Progress:
 
 
 def check(goal: Goal) -> None:
-    """Refuse a goal that cannot be measured, naming the field."""
+    """Refuse a goal that cannot be measured, naming the field; a metric goal gets its metric's
+    unit."""
     if goal.kind not in KINDS:
         raise TenureError(f"kind must be one of {', '.join(KINDS)}, not {goal.kind!r}")
     if goal.display not in DISPLAYS:
@@ -50,13 +53,23 @@ def check(goal: Goal) -> None:
 
         if not goal.metric:
             raise TenureError("a metric goal needs `metric` (see GET /api/metrics/catalog)")
-        metric(goal.metric)
+        goal.unit = metric(goal.metric).unit  # the catalog's, whatever was sent
         if bool(goal.segment_by) != bool(goal.segment_value):
             raise TenureError("segment_by and segment_value go together")
+    elif goal.segment_by or goal.segment_value:
+        raise TenureError("only a metric goal has a segment (segment_by, segment_value)")
+    elif goal.unit not in UNITS:
+        raise TenureError(f"unit must be one of {', '.join(UNITS)} for a {goal.kind} goal")
     if goal.kind in ("metric", "number") and goal.target_value == goal.start_value:
         raise TenureError("target_value must differ from start_value")
     if goal.kind == "tasks" and not goal.tasks:
         raise TenureError("a task-list goal needs at least one task")
+    for task in goal.tasks:
+        title = task.get("title")
+        if not isinstance(title, str) or not title.strip():
+            raise TenureError("each task needs a `title`")
+        if not isinstance(task.get("done", False), bool):
+            raise TenureError("a task's `done` is true or false")
 
 
 def current_value(goal: Goal, tables: AppTables, today: dt.date) -> float | None:
@@ -142,28 +155,28 @@ def view(goal: Goal, tables: AppTables, today: dt.date | None = None) -> dict[st
     }
 
 
-def _recorded(store: Store, goal: Goal, tables: AppTables) -> dict[str, Any]:
-    shown = view(goal, tables)
-    with store.session() as session:
-        session.add(
-            GoalHistory(
-                goal_id=goal.id,
-                value=shown["value"],
-                progress=shown["progress"],
-                status=shown["status"],
-            )
-        )
-    return shown
+def _history(goal_id: int, shown: dict[str, Any]) -> GoalHistory:
+    return GoalHistory(
+        goal_id=goal_id, value=shown["value"], progress=shown["progress"], status=shown["status"]
+    )
 
 
 def create(store: Store, tables: AppTables, fields: dict[str, Any]) -> dict[str, Any]:
+    """Store a goal and its first history point. Its progress is measured before it is stored, so
+    a segment the data lacks is refused and nothing is kept."""
     goal = Goal(**fields)
+    for column in Goal.__table__.columns:  # the stored defaults, which apply only at insert
+        default = column.default
+        if getattr(goal, column.key) is None and default is not None and default.is_scalar:
+            setattr(goal, column.key, default.arg)
     check(goal)
+    shown = view(goal, tables)
     with store.session() as session:
         session.add(goal)
         session.flush()
-        session.expunge(goal)
-    return _recorded(store, goal, tables)
+        session.add(_history(goal.id, shown))
+        shown["id"] = goal.id
+    return shown
 
 
 def get(store: Store, goal_id: int) -> Goal:
@@ -178,16 +191,20 @@ def get(store: Store, goal_id: int) -> Goal:
 def update(
     store: Store, tables: AppTables, goal_id: int, changes: dict[str, Any]
 ) -> dict[str, Any]:
+    """Apply the changes and record a history point; measured first, as in `create`."""
+    goal = get(store, goal_id)
+    for name, value in changes.items():
+        setattr(goal, name, value)
+    check(goal)
+    shown = view(goal, tables)
     with store.session() as session:
-        goal = session.get(Goal, goal_id)
-        if goal is None:
+        stored = session.get(Goal, goal_id)
+        if stored is None:
             raise GoalNotFound(f"no goal {goal_id}")
-        for name, value in changes.items():
-            setattr(goal, name, value)
-        check(goal)
-        session.flush()
-        session.expunge(goal)
-    return _recorded(store, goal, tables)
+        for name in FIELDS[1:]:
+            setattr(stored, name, getattr(goal, name))
+        session.add(_history(goal_id, shown))
+    return shown
 
 
 def delete(store: Store, goal_id: int) -> None:

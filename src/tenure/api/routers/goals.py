@@ -30,7 +30,14 @@ def list_goals(
     today = dt.date.today()
     # Each goal's view is cached by all of its fields, so an edit is seen at once.
     items = [GoalOut(**read(("goal", _fields(g), today), _viewer(g, today))) for g in rows]
-    return GoalPage(items=items, total=total, limit=limit, offset=offset)
+    currency = read(("reporting_currency",), _currency)
+    return GoalPage(
+        items=items, total=total, limit=limit, offset=offset, reporting_currency=currency
+    )
+
+
+def _currency(ws: Workspace) -> str:
+    return ws.reporting_currency
 
 
 def _viewer(goal: Goal, today: dt.date) -> Callable[[Workspace], dict[str, Any]]:
@@ -60,12 +67,13 @@ def get_goal(_: Viewer, live: Live, store: StoreDep, goal_id: Id) -> GoalOut:
 
 @router.patch(
     "/api/goals/{goal_id}",
-    summary="Update a goal (a hand-kept value, tasks, target)",
+    summary="Update a goal (any field: metric, segment, a hand-kept value, tasks, target)",
     responses=errors(404),
 )
 def patch_goal(key: Editor, live: Live, store: StoreDep, goal_id: Id, body: GoalPatch) -> GoalOut:
     changes = body.model_dump(exclude_unset=True)
-    required = [k for k, v in changes.items() if v is None and k not in ("owner", "current_value")]
+    nullable = ("owner", "current_value", "metric", "segment_by", "segment_value")
+    required = [k for k, v in changes.items() if v is None and k not in nullable]
     if required:
         raise Problem(422, "Invalid request", f"{', '.join(required)} cannot be null")
     with live.reader() as ws:

@@ -71,8 +71,37 @@ function range() {
 async function metrics(names, extra) {
   const r = range();
   const body = await api("/api/metrics", Object.assign({ names, from: r.from, to: r.to, grain: r.grain, by: r.by, where: r.where, limit: 10000 }, extra || {}));
+  CURRENCY = body.reporting_currency || CURRENCY;
   return body;
 }
+
+// -- periods -------------------------------------------------------------------------------------
+// The one place that knows whether a period is over: its end (exclusive) is after today. The
+// current period's value is partial and is labelled so wherever a period is shown.
+const TODAY = new Date().toISOString().slice(0, 10);
+function periodEnd(start, grain) {
+  const d = new Date(start.slice(0, 10) + "T00:00:00Z");
+  const [y, m, day] = [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()];
+  const next = { day: [y, m, day + 1], week: [y, m, day + 7], month: [y, m + 1, 1], quarter: [y, m + 3, 1], year: [y + 1, 0, 1] }[grain] || [y, m + 1, 1];
+  return new Date(Date.UTC(...next)).toISOString().slice(0, 10);
+}
+function partial(start, grain) { return periodEnd(start, grain) > TODAY; }
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+function periodLabel(start, grain) {
+  if (!start) return "";
+  const d = new Date(String(start).slice(0, 10) + "T00:00:00Z");
+  const y = d.getUTCFullYear();
+  if (grain === "quarter") return `Q${Math.floor(d.getUTCMonth() / 3) + 1} ${y}`;
+  if (grain === "year") return String(y);
+  if (grain === "day") return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${y}`;
+  if (grain === "week") { // ISO week: the week of its Thursday
+    const thursday = new Date(d.getTime() + (3 - ((d.getUTCDay() + 6) % 7)) * 86400000);
+    const first = new Date(Date.UTC(thursday.getUTCFullYear(), 0, 1));
+    return `W${Math.ceil(((thursday - first) / 86400000 + 1) / 7)} ${thursday.getUTCFullYear()}`;
+  }
+  return `${MONTHS[d.getUTCMonth()]} ${y}`;
+}
+function periodText(start, grain) { return periodLabel(start, grain) + (partial(start, grain) ? " (partial)" : ""); }
 function seriesOf(items, metric, by) {
   const groups = new Map();
   for (const row of items.filter((r) => r.metric === metric)) {
@@ -84,13 +113,74 @@ function seriesOf(items, metric, by) {
 }
 
 // -- widgets -------------------------------------------------------------------------------------
+// Money is in the reporting currency the API names (MetricPage.reporting_currency).
+let CURRENCY = "";
+const UNIT_SUFFIX = { hours: " h", seconds: " s", days: " d", day: " d", months: " mo", ratio: "×" };
+function currencyText(value, currency, options) {
+  if (value === null || value === undefined) return "–";
+  const code = currency || CURRENCY;
+  const n = Number(value);
+  try { return n.toLocaleString("en-US", Object.assign({ style: "currency", currency: code, maximumFractionDigits: 0 }, options || {})); }
+  catch { return n.toLocaleString("en-US", Object.assign({ maximumFractionDigits: 0 }, options || {})) + (code ? " " + code : ""); }
+}
 function format(value, unit) {
   if (value === null || value === undefined) return "–";
   const n = Number(value);
   if (unit === "percent") return n.toFixed(1) + "%";
-  if (unit === "currency") return n.toLocaleString("en-US", { maximumFractionDigits: 0 });
+  if (unit === "currency") return currencyText(n);
   if (unit === "score") return n.toFixed(1);
-  return n.toLocaleString("en-US", { maximumFractionDigits: 2 });
+  return n.toLocaleString("en-US", { maximumFractionDigits: 2 }) + (UNIT_SUFFIX[unit] || "");
+}
+// A change between two values: percentage points for a percentage, the unit otherwise.
+function formatChange(change, unit) {
+  const sign = change > 0 ? "+" : change < 0 ? "−" : "±";
+  if (unit === "percent") return sign + Math.abs(change).toFixed(1) + " pp";
+  return sign + format(Math.abs(change), unit);
+}
+// Axis tick labels: short (12K) with the unit.
+function tick(unit) {
+  return (value) => {
+    if (unit === "currency") return currencyText(value, null, { notation: "compact", maximumFractionDigits: 1 });
+    const short = Number(value).toLocaleString("en-US", { notation: "compact", maximumFractionDigits: 1 });
+    return unit === "percent" ? short + "%" : short + (UNIT_SUFFIX[unit] || "");
+  };
+}
+function unitWords(unit) {
+  return { currency: CURRENCY || "currency", percent: "%", hours: "hours", seconds: "seconds", days: "days", months: "months", ratio: "ratio", score: "score" }[unit] || "";
+}
+// A category axis of periods, labelled "Nov 2026" / "Q4 2026" / "W47 2026" (partial marked).
+function periodAxis(periods, grain) {
+  const label = (value) => periodText(value, grain);
+  return { type: "category", data: periods, name: `Period (${grain})`, nameLocation: "middle", nameGap: 28, axisLabel: { formatter: label }, axisPointer: { label: { formatter: (p) => label(p.value) } } };
+}
+function valueAxis(name, unit, extra) {
+  const words = unitWords(unit);
+  return Object.assign({ type: "value", name: words && !name.includes(`(${words})`) ? `${name} (${words})` : name, nameLocation: "middle", nameGap: 52, axisLabel: { formatter: tick(unit) } }, extra || {});
+}
+function periodsOf(groups) {
+  return [...new Set([...groups.values()].flatMap((points) => (points || []).map((p) => p[0])))].sort();
+}
+
+// A chart that ignores the segment picker (or the filter) says so, with the reason in its title;
+// one that applies them is marked too, so a test or a reader can tell.
+function segmentNote(instance, applies, reason) {
+  const r = range();
+  const box = instance.getDom().closest(".panel");
+  const by = applies.by !== false;
+  const where = applies.where !== false;
+  box.dataset.segment = (r.by && !by) || (r.where && !where) ? "ignored" : "applied";
+  if (box.dataset.segment !== "ignored") return;
+  const what = [!by && r.by ? `not split by ${r.by}` : "", !where && r.where ? "filter not applied" : ""].filter(Boolean).join("; ");
+  box.querySelector("h2").append(" ", el("span", { class: "unsplit", title: reason }, `all accounts: ${what}`));
+}
+
+// The current period, when a chart shows it, is labelled partial in the panel and on the axis.
+function markPartial(instance, periods, grain) {
+  const last = periods[periods.length - 1];
+  if (!last || !partial(last, grain)) return;
+  const box = instance.getDom().closest(".panel");
+  box.dataset.partial = periodLabel(last, grain);
+  box.querySelector("h2").append(" ", el("span", { class: "partial", title: `${periodLabel(last, grain)} has not ended: its value will still change` }, `${periodLabel(last, grain)} partial`));
 }
 
 function download(name, href) {
@@ -103,7 +193,7 @@ function download(name, href) {
 function panel(title, slug) {
   const tools = el("span", { class: "tools" });
   const box = el("section", { class: "panel", "data-panel": slug }, tools, el("h2", {}, title));
-  content.append(box);
+  content.insertBefore(box, document.getElementById("loading")); // before the loading note
   return { box, tools };
 }
 
@@ -112,20 +202,31 @@ function plot(box, tools, name, option, id) {
   box.append(area);
   const instance = echarts.init(area, null, { renderer: "canvas" });
   instance.on("finished", () => { area.dataset.rendered = "1"; }); // drawn: tests wait for it
-  instance.setOption(Object.assign({ animation: false }, option));
+  const values = [].concat(option.series || []).flatMap((s) => s.data || []).map((d) => (Array.isArray(d) ? d[d.length - 1] : d && typeof d === "object" ? d.value : d));
+  const empty = !values.some((v) => v !== null && v !== undefined && v !== "" && !Number.isNaN(Number(v)));
+  const graphic = empty ? { graphic: { type: "text", left: "center", top: "middle", style: { text: "No data in this range", fontSize: 14, fill: "#5b6478" } } } : {};
+  instance.setOption(Object.assign({ animation: false }, option, graphic));
+  if (empty) area.dataset.empty = "1";
   area.dataset.ready = "1";
   tools.append(el("button", { type: "button", "data-export": "png", onclick: () => download(name + ".png", instance.getDataURL({ type: "png", backgroundColor: "#fff" })) }, "PNG"));
   return instance;
 }
 
-function chart(title, slug, option) {
+function chart(title, slug, option, unit) {
   const { box, tools } = panel(title, slug);
-  return plot(box, tools, slug, Object.assign({ tooltip: { trigger: "axis" }, legend: { type: "scroll" } }, option), "chart-" + slug);
+  const tooltip = Object.assign({ trigger: "axis" }, unit ? { valueFormatter: (v) => format(v, unit) } : {});
+  return plot(box, tools, slug, Object.assign({ tooltip, legend: { type: "scroll" }, grid: { left: 78, right: 30, bottom: 48 } }, option), "chart-" + slug);
 }
 
-function lines(title, slug, groups, extra) {
-  const series = [...groups.entries()].map(([name, points]) => Object.assign({ name, type: "line", data: points, showSymbol: false }, extra || {}));
-  return chart(title, slug, { xAxis: { type: "category" }, yAxis: { type: "value" }, series });
+// Lines over periods; `y` names the value axis and its unit ({ name, unit }).
+function lines(title, slug, groups, extra, y) {
+  const grain = range().grain;
+  const axis = y || { name: "Value", unit: "number" };
+  const periods = periodsOf(groups);
+  const series = [...groups.entries()].map(([name, points]) => Object.assign({ name, type: "line", data: points || [], showSymbol: false }, extra || {}));
+  const instance = chart(title, slug, { xAxis: periodAxis(periods, grain), yAxis: valueAxis(axis.name, axis.unit), series }, axis.unit);
+  markPartial(instance, periods, grain);
+  return instance;
 }
 
 // A CSV of table rows that a spreadsheet cannot run: text starting with = + - @ tab or CR gets a
@@ -163,8 +264,10 @@ const KPIS = [
 const LOWER_IS_BETTER = new Set(["customer_churn_rate"]);
 
 async function overview() {
+  const r = range();
   const body = await metrics(KPIS.map((k) => k[0]), { by: "" });
   const cards = el("div", { class: "cards", id: "kpis" });
+  if (r.by) content.append(el("p", { class: "unsplit", title: "Each card is one number for all accounts (in the filter); the charts on the other pages split by segment." }, `Cards show all accounts: not split by ${r.by}`));
   content.append(cards);
   for (const [name, label] of KPIS) {
     const rows = body.items.filter((r) => r.metric === name);
@@ -176,53 +279,78 @@ async function overview() {
     const change = last && before && last.value !== null && before.value !== null ? Number(last.value) - Number(before.value) : null;
     const spark = el("div", { class: "spark" });
     cards.append(el("div", { class: "card", "data-metric": name, "data-value": value === null ? "" : String(value), "data-period": last ? last.period_start : "" },
-      el("div", { class: "label" }, label, " · ", last ? last.period_start.slice(0, 7) : ""),
+      el("div", { class: "label" }, label, " · ", last ? periodText(last.period_start, r.grain) : ""),
       el("div", { class: "value" }, format(value, unit)),
-      el("div", { class: "change " + ((LOWER_IS_BETTER.has(name) ? -change : change) > 0 ? "up" : change ? "down" : "") }, change === null ? "no change data" : (change >= 0 ? "+" : "") + format(change, unit === "percent" ? "number" : unit) + " vs previous"),
+      el("div", { class: "change " + ((LOWER_IS_BETTER.has(name) ? -change : change) > 0 ? "up" : change ? "down" : "") }, change === null ? "no change data" : formatChange(change, unit) + " vs " + periodLabel(before.period_start, r.grain)),
       spark));
-    echarts.init(spark).setOption({ animation: false, grid: { left: 0, right: 0, top: 2, bottom: 2 }, xAxis: { type: "category", show: false }, yAxis: { type: "value", show: false, scale: true }, series: [{ type: "line", showSymbol: false, data: rows.map((r) => [r.period_start, r.value === null ? null : Number(r.value)]) }] });
+    echarts.init(spark).setOption({ animation: false, grid: { left: 0, right: 0, top: 2, bottom: 2 }, xAxis: { type: "category", show: false }, yAxis: { type: "value", show: false, scale: true }, series: [{ type: "line", showSymbol: false, connectNulls: true, data: rows.map((r) => [r.period_start, r.value === null ? null : Number(r.value)]) }] });
   }
 }
 
 async function revenue() {
   const r = range();
   const body = await metrics(["mrr", "mrr_new", "mrr_expansion", "mrr_contraction", "mrr_churned", "mrr_reactivation"]);
-  lines("MRR", "mrr", seriesOf(body.items, "mrr", r.by));
+  segmentNote(lines("MRR", "mrr", seriesOf(body.items, "mrr", r.by), null, { name: "MRR", unit: "currency" }), {});
   const moves = ["mrr_new", "mrr_expansion", "mrr_reactivation", "mrr_contraction", "mrr_churned"];
   const total = await metrics(moves, { by: "" });
   const series = moves.map((m) => ({ name: m.replace("mrr_", ""), type: "bar", stack: "moves", data: [...seriesOf(total.items, m, "").values()][0] || [] }));
-  chart("MRR movements per period", "movements", { xAxis: { type: "category" }, yAxis: { type: "value" }, series });
+  const periods = periodsOf(new Map(series.map((x) => [x.name, x.data])));
+  const movements = chart("MRR movements per period", "movements", { xAxis: periodAxis(periods, r.grain), yAxis: valueAxis("MRR change", "currency"), series }, "currency");
+  markPartial(movements, periods, r.grain);
+  segmentNote(movements, { by: false }, "The movements add up to the change of total MRR, so they are shown for all accounts.");
+}
+
+// Cohort retention colours diverge around 95%: warm below (customers lost), pale near it, calm
+// blue-green at and above 100% (kept or expanded). The scale reaches the largest value, so a
+// revenue cohort above 100% keeps its own colour and label instead of being clipped.
+const RETENTION_ANCHORS = [[0, "#b2182b"], [60, "#ef8a62"], [85, "#fddbc7"], [95, "#f7f7f7"], [100, "#c7eae5"], [115, "#80cdc1"], [140, "#35978f"]];
+function retentionColour(value) {
+  const rgb = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  const upper = RETENTION_ANCHORS.findIndex(([at]) => at >= value);
+  if (upper <= 0) return RETENTION_ANCHORS[upper === 0 ? 0 : RETENTION_ANCHORS.length - 1][1];
+  const [[a, from], [b, to]] = [RETENTION_ANCHORS[upper - 1], RETENTION_ANCHORS[upper]];
+  const mix = rgb(from).map((c, i) => Math.round(c + ((rgb(to)[i] - c) * (value - a)) / (b - a)));
+  return "#" + mix.map((c) => c.toString(16).padStart(2, "0")).join("");
+}
+function retentionScale(values) {
+  const known = values.filter((v) => v !== null && v !== undefined);
+  const max = Math.max(100, ...known.map((v) => Math.ceil(v / 10) * 10));
+  const color = Array.from({ length: 29 }, (_, i) => retentionColour((max * i) / 28));
+  return { visualMap: { type: "continuous", min: 0, max, calculable: true, orient: "horizontal", left: "center", bottom: 0, text: [`${max}% kept`, "0%"], inRange: { color } } };
 }
 
 async function retention() {
   const r = range();
   const body = await metrics(["customer_churn_rate", "customer_retention_rate"]);
-  lines("Customer churn rate (%)", "churn", seriesOf(body.items, "customer_churn_rate", r.by));
-  lines("Customer retention rate (%)", "retention", seriesOf(body.items, "customer_retention_rate", r.by));
+  segmentNote(lines("Customer churn rate", "churn", seriesOf(body.items, "customer_churn_rate", r.by), null, { name: "Churn rate", unit: "percent" }), {});
+  segmentNote(lines("Customer retention rate", "retention", seriesOf(body.items, "customer_retention_rate", r.by), null, { name: "Retention rate", unit: "percent" }), {});
   const cohorts = await api("/api/cohorts", { from: r.from, to: r.to, where: r.where });
   for (const [kind, field] of [["logos", "retention"], ["revenue", "revenue_retention"]]) {
     const names = [...new Set(cohorts.map((c) => c.cohort))];
     const offsets = [...new Set(cohorts.map((c) => c.offset))].sort((a, b) => a - b);
     const data = cohorts.map((c) => [offsets.indexOf(c.offset), names.indexOf(c.cohort), c[field] === null ? null : Number(Number(c[field]).toFixed(1))]);
-    chart(`Cohort retention (${kind}, %)`, "cohorts-" + kind, { tooltip: { position: "top" }, xAxis: { type: "category", data: offsets }, yAxis: { type: "category", data: names }, visualMap: { min: 0, max: 100, calculable: true, orient: "horizontal", left: "center", bottom: 0 }, series: [{ type: "heatmap", data, label: { show: true } }], grid: { bottom: 70 } });
+    const heat = chart(`Cohort retention (${kind}, %)`, "cohorts-" + kind, Object.assign({ tooltip: { position: "top", valueFormatter: (v) => format(v, "percent") }, xAxis: { type: "category", data: offsets, name: "Months since first payment", nameLocation: "middle", nameGap: 28 }, yAxis: { type: "category", data: names, name: "First-paid cohort", nameLocation: "middle", nameGap: 62, axisLabel: { formatter: (c) => periodLabel(c, "month") } }, series: [{ type: "heatmap", data, label: { show: true, formatter: (p) => (p.value[2] === null ? "" : p.value[2].toFixed(0)) } }], grid: { left: 90, right: 30, bottom: 90 } }, retentionScale(data.map((d) => d[2]))));
+    segmentNote(heat, { by: false }, "A cohort table has one row per cohort; use the filter to look at one segment.");
   }
   const survival = await api("/api/survival", { where: r.where });
-  chart("Account survival (Kaplan-Meier)", "survival", { xAxis: { type: "value", name: "days" }, yAxis: { type: "value", max: 1 }, series: [{ type: "line", step: "end", showSymbol: false, data: survival.curve.map((p) => [Number(p.duration), Number(p.survival)]) }] });
+  const curve = chart("Account survival (Kaplan-Meier)", "survival", { xAxis: { type: "value", name: "Days since first payment", nameLocation: "middle", nameGap: 28 }, yAxis: { type: "value", max: 1, name: "Share of accounts still paying", nameLocation: "middle", nameGap: 52, axisLabel: { formatter: (v) => (100 * v).toFixed(0) + "%" } }, tooltip: { trigger: "axis", valueFormatter: (v) => (100 * v).toFixed(1) + "%" }, series: [{ name: "survival", type: "line", step: "end", showSymbol: false, data: survival.curve.map((p) => [Number(p.duration), Number(p.survival)]) }] });
+  segmentNote(curve, { by: false }, "One curve for all accounts in the filter; use the filter to look at one segment.");
 }
 
 async function engagement() {
   const r = range();
   const body = await metrics(["dau", "wau", "mau", "stickiness", "average_session_seconds"], { by: "" });
   const groups = new Map([["DAU", [...seriesOf(body.items, "dau").values()][0]], ["WAU", [...seriesOf(body.items, "wau").values()][0]], ["MAU", [...seriesOf(body.items, "mau").values()][0]]]);
-  lines("Active users", "active", groups);
-  lines("Stickiness (DAU/MAU, %)", "stickiness", seriesOf(body.items, "stickiness"));
-  lines("Average session (seconds)", "sessions", seriesOf(body.items, "average_session_seconds"));
+  const allUsers = "Engagement is counted for all users or accounts; the segment split is on the revenue and retention pages.";
+  segmentNote(lines("Active users", "active", groups, null, { name: "Active users", unit: "count" }), { by: false }, allUsers);
+  segmentNote(lines("Stickiness (DAU/MAU)", "stickiness", seriesOf(body.items, "stickiness"), null, { name: "DAU/MAU", unit: "percent" }), { by: false }, allUsers);
+  segmentNote(lines("Average session", "sessions", seriesOf(body.items, "average_session_seconds"), null, { name: "Session length", unit: "seconds" }), { by: false }, allUsers);
   const steps = ["visit", "signup", "onboarding_step", "converted_to_paid"];
   const funnel = await api("/api/funnel", { steps, window: 30, from: r.from, to: r.to });
   const totals = steps.map((_, i) => funnel.filter((row) => row.step === i + 1).reduce((sum, row) => sum + row.people, 0));
-  chart("Funnel: visit > signup > onboarding > paid (30 days)", "funnel", { xAxis: { type: "category", data: steps }, yAxis: { type: "value" }, series: [{ type: "bar", data: totals, label: { show: true, position: "top" } }] });
-  const adoption = await api("/api/metrics", { names: "feature_adoption_rate", by: "feature", from: r.to, to: r.to });
-  chart("Feature adoption, last period (%)", "adoption", { xAxis: { type: "category", data: adoption.items.map((i) => i.feature) }, yAxis: { type: "value" }, series: [{ type: "bar", data: adoption.items.map((i) => i.value === null ? null : Number(i.value)) }] });
+  segmentNote(chart("Funnel: visit > signup > onboarding > paid (30 days)", "funnel", { xAxis: { type: "category", data: steps, name: "Step", nameLocation: "middle", nameGap: 28 }, yAxis: valueAxis("People", "count"), series: [{ name: "people", type: "bar", data: totals, label: { show: true, position: "top" } }] }, "count"), { by: false, where: false }, "The funnel follows people, before they belong to an account with attributes.");
+  const adoption = await api("/api/metrics", { names: "feature_adoption_rate", by: "feature", from: r.to, to: r.to, where: r.where });
+  segmentNote(chart(`Feature adoption, ${periodText(r.to, "month")}`, "adoption", { xAxis: { type: "category", data: adoption.items.map((i) => i.feature), name: "Feature", nameLocation: "middle", nameGap: 28 }, yAxis: valueAxis("Adoption", "percent"), series: [{ name: "adoption", type: "bar", data: adoption.items.map((i) => i.value === null ? null : Number(i.value)) }] }, "percent"), { by: false }, "Split by feature already; use the filter to look at one segment.");
   await lifecycleCharts(r);
   await retentionTriangle(r);
 }
@@ -238,7 +366,9 @@ async function lifecycleCharts(r) {
       const values = new Map(body.items.filter((i) => i.metric === prefix + state).map((i) => [i.period_start, Number(i.value)]));
       return { name: label, type: "bar", stack: "lifecycle", data: periods.map((p) => values.get(p) ?? 0) };
     });
-    chart(`Lifecycle of ${who} (per ${r.grain})`, slug, { xAxis: { type: "category", data: periods }, yAxis: { type: "value" }, series });
+    const drawn = chart(`Lifecycle of ${who} (per ${r.grain})`, slug, { xAxis: periodAxis(periods, r.grain), yAxis: valueAxis(who[0].toUpperCase() + who.slice(1), "count"), series }, "count");
+    markPartial(drawn, periods, r.grain);
+    segmentNote(drawn, { by: false }, "Lifecycle states are counted for all users or accounts.");
   }
 }
 
@@ -258,13 +388,18 @@ async function retentionTriangle(r) {
 async function voice() {
   const r = range();
   const body = await metrics(["nps", "csat", "ces"], { by: "" });
-  lines("NPS", "nps", seriesOf(body.items, "nps"));
-  lines("CSAT and CES (%)", "csat", new Map([["CSAT", [...seriesOf(body.items, "csat").values()][0]], ["CES", [...seriesOf(body.items, "ces").values()][0]]]));
+  // Surveys are sparse (quarterly NPS leaves months empty): lines join the known points and every
+  // point has a marker, so a single answer period still shows.
+  const sparse = { showSymbol: true, symbolSize: 7, connectNulls: true };
+  const surveysOnly = "Survey scores are shown for all respondents; filter the comments below to look at one segment.";
+  segmentNote(lines("NPS", "nps", seriesOf(body.items, "nps"), sparse, { name: "NPS (−100 to 100)", unit: "score" }), { by: false }, surveysOnly);
+  segmentNote(lines("CSAT and CES", "csat", new Map([["CSAT", [...seriesOf(body.items, "csat").values()][0]], ["CES", [...seriesOf(body.items, "ces").values()][0]]]), sparse, { name: "Satisfied or easy", unit: "percent" }), { by: false }, surveysOnly);
   const last = new Date(r.to);
   const end = new Date(Date.UTC(last.getUTCFullYear(), last.getUTCMonth() + 1, 0)).toISOString().slice(0, 10);
   for (const survey of ["nps", "csat", "ces"]) {
     const counts = await api("/api/surveys/distribution", { survey, from: r.from, to: end });
-    chart(`${survey.toUpperCase()} score distribution`, "distribution-" + survey, { xAxis: { type: "category", data: counts.map((c) => c.score) }, yAxis: { type: "value" }, series: [{ type: "bar", data: counts.map((c) => c.answers) }] });
+    const drawn = chart(`${survey.toUpperCase()} score distribution`, "distribution-" + survey, { xAxis: { type: "category", data: counts.map((c) => c.score), name: "Score", nameLocation: "middle", nameGap: 28 }, yAxis: valueAxis("Answers", "count"), series: [{ name: "answers", type: "bar", data: counts.map((c) => c.answers) }] }, "count");
+    segmentNote(drawn, { by: false, where: false }, "The distribution counts every answer in the range.");
   }
   // Invitations sent in the range, by the segment picker when it names an account attribute.
   const sent = { from: r.from, to: end, where: r.where };
@@ -296,14 +431,30 @@ async function drivers(r, known) {
 
 async function support() {
   const body = await metrics(["fcr", "resolution_hours_median", "resolution_hours_p90", "first_response_hours_median"], { by: "" });
-  lines("First-contact resolution (%)", "fcr", seriesOf(body.items, "fcr"));
-  lines("Hours to first response and resolution", "times", new Map([["first response, median", [...seriesOf(body.items, "first_response_hours_median").values()][0]], ["resolution, median", [...seriesOf(body.items, "resolution_hours_median").values()][0]], ["resolution, p90", [...seriesOf(body.items, "resolution_hours_p90").values()][0]]]));
+  const r = range();
+  const tickets = "Ticket times are shown for all accounts in the filter.";
+  segmentNote(lines("First-contact resolution", "fcr", seriesOf(body.items, "fcr"), null, { name: "Resolved at first contact", unit: "percent" }), { by: false }, tickets);
+  // Medians and the p90 differ by an order of magnitude: the p90 has its own axis on the right.
+  const one = (name) => [...seriesOf(body.items, name).values()][0] || [];
+  const series = [
+    { name: "first response, median", type: "line", showSymbol: false, data: one("first_response_hours_median") },
+    { name: "resolution, median", type: "line", showSymbol: false, data: one("resolution_hours_median") },
+    { name: "resolution, p90 (right axis)", type: "line", showSymbol: false, lineStyle: { type: "dashed" }, yAxisIndex: 1, data: one("resolution_hours_p90") },
+  ];
+  const periods = periodsOf(new Map(series.map((x) => [x.name, x.data])));
+  const times = chart("Hours to first response and resolution", "times", { xAxis: periodAxis(periods, r.grain), yAxis: [valueAxis("Median", "hours"), valueAxis("p90", "hours", { position: "right", nameGap: 48, splitLine: { show: false } })], grid: { left: 78, right: 78, bottom: 48 }, series }, "hours");
+  markPartial(times, periods, r.grain);
+  segmentNote(times, { by: false }, tickets);
 }
 
+// -- goals ---------------------------------------------------------------------------------------
+// Goals of four kinds: a catalog metric (optionally for one segment), a number kept by hand, done
+// or not, and a task list. Editors create, edit (the same form) and delete them; everyone sees
+// each goal's progress and its history chart.
 function goalVisual(goal) {
   const share = Number(goal.progress);
   if (goal.display === "pie") {
-    const holder = el("div", { style: "width:120px;height:120px" });
+    const holder = el("div", { class: "goal-pie" });
     setTimeout(() => echarts.init(holder).setOption({ animation: false, series: [{ type: "pie", radius: ["50%", "80%"], label: { show: false }, data: [{ value: share, name: "done" }, { value: 100 - share, name: "left", itemStyle: { color: "#e5e7eb" } }] }] }), 0);
     return holder;
   }
@@ -311,41 +462,186 @@ function goalVisual(goal) {
   return el("progress", { max: "100", value: String(share) });
 }
 
+const GOAL_KINDS = [["number", "a number kept by hand"], ["metric", "a metric from the catalog"], ["boolean", "done or not"], ["tasks", "a task list"]];
+const GOAL_FIELDS = { metric: ["metric", "segment", "values"], number: ["unit", "values", "current"], boolean: ["done"], tasks: ["tasks"] };
+
+function goalWords(goal, catalog) {
+  const entry = catalog.get(goal.metric);
+  const what = goal.kind === "metric" ? [entry ? entry.description || goal.metric : goal.metric, goal.segment_by ? ` for ${goal.segment_by} = ${goal.segment_value}` : ""].join("") : GOAL_KINDS.find(([k]) => k === goal.kind)[1];
+  if (goal.kind === "tasks") return `${what}: ${goal.value ?? 0} of ${goal.tasks.length} tasks done`;
+  if (goal.kind === "boolean") return `${what}: ${goal.done ? "done" : "not done yet"}`;
+  return `${what}: ${format(goal.value, goal.unit)} now, from ${format(goal.start_value, goal.unit)} to ${format(goal.target_value, goal.unit)}`;
+}
+
 async function goals() {
+  const editor = page.dataset.role === "editor" || page.dataset.role === "admin";
+  const catalog = new Map((await api("/api/metrics/catalog")).map((m) => [m.name, m]));
+  const attributes = JSON.parse(page.dataset.attributes || "[]");
   const list = el("div", { id: "goals" });
-  const form = el("form", { id: "new-goal", class: "panel" },
-    el("h2", {}, "New goal"),
-    el("label", {}, "Name ", el("input", { name: "name", required: "required" })), " ",
-    el("label", {}, "Kind ", el("select", { name: "kind" }, ["number", "metric", "boolean"].map((k) => el("option", {}, k)))), " ",
-    el("label", {}, "Metric ", el("input", { name: "metric", placeholder: "nrr" })), " ",
-    el("label", {}, "Start ", el("input", { name: "start_value", type: "number", step: "any", value: "0" })), " ",
-    el("label", {}, "Target ", el("input", { name: "target_value", type: "number", step: "any", value: "100" })), " ",
-    el("label", {}, "Now ", el("input", { name: "current_value", type: "number", step: "any" })), " ",
-    el("label", {}, "Due ", el("input", { name: "due_date", type: "date", required: "required" })), " ",
-    el("label", {}, "Show as ", el("select", { name: "display" }, ["bar", "pie", "thermometer"].map((k) => el("option", {}, k)))), " ",
-    el("button", { type: "submit" }, "Create"));
+  if (!editor) {
+    content.append(el("p", { class: "note" }, "You can read goals; an editor key can create and change them."), list);
+    await drawGoals(list, catalog, null);
+    return;
+  }
+  const field = (group, ...children) => el("label", { class: "field", "data-group": group || null }, ...children);
+  const areas = [...new Set([...catalog.values()].map((m) => m.area))];
+  const metric = el("select", { name: "metric" }, areas.map((area) => el("optgroup", { label: area },
+    [...catalog.values()].filter((m) => m.area === area).map((m) => el("option", { value: m.name }, `${m.name} (${unitWords(m.unit) || m.unit})`)))));
+  const unitShown = el("span", { id: "goal-unit", class: "unit" });
+  const segmentBy = el("select", { name: "segment_by" }, el("option", { value: "" }, "(all accounts)"), attributes.map((a) => el("option", { value: a }, a)));
+  const segmentValues = el("datalist", { id: "segment-values" });
+  const segmentValue = el("input", { name: "segment_value", list: "segment-values", placeholder: "value", maxlength: "200" });
+  const kind = el("select", { name: "kind" }, GOAL_KINDS.map(([k, words]) => el("option", { value: k }, `${k}: ${words}`)));
+  const heading = el("h2", {}, "New goal");
+  const submit = el("button", { type: "submit" }, "Create");
+  const cancel = el("button", { type: "button", hidden: "hidden" }, "Cancel");
+  const today = new Date().toISOString().slice(0, 10);
+  const form = el("form", { id: "new-goal", class: "panel" }, heading,
+    field(null, "Name ", el("input", { name: "name", required: "required", maxlength: "200" })),
+    field(null, "Kind ", kind),
+    field("metric", "Metric ", metric, " ", unitShown),
+    field("segment", "Segment ", segmentBy, " = ", segmentValue, segmentValues),
+    field("unit", "Unit ", el("select", { name: "unit" }, ["number", "currency", "percent"].map((u) => el("option", { value: u }, u)))),
+    field("values", "Start ", el("input", { name: "start_value", type: "number", step: "any", value: "0" })),
+    field("values", "Target ", el("input", { name: "target_value", type: "number", step: "any", value: "100" })),
+    field("current", "Now ", el("input", { name: "current_value", type: "number", step: "any" })),
+    field("done", el("input", { name: "done", type: "checkbox" }), " done"),
+    field("tasks", "Tasks, one a line ", el("textarea", { name: "tasks", rows: "3", cols: "30" })),
+    field(null, "Owner ", el("input", { name: "owner", maxlength: "200" })),
+    field(null, "From ", el("input", { name: "start_date", type: "date", required: "required", value: today })),
+    field(null, "Due ", el("input", { name: "due_date", type: "date", required: "required" })),
+    field(null, "Show as ", el("select", { name: "display" }, ["bar", "pie", "thermometer"].map((k) => el("option", {}, k)))),
+    " ", submit, " ", cancel);
+  let editing = null; // the goal being edited, or null for a new one
+
+  function showFields() {
+    const shown = new Set(GOAL_FIELDS[kind.value]);
+    for (const label of form.querySelectorAll("[data-group]")) label.hidden = !shown.has(label.dataset.group);
+    const entry = catalog.get(metric.value);
+    unitShown.textContent = entry ? `in ${unitWords(entry.unit) || entry.unit} · ${entry.description}` : "";
+  }
+  async function suggestValues() {
+    segmentValues.replaceChildren();
+    if (!segmentBy.value || !metric.value) return;
+    const month = range().to;
+    const rows = await api("/api/metrics", { names: metric.value, by: segmentBy.value, from: month, to: month }).catch(() => ({ items: [] }));
+    segmentValues.replaceChildren(...[...new Set(rows.items.map((r) => String(r[segmentBy.value])))].map((v) => el("option", { value: v })));
+  }
+  kind.addEventListener("change", showFields);
+  metric.addEventListener("change", () => { showFields(); suggestValues(); });
+  segmentBy.addEventListener("change", suggestValues);
+
+  function reset() {
+    editing = null;
+    form.reset();
+    heading.textContent = "New goal";
+    submit.textContent = "Create";
+    cancel.hidden = true;
+    showFields();
+  }
+  cancel.addEventListener("click", reset);
+
+  function edit(goal) {
+    editing = goal;
+    const set = (name, value) => { form.elements.namedItem(name).value = value ?? ""; };
+    for (const name of ["name", "kind", "owner", "start_value", "target_value", "current_value", "start_date", "due_date", "display", "segment_by", "segment_value"]) set(name, goal[name]);
+    if (goal.metric) set("metric", goal.metric);
+    if (goal.kind === "number") set("unit", goal.unit);
+    form.elements.namedItem("done").checked = goal.done;
+    set("tasks", goal.tasks.map((t) => (t.done ? "[x] " : "") + t.title).join("\n"));
+    heading.textContent = `Edit "${goal.name}"`;
+    submit.textContent = "Save";
+    cancel.hidden = false;
+    showFields();
+    suggestValues();
+    form.scrollIntoView();
+  }
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const data = Object.fromEntries(new FormData(form).entries());
-    const goal = { name: data.name, kind: data.kind, start_value: Number(data.start_value), target_value: Number(data.target_value), start_date: new Date().toISOString().slice(0, 10), due_date: data.due_date, display: data.display };
-    if (data.metric) goal.metric = data.metric;
-    if (data.current_value) goal.current_value = Number(data.current_value);
-    try { await api("/api/goals", {}, { method: "POST", body: JSON.stringify(goal) }); form.reset(); await drawGoals(list); }
-    catch (error) { fail(error.message); }
+    const number = (name) => (data[name] === "" || data[name] === undefined ? null : Number(data[name]));
+    const goal = { name: data.name.trim(), kind: data.kind, owner: data.owner.trim() || null, start_date: data.start_date, due_date: data.due_date, display: data.display,
+      metric: null, segment_by: null, segment_value: null, current_value: null };
+    if (data.kind === "metric") Object.assign(goal, { metric: data.metric, segment_by: data.segment_by || null, segment_value: data.segment_by ? data.segment_value.trim() : null });
+    if (data.kind === "metric" || data.kind === "number") Object.assign(goal, { start_value: number("start_value") ?? 0, target_value: number("target_value") ?? 0 });
+    if (data.kind === "number") Object.assign(goal, { unit: data.unit, current_value: number("current_value") });
+    if (data.kind === "boolean") goal.done = form.elements.namedItem("done").checked;
+    if (data.kind === "tasks") goal.tasks = data.tasks.split("\n").map((line) => line.trim()).filter(Boolean).map((line) => ({ title: line.replace(/^\[x\]\s*/i, ""), done: /^\[x\]/i.test(line) }));
+    try {
+      if (editing) await api(`/api/goals/${editing.id}`, {}, { method: "PATCH", body: JSON.stringify(goal) });
+      else await api("/api/goals", {}, { method: "POST", body: JSON.stringify(goal) });
+      document.getElementById("error").hidden = true;
+      reset();
+      await actions.redraw();
+    } catch (error) { fail(error.message); }
   });
+  const actions = { edit, redraw: () => drawGoals(list, catalog, actions) };
   content.append(form, list);
-  await drawGoals(list);
+  showFields();
+  await drawGoals(list, catalog, actions);
 }
 
-async function drawGoals(list) {
+// Each goal with its progress, its task list (ticked in place by editors) and its history: the
+// metric month by month since the goal started (for its segment), or the values recorded at each
+// change for a goal kept by hand; the target is a dashed line.
+async function drawGoals(list, catalog, actions) {
   const body = await api("/api/goals", { limit: 500 });
+  CURRENCY = body.reporting_currency || CURRENCY;
+  const charts = [];
   list.replaceChildren(...body.items.map((goal) => {
-    const history = el("div", { class: "spark", style: "width:220px" });
-    api(`/api/goals/${goal.id}/history`).then((points) => echarts.init(history).setOption({ animation: false, grid: { left: 0, right: 0, top: 2, bottom: 2 }, tooltip: { trigger: "axis" }, xAxis: { type: "category", show: false }, yAxis: { type: "value", min: 0, max: 100, show: false }, series: [{ type: "line", data: points.map((p) => [p.recorded_at, p.progress]) }] }));
-    return el("section", { class: "panel goal", "data-goal": goal.name },
+    const history = el("div", { class: "chart goal-history", id: `goal-history-${goal.id}` });
+    charts.push([goal, history]);
+    const tasks = goal.kind === "tasks" ? el("ul", { class: "tasks" }, goal.tasks.map((task, i) => {
+      const box = el("input", { type: "checkbox", checked: task.done ? "checked" : null, disabled: actions ? null : "disabled", "aria-label": task.title });
+      box.addEventListener("change", async () => {
+        const next = goal.tasks.map((t, j) => (j === i ? Object.assign({}, t, { done: box.checked }) : t));
+        try { await api(`/api/goals/${goal.id}`, {}, { method: "PATCH", body: JSON.stringify({ tasks: next }) }); await actions.redraw(); } catch (error) { fail(error.message); }
+      });
+      return el("li", {}, el("label", {}, box, " ", task.title));
+    })) : null;
+    const buttons = actions ? el("span", { class: "tools" },
+      el("button", { type: "button", "data-action": "edit", onclick: () => actions.edit(goal) }, "Edit"),
+      el("button", { type: "button", "data-action": "delete", onclick: async () => {
+        if (!confirm(`Delete the goal "${goal.name}" and its history?`)) return;
+        try { await api(`/api/goals/${goal.id}`, {}, { method: "DELETE" }); await actions.redraw(); } catch (error) { fail(error.message); }
+      } }, "Delete")) : null;
+    return el("section", { class: "panel goal", "data-goal": goal.name, "data-goal-id": String(goal.id), "data-kind": goal.kind },
       goalVisual(goal),
-      el("div", {}, el("h2", {}, goal.name), el("p", {}, `${format(goal.value)} of ${format(goal.target_value)} · ${Number(goal.progress).toFixed(0)}% (expected ${Number(goal.expected).toFixed(0)}%) · `, el("strong", { class: "status" }, goal.status), ` · due ${goal.due_date}`), el("div", { class: "label" }, "progress history"), history));
+      el("div", { class: "goal-body" }, buttons, el("h2", {}, goal.name),
+        el("p", { class: "goal-summary" }, goalWords(goal, catalog)),
+        el("p", {}, `${Number(goal.progress).toFixed(0)}% (expected ${Number(goal.expected).toFixed(0)}%) · `, el("strong", { class: "status" }, goal.status), ` · due ${goal.due_date}`, goal.owner ? ` · ${goal.owner}` : ""),
+        tasks, history));
   }));
+  if (!body.items.length) list.append(el("p", { class: "empty" }, "No goals yet."));
+  for (const [goal, area] of charts) await goalHistory(goal, area);
+}
+
+async function goalHistory(goal, area) {
+  let points;
+  let x;
+  if (goal.kind === "metric") {
+    const from = goal.start_date.slice(0, 8) + "01";
+    const to = range().to < from ? from : range().to;
+    const rows = await api("/api/metrics", { names: goal.metric, by: goal.segment_by || "", from, to, limit: 10000 });
+    points = rows.items.filter((r) => !goal.segment_by || String(r[goal.segment_by]) === goal.segment_value).map((r) => [r.period_start, r.value === null ? null : Number(r.value)]);
+    x = periodAxis(points.map((p) => p[0]), "month");
+  } else {
+    const recorded = await api(`/api/goals/${goal.id}/history`);
+    const share = goal.kind === "tasks" || goal.kind === "boolean";
+    points = recorded.map((h) => [h.recorded_at.slice(0, 16).replace("T", " "), share ? h.progress : h.value]);
+    x = { type: "category", data: points.map((p) => p[0]), name: "Recorded (UTC)", nameLocation: "middle", nameGap: 28 };
+  }
+  const share = goal.kind === "tasks" || goal.kind === "boolean";
+  const unit = share ? "percent" : goal.unit;
+  const target = share ? 100 : goal.target_value;
+  const instance = echarts.init(area);
+  const empty = points.length ? {} : { graphic: { type: "text", left: "center", top: "middle", style: { text: "No history yet", fontSize: 14, fill: "#5b6478" } } };
+  instance.setOption({ ...empty, animation: false, grid: { left: 78, right: 30, top: 20, bottom: 48 }, tooltip: { trigger: "axis", valueFormatter: (v) => format(v, unit) },
+    xAxis: x, yAxis: valueAxis(share ? "Done" : goal.metric || "Value", unit, share ? { min: 0, max: 100 } : { scale: true, min: (v) => Math.min(v.min, target), max: (v) => Math.max(v.max, target) }),
+    series: [{ name: share ? "done" : "value", type: "line", showSymbol: true, connectNulls: true, data: points,
+      markLine: { symbol: "none", silent: true, lineStyle: { type: "dashed", color: "#1a7f37" }, label: { formatter: () => "target " + format(target, unit) }, data: [{ yAxis: target }] } }] });
+  area.dataset.rendered = "1";
 }
 
 // -- accounts ------------------------------------------------------------------------------------
@@ -533,7 +829,8 @@ async function account() {
       table("Health components", "health", ["component", "score", "weight", "measure"], detail.health_components, (c, row) => c === "score" ? (row.score === null ? "–" : Number(row.score).toFixed(0)) : row[c]);
     }
   }
-  lines("MRR", "account-mrr", new Map([["MRR", timeline.mrr.map((p) => [p.period_start, p.value === null ? null : Number(p.value)])]]));
+  if (detail.reporting_currency) CURRENCY = detail.reporting_currency;
+  lines("MRR", "account-mrr", new Map([["MRR", timeline.mrr.map((p) => [p.period_start, p.value === null ? null : Number(p.value)])]]), null, { name: "MRR", unit: "currency" });
   table("Survey answers", "answers", ["responded_at", "survey", "score", "language", "comment"], timeline.answers);
   table("Tickets", "tickets", ["opened_at", "channel", "status", "contacts", "resolved_at"], timeline.tickets);
   table("Latest events", "events", ["occurred_at", "name", "user_id", "feature", "page"], timeline.events);
@@ -582,7 +879,8 @@ async function dashboard() {
           const data = rows.filter((r) => r.period_start === lastPeriod).map((r) => ({ name: String(widget.by ? r[widget.by] : widget.metric), value: Number(r.value) }));
           chartIn(holder, controls, widget.metric, { series: [{ type: "pie", data }] });
         } else {
-          chartIn(holder, controls, widget.metric, { xAxis: { type: "category" }, yAxis: { type: "value" }, series: [{ name: widget.metric, type: widget.type, data: rows.map((r) => [r.period_start, Number(r.value)]) }] });
+          const periods = rows.map((r) => r.period_start);
+          chartIn(holder, controls, widget.metric, { xAxis: periodAxis(periods, range().grain), yAxis: valueAxis(widget.metric, unit), tooltip: { trigger: "axis", valueFormatter: (v) => format(v, unit) }, grid: { left: 78, right: 30, bottom: 48 }, series: [{ name: widget.metric, type: widget.type, data: rows.map((r) => [r.period_start, Number(r.value)]) }] });
         }
     }
   }
@@ -950,4 +1248,7 @@ for (const name of ["from", "to"]) {
 }
 
 const PAGES = { overview, dashboard, revenue, retention, engagement, voice, support, goals, accounts, account, automations, sources, surveys };
-PAGES[page.dataset.page]().then(() => { page.dataset.loaded = "1"; }).catch((error) => { fail(error.message); page.dataset.loaded = "error"; });
+// Where the next chart will appear, until the page has drawn them all (panel() inserts before it).
+const loading = el("p", { class: "panel loading", id: "loading", role: "status" }, "Loading…");
+content.append(loading);
+PAGES[page.dataset.page]().then(() => { loading.remove(); page.dataset.loaded = "1"; }).catch((error) => { loading.remove(); fail(error.message); page.dataset.loaded = "error"; });
