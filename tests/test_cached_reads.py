@@ -161,3 +161,33 @@ def test_the_api_says_how_each_answer_was_made(tmp_path: Any, store: Any) -> Non
         with live.writer() as writer:
             _load(writer, "events", [EVENT])
         assert [served("mrr"), served("dau"), served("dau")] == ["hit", "miss", "hit"]
+
+
+def test_after_a_write_recent_results_are_renewed_before_anyone_asks(
+    live: LiveWorkspace,
+) -> None:
+    from tenure.api.deps import renew
+
+    cache = ResultCache()
+    reads = Reads(live, cache, RateLimiter(burst=100, per_minute=60), ApiKey(id=1))
+    with live.writer() as ws:
+        _load(ws, "accounts", [ACCOUNT])
+    computed: list[str] = []
+
+    def count(table: str) -> Any:
+        def compute(ws: Any) -> int:
+            computed.append(table)
+            return int(ws.table(table).count().execute())
+
+        return compute
+
+    reads(("accounts",), count("accounts"))
+    reads(("events",), count("events"))
+    with live.writer() as ws:
+        _load(ws, "events", [EVENT])
+    assert renew(live, cache) == 1  # only the result that read events
+    assert computed == ["accounts", "events", "events"]
+    assert reads(("events",), count("events")) == 1 and reads.served == "hit"
+    assert computed == ["accounts", "events", "events"]
+    assert renew(live, cache) == 0  # nothing stale is left
+    assert renew(live, cache, seconds=0) == 0

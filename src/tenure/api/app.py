@@ -64,7 +64,8 @@ def create_app(
     `tenure.api.jobs`)."""
     if isinstance(live, Workspace):
         live = LiveWorkspace(live)
-    background = server_jobs(live, store, schedule_seconds) if schedule_seconds else None
+    cache = ResultCache(256)
+    background = server_jobs(live, store, schedule_seconds, cache) if schedule_seconds else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -91,7 +92,7 @@ def create_app(
     app.state.live = live
     app.state.store = store
     app.state.base_url = base_url
-    app.state.cache = ResultCache(256)
+    app.state.cache = cache
     app.state.jobs = background
     problems.install(app)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import math
 import os
 import sys
@@ -17,7 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 import pandas as pd
@@ -33,17 +34,21 @@ from tenure.engine.deadline import deadline
 from tenure.live import LiveWorkspace, Stamp
 from tenure.workspace import EVERYTHING, Workspace
 
+log = logging.getLogger(__name__)
 CACHE_BYTES = 256 * 1024 * 1024
 CACHE_HEADER = "X-Tenure-Cache"  # hit | shared | miss: how a cached read's answer was made
 
 
-@dataclass(frozen=True)
+@dataclass
 class Cached:
-    """A result with the versions it was computed at and the tables it read."""
+    """A result with the versions it was computed at, the tables it read, how to compute it
+    again and when it was last asked for (the server renews recent ones after a write)."""
 
     value: Any
     stamp: Stamp
     reads: frozenset[str]
+    compute: Callable[[Workspace], Any]
+    used: float = field(default_factory=time.monotonic)
 
 
 def size_of(value: Any) -> int:
@@ -106,6 +111,17 @@ class ResultCache:
                     del self._flights[key]
                 else:
                     self._flights[key] = (turn, waiting - 1)
+
+    def recent(self, seconds: float) -> list[tuple[Hashable, Any]]:
+        """The entries asked for within the last `seconds`, most recent first."""
+        since = time.monotonic() - seconds
+        with self._lock:
+            found = [
+                (key, value)
+                for key, (value, _) in self._items.items()
+                if getattr(value, "used", 0) >= since
+            ]
+        return sorted(found, key=lambda item: -item[1].used)
 
     @property
     def bytes(self) -> int:
@@ -300,38 +316,69 @@ class Reads:
     def __call__(self, what: tuple[Hashable, ...], compute: Callable[[Workspace], T]) -> T:
         # Valid while the tables the computation read are unchanged, so nothing stale is served
         # after new data arrives, and a load of events keeps the revenue pages cached.
-        hit = self._current(what)
+        hit = current(self.live, self.cache, what)
         if hit is not None:
             self.served = "hit"
+            hit.used = time.monotonic()
             return hit.value  # type: ignore[no-any-return]
         with self.cache.flight(what):
-            again = self._current(what)
+            again = current(self.live, self.cache, what)
             if again is not None:
                 self.served = "shared"
                 return again.value  # type: ignore[no-any-return]
             self.served = "miss"
             _charge(self.limiter, self.key)
-            value, stamp, reads = self._compute(compute)
-            self.cache.put(what, Cached(value, stamp, reads))
-            return value
+            cached = _compute(self.live, compute)
+            self.cache.put(what, cached)
+            return cached.value  # type: ignore[no-any-return]
 
-    def _compute(self, compute: Callable[[Workspace], T]) -> tuple[T, Stamp, frozenset[str]]:
-        """The value, the versions before it was computed and the tables it read."""
-        stamp = self.live.stamp()
-        with bounded_reader(self.live) as ws:
-            ws.reads = set()
+
+def current(live: LiveWorkspace, cache: ResultCache, what: Hashable) -> Cached | None:
+    """The cached result for `what` if it is still valid."""
+    cached: Cached | None = cache.get(what)
+    if cached is not None and live.holds(cached.stamp, cached.reads):
+        return cached
+    return None
+
+
+def _compute(live: LiveWorkspace, compute: Callable[[Workspace], Any]) -> Cached:
+    """Compute on a bounded reader, noting the versions before and the tables read."""
+    stamp = live.stamp()
+    with bounded_reader(live) as ws:
+        ws.reads = set()
+        try:
+            value = compute(ws)
+            reads = frozenset(ws.reads)
+        finally:
+            ws.reads = None
+    return Cached(value, stamp, reads, compute)
+
+
+RENEW_RECENT_SECONDS = 900
+
+
+def renew(live: LiveWorkspace, cache: ResultCache, seconds: float = RENEW_RECENT_SECONDS) -> int:
+    """After a write: compute again the results asked for in the last `seconds` that it made
+    stale, most recent first, so the next view of a page is answered from the cache. Requests
+    arriving meanwhile share these computations (or these theirs). Returns how many it renewed."""
+    renewed = 0
+    for what, cached in cache.recent(seconds):
+        # An answer read from the account snapshot is keyed by its version: the snapshot
+        # refresh after this write renews it under a new key.
+        if EVERYTHING in cached.reads or live.holds(cached.stamp, cached.reads):
+            continue
+        with cache.flight(what):
+            if current(live, cache, what) is not None:
+                continue  # a request renewed it meanwhile
             try:
-                value = compute(ws)
-                reads = frozenset(ws.reads)
-            finally:
-                ws.reads = None
-        return value, stamp, reads
-
-    def _current(self, what: tuple[Hashable, ...]) -> Cached | None:
-        cached: Cached | None = self.cache.get(what)
-        if cached is not None and self.live.holds(cached.stamp, cached.reads):
-            return cached
-        return None
+                fresh = _compute(live, cached.compute)
+            except Exception:  # the request that asks next gets the error; renew the others
+                log.warning("could not renew a cached result", exc_info=True)
+                continue
+            fresh.used = cached.used
+            cache.put(what, fresh)
+            renewed += 1
+    return renewed
 
 
 def _reads(request: Request, key: Viewer) -> Reads:

@@ -1,5 +1,6 @@
 """The server's background jobs, each isolated from the others' failures: the automations on
-their interval, the account snapshot at start-up, after every write that changed the data,
+their interval, the renewal of recently asked results after every write that changed the data,
+the account snapshot at start-up, after every write that changed the data,
 and every 15 minutes (so "today" moves on), and one job per data source (`source:<name>`),
 started when the source is due by the `sources` job, which checks every minute."""
 
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from tenure.api.deps import ResultCache, renew
 from tenure.api.routers import automations
 from tenure.app import sources
 from tenure.app.scheduler import Scheduler
@@ -42,9 +44,13 @@ def refresh_snapshot(live: LiveWorkspace) -> int:
     return rows
 
 
-def server_jobs(live: LiveWorkspace, store: Store, automation_seconds: float) -> Scheduler:
+def server_jobs(
+    live: LiveWorkspace, store: Store, automation_seconds: float, cache: ResultCache
+) -> Scheduler:
     """The jobs of a running server (not started)."""
     jobs = Scheduler()
+    jobs.add("renew_cache", lambda: renew(live, cache), on_demand=True)
+    live.after_write.append(lambda: jobs.soon("renew_cache"))
     jobs.add(
         "automations",
         lambda: automations.run(live, store),
