@@ -87,11 +87,11 @@ def legacy(objects: Mapping[str, list[Obj]]) -> dict[str, list[Obj]]:
         old_lines = [_legacy_line(line, invoice["id"], prices) for line in invoice["lines"]["data"]]
         lines.extend(old_lines)
         details = (invoice.get("parent") or {}).get("subscription_details") or {}
-        sub = details.get("subscription")
+        sub_id = details.get("subscription")
         invoices.append(
             {
                 **{k: v for k, v in invoice.items() if k != "parent"},
-                "subscription": sub,
+                "subscription": sub_id,
                 "paid": invoice["status"] == "paid",
                 "lines": {**invoice["lines"], "data": old_lines},
             }
