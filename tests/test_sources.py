@@ -215,6 +215,60 @@ def test_cli_mistakes_are_one_line_errors(folder: Path, urls: tuple[str, str]) -
     assert code == 2 and "a source named 'testcrm' exists" in err
 
 
+def test_from_db_adds_the_kinds_warehouse_reader_with_the_url_kept_secret(
+    folder: Path, urls: tuple[str, str], store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, app_db = urls
+    url = f"postgres://billing:{TOKEN}@warehouse.example:5432/analytics"
+    code, out, err = cli_run(
+        "sources", "add", "stripe", "--from-db", url, "--schema", "billing", "--layout",
+        "airbyte", "--manual", "--app-db", app_db,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "source stripe added (stripe_elt, manual, credential: kept in the secrets file)" in out
+    assert json.loads((folder / "app.db.secrets").read_text())["source:stripe"] == url
+    shown = sources.get(store, "stripe")
+    assert (shown["kind"], shown["options"]) == (
+        "stripe_elt",
+        {"layout": "airbyte", "schema": "billing"},
+    )
+    code, out, err = cli_run(
+        "sources", "add", "zendesk", "--name", "desk", "--from-db-env", "DESK_WAREHOUSE",
+        "--app-db", app_db,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "source desk added (zendesk_elt, every 60 min, credential: $DESK_WAREHOUSE)" in out
+    desk = sources.get(store, "desk")
+    assert desk["options"] == {"layout": "fivetran", "schema": "zendesk"}
+    # the URL is read at each sync: a missing table is a one-line error, without it
+    monkeypatch.setenv("DESK_WAREHOUSE", f"duckdb:///{folder / 'empty.duckdb'}")
+    code, _, err = cli_run("sources", "sync", "desk", "--db", db, "--app-db", app_db)
+    assert code == 2 and err.startswith("error: ") and "zendesk_elt: organizations" in err
+    assert "empty.duckdb" not in err
+    code, out, _ = cli_run("sources", "list", "--format", "json", "--app-db", app_db)
+    never_shown(folder, out, err, repr(shown))
+
+
+def test_from_db_mistakes_are_one_line_errors(urls: tuple[str, str]) -> None:
+    _, app_db = urls
+    for args, expected in [
+        (("add", "testcrm", "--from-db", "duckdb://"), "testcrm has no warehouse reader"),
+        (("add", "stripe", "--layout", "dlt"), "--layout and --schema go with --from-db"),
+        (("add", "stripe", "--from-db", "duckdb://", "--secret-stdin"), "give one of --from-db"),
+        (("add", "stripe", "--from-db", "a", "--from-db-env", "B"), "give one of --from-db"),
+        (("add", "stripe", "--from-db", " "), "--from-db: the warehouse URL is empty"),
+        (
+            ("add", "stripe", "--from-db", "duckdb://", "--layout", "dlt", "--option", "layout=x"),
+            "--layout and --option layout=... disagree",
+        ),
+        (("add", "stripe", "--from-db", "duckdb://", "--layout", "stitch"), "layout"),
+    ]:
+        code, _, err = cli_run("sources", *args, "--app-db", app_db, stdin="x")
+        assert code == 2, args
+        assert err.startswith("error: ") and expected in err and err.count("\n") == 1, err
+    assert "stripe, zendesk" in cli_run("sources", "add", "hubspot", "--from-db", "x")[2]
+
+
 def test_a_credential_from_the_environment_is_read_at_each_sync(
     folder: Path, urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

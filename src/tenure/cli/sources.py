@@ -70,6 +70,30 @@ def sources_add(
     manual: Annotated[
         bool, typer.Option("--manual", help="Sync only with `tenure sources sync`.")
     ] = False,
+    from_db: Annotated[
+        str | None,
+        typer.Option(
+            "--from-db",
+            help="Read the kind's tables as an ELT tool (Fivetran, Airbyte, dlt) landed them in "
+            "this warehouse (an Ibis URL); the URL is kept in the secrets file.",
+        ),
+    ] = None,
+    from_db_env: Annotated[
+        str | None,
+        typer.Option(
+            "--from-db-env",
+            help="Like --from-db, with the URL read from this environment variable at each sync "
+            "(keeps it off the command line).",
+        ),
+    ] = None,
+    layout: Annotated[
+        str | None,
+        typer.Option("--layout", help="With --from-db: whose tables (default fivetran)."),
+    ] = None,
+    schema: Annotated[
+        str | None,
+        typer.Option("--schema", help="With --from-db: the schema holding them (default: kind)."),
+    ] = None,
     app_db: AppDbOption = None,
 ) -> None:
     """Add a data source. Its credential is never stored in the app database, printed or
@@ -80,17 +104,28 @@ def sources_add(
         raise TenureError("give either --secret-env or --secret-stdin")
     if manual and every is not None:
         raise TenureError("give either --every or --manual")
+    options = _options(option)
     secret = None
     if secret_stdin:
         secret = sys.stdin.read().strip()
         if not secret:
             raise TenureError("--secret-stdin: standard input was empty")
+    source_kind = kind
+    if from_db is not None or from_db_env is not None:
+        source_kind = _warehouse_kind(kind, options, layout, schema)
+        if secret_env is not None or secret_stdin or (from_db and from_db_env):
+            raise TenureError("give one of --from-db and --from-db-env, and no other credential")
+        if from_db is not None and not from_db.strip():
+            raise TenureError("--from-db: the warehouse URL is empty")
+        secret, secret_env = from_db, from_db_env
+    elif layout is not None or schema is not None:
+        raise TenureError("--layout and --schema go with --from-db or --from-db-env")
     with open_store(app_db) as store:
         shown = sources.add(
             store,
             name or kind,
-            kind,
-            _options(option),
+            source_kind,
+            options,
             secret=secret,
             secret_env=secret_env,
             every_minutes=None if manual else (every or sources.DEFAULT_EVERY_MINUTES),
@@ -101,6 +136,27 @@ def sources_add(
         highlight=False,
         markup=False,
     )
+
+
+def _warehouse_kind(
+    kind: str, options: dict[str, str], layout: str | None, schema: str | None
+) -> str:
+    """`<kind>_elt`, the reader of the kind's warehouse tables, with layout and schema set as
+    its options."""
+    from tenure.sources import registry
+
+    base = kind.removesuffix("_elt")
+    elt = f"{base}_elt"
+    if elt not in registry.kinds():
+        readers = ", ".join(k.removesuffix("_elt") for k in registry.kinds() if k.endswith("_elt"))
+        raise TenureError(f"{kind} has no warehouse reader; --from-db works for: {readers}")
+    for option, given, default in (("layout", layout, "fivetran"), ("schema", schema, base)):
+        if given is not None and options.get(option, given) != given:
+            raise TenureError(f"--{option} and --option {option}=... disagree")
+        options.setdefault(option, given or default)
+    found = registry.resolve(elt)
+    found.build(found.check_options(options), "duckdb://")  # checks the values; connects to none
+    return elt
 
 
 def _when(value: object) -> str:
