@@ -6,6 +6,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import pyarrow as pa
+
 from tenure.sources.base import Record
 
 
@@ -24,14 +26,28 @@ def ensure(con: Any) -> None:
 def stage(
     con: Any, source: str, stream: str, rows: Sequence[tuple[str, Record]], cursor: str | None
 ) -> None:
-    """Upsert a page's records and move the stream's cursor, in one transaction."""
+    """Upsert a page's records (the last of a repeated id wins) and move the stream's cursor,
+    in one transaction. The page goes in as one Arrow table, not row by row."""
+    latest = {key: record for key, record in rows}
+    page = pa.table(
+        {
+            "source": pa.array([source] * len(latest), pa.string()),
+            "stream": pa.array([stream] * len(latest), pa.string()),
+            "id": pa.array(list(latest), pa.string()),
+            "payload": pa.array([json.dumps(r, default=str) for r in latest.values()], pa.string()),
+        }
+    )
     con.execute("BEGIN TRANSACTION")
     try:
-        if rows:
-            con.executemany(
-                "INSERT OR REPLACE INTO _source_records (source, stream, id, payload) VALUES (?, ?, ?, ?)",
-                [(source, stream, key, json.dumps(record, default=str)) for key, record in rows],
-            )
+        if latest:
+            con.register("_tenure_staged_page", page)
+            try:
+                con.execute(
+                    "INSERT OR REPLACE INTO _source_records (source, stream, id, payload) "
+                    "SELECT source, stream, id, payload::JSON FROM _tenure_staged_page"
+                )
+            finally:
+                con.unregister("_tenure_staged_page")
         if cursor is not None:
             con.execute(
                 "INSERT OR REPLACE INTO _source_cursors (source, stream, cursor) VALUES (?, ?, ?)",
