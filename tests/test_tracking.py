@@ -361,3 +361,26 @@ def test_an_ingest_key_is_created_from_the_cli(tmp_path: Path) -> None:
 
 
 logging.getLogger("posthog").setLevel(logging.CRITICAL)  # refusals are asserted, not logged
+
+
+def test_the_readme_segment_example_runs_as_written(server: Server) -> None:
+    """The README's Segment snippet, with this server's address and ingest key in place of the
+    placeholders: the user joins the account and the event is stored with it."""
+    import re
+
+    from tests.readme import README
+
+    text = README.read_text(encoding="utf-8")
+    found = re.search(r"<!-- example: segment-client -->\s*```python\n(.*?)```", text, re.S)
+    assert found, "README.md has no python block marked <!-- example: segment-client -->"
+    code = found.group(1)
+    assert '"tk_..."' in code and '"http://localhost:8000"' in code
+    code = code.replace('"tk_..."', repr(server.ingest)).replace(
+        '"http://localhost:8000"', repr(server.url)
+    )
+    exec(compile(code, "README.md", "exec"), {})
+    stored = server.rows(
+        "SELECT account_id, feature FROM events WHERE user_id = 'u42' AND name = ?",
+        "Report Exported",
+    )
+    assert stored == [("A00042", "reports")]
