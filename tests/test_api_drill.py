@@ -156,3 +156,26 @@ def test_saved_views_round_trip_per_key(client: TestClient, store: Store) -> Non
     assert client.get("/api/views", headers=mine, params={"page": "accounts"}).json() == []
     bad = client.put("/api/views", headers=mine, json={**view, "page": "nowhere"})
     assert bad.status_code == 422
+
+
+def test_a_cohort_cell_drills_to_its_accounts(client: TestClient, store: Store) -> None:
+    key = _key(store)
+    table = client.get("/api/cohorts", headers=key, params=RANGE).json()
+    cell = next(c for c in table if c["offset"] == 3 and c["active"] < c["cohort_size"])
+    params = {"cohort": cell["cohort"], "offset": 3}
+    page = client.get("/api/cohorts/drill/page", headers=key, params=params).json()
+    assert (page["numerator"], page["denominator"]) == (cell["active"], cell["cohort_size"])
+    assert (
+        page["value"] == pytest.approx(cell["retention"]) and page["total"] == cell["cohort_size"]
+    )
+    assert sum(r["active"] for r in page["items"]) == cell["active"]
+    csv_rows = list(
+        csv.DictReader(
+            io.StringIO(
+                client.get(
+                    "/api/cohorts/drill", headers=key, params={**params, "format": "csv"}
+                ).text
+            )
+        )
+    )
+    assert len(csv_rows) == cell["cohort_size"]

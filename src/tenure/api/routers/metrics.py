@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from typing import Annotated
 
+import pandas as pd
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
@@ -143,22 +144,7 @@ def drill_page(
 ) -> Response:
     def page(ws: Workspace) -> DrillPage:
         frame = ws.drill(name, period, grain=grain, where=where)
-        about = frame.attrs
-        return DrillPage(
-            items=records(frame.iloc[offset : offset + limit]),
-            total=len(frame),
-            limit=limit,
-            offset=offset,
-            metric=name,
-            period_start=about["period_start"],
-            grain=grain,
-            definition=about["definition"],
-            unit=about["unit"],
-            value=about["value"],
-            numerator=about["numerator"],
-            denominator=about["denominator"],
-            reporting_currency=ws.reporting_currency,
-        )
+        return _drill_page(frame, name, grain, limit, offset, ws.reporting_currency)
 
     return read.respond(page, DrillPage)
 
@@ -174,6 +160,84 @@ def cohort_table(
 ) -> Response:
     return read.respond(
         lambda ws: records(ws.cohorts(start=start, end=end, where=where)), list[Row]
+    )
+
+
+Cohort = Annotated[Day, Query()]
+Offset = Annotated[int, Query(ge=0, le=1000)]
+
+
+@router.get(
+    "/api/cohorts/drill",
+    summary="The accounts behind one cohort cell (format=csv: as a CSV file)",
+    response_model=list[Row],
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **errors(*EXPENSIVE),
+    },
+)
+def cohort_drill(
+    read: CachedReads,
+    cohort: Cohort,
+    offset: Offset,
+    where: Where = None,
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+) -> Response:
+    if format == "csv":
+        from tenure.data.csv_safe import frame_to_csv
+
+        text = read(
+            ("cohort-csv", cohort, offset, where),
+            lambda ws: frame_to_csv(ws.cohort_accounts(cohort, offset, where=where)),
+        )
+        return Response(
+            text,
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="cohort-{cohort}-{offset}.csv"'},
+        )
+    return read.respond(
+        lambda ws: records(ws.cohort_accounts(cohort, offset, where=where)), list[Row]
+    )
+
+
+@router.get(
+    "/api/cohorts/drill/page",
+    summary="The accounts behind one cohort cell, with the cell's active accounts and size",
+    response_model=DrillPage,
+    responses=errors(*EXPENSIVE),
+)
+def cohort_drill_page(
+    read: CachedReads,
+    cohort: Cohort,
+    offset: Offset,
+    where: Where = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    def page(ws: Workspace) -> DrillPage:
+        frame = ws.cohort_accounts(cohort, offset, where=where)
+        return _drill_page(frame, "cohort_retention", "month", limit, 0, ws.reporting_currency)
+
+    return read.respond(page, DrillPage)
+
+
+def _drill_page(
+    frame: pd.DataFrame, name: str, grain: str, limit: int, offset: int, currency: str
+) -> DrillPage:
+    about = frame.attrs
+    return DrillPage(
+        items=records(frame.iloc[offset : offset + limit]),
+        total=len(frame),
+        limit=limit,
+        offset=offset,
+        metric=name,
+        period_start=about["period_start"],
+        grain=grain,
+        definition=about["definition"],
+        unit=about["unit"],
+        value=about["value"],
+        numerator=about["numerator"],
+        denominator=about["denominator"],
+        reporting_currency=currency,
     )
 
 
