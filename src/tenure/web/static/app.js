@@ -112,8 +112,10 @@ function plot(box, tools, name, option, id) {
   box.append(area);
   const instance = echarts.init(area, null, { renderer: "canvas" });
   instance.on("finished", () => { area.dataset.rendered = "1"; }); // drawn: tests wait for it
+  // y-axis labels are never cut, at any width; tooltips drawn on the canvas, since the HTML ones
+  // carry style attributes that the CSP blocks (hovering a point to click it shows them).
+  option = Object.assign({}, option, { grid: Object.assign({ containLabel: true }, option.grid), tooltip: Object.assign({ renderMode: "richText" }, option.tooltip) });
   instance.setOption(Object.assign({ animation: false }, option));
-  instance.setOption({ grid: { containLabel: true } }); // y-axis labels are never cut, at any width
   drillOn(instance, id);
   area.dataset.ready = "1";
   tools.append(el("button", { type: "button", "data-export": "png", onclick: () => download(name + ".png", instance.getDataURL({ type: "png", backgroundColor: "#fff" })) }, "PNG"));
@@ -1115,7 +1117,7 @@ function drillOn(instance, id) {
     const name = typeof spec.metric === "function" ? spec.metric(data.name) : spec.metric;
     if (!period || !name) return;
     const r = range();
-    metricDrill(name, period, spec.segment ? segmentWhere(r.where, r.by, r.by ? data.name : null) : r.where, data.name && !spec.segment && option.series.length > 1 ? `${name} (${data.name})` : name);
+    metricDrill(name, period, spec.segment ? segmentWhere(r.where, r.by, r.by ? data.name : null) : r.where, spec.segment && r.by ? `${name} (${r.by} ${data.name})` : name);
   };
   instance.on("click", (params) => {
     if (params.componentType !== "series") return;
@@ -1201,7 +1203,7 @@ async function savedViews(pageName, current, apply) {
   let views = [];
   async function load(selected) {
     views = await api("/api/views", { page: pageName });
-    picker.replaceChildren(el("option", { value: "" }, views.length ? "choose…" : "none saved"), views.map((v) => el("option", { value: String(v.id) }, v.name)));
+    picker.replaceChildren(el("option", { value: "" }, views.length ? "choose…" : "none saved"), ...views.map((v) => el("option", { value: String(v.id) }, v.name)));
     picker.value = selected ? String(selected) : "";
     remove.disabled = !picker.value;
   }
