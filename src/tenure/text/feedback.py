@@ -115,8 +115,9 @@ def comments(
     frame: pd.DataFrame = rows.order_by("responded_at", "response_id").to_pandas()
     analysed = analyse(frame, tables.definitions, learned=_learned(tables))
     if language:  # the detected ones
-        analysed = analysed[analysed["language"].str.lower() == language.lower()]
-    if theme:
+        found = analysed["language"].fillna("").astype(str).str.lower()
+        analysed = analysed[found == language.lower()]
+    if theme and len(analysed):
         mentions = analysed["themes"].explode()
         analysed = analysed[(mentions == theme).groupby(level=0).any()]
     return analysed
