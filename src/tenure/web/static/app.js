@@ -1180,7 +1180,7 @@ async function feedbackSection(r, feedback) {
     list.dataset.loaded = "";
     const body = await api("/api/feedback", Object.assign({ from: r.from, to: r.to, limit: 200 }, filters));
     rows = body.items;
-    const render = (c, row) => c === "sentiment" ? Number(row[c]).toFixed(2) : c === "themes" ? (row[c] || []).join(", ") : row[c] ?? "";
+    const render = (c, row) => c === "responded_at" ? when(row[c]) : c === "sentiment" ? Number(row[c]).toFixed(2) : c === "themes" ? (row[c] || []).join(", ") : row[c] ?? "";
     list.replaceChildren(el("table", { id: "table-comments", "data-total": String(body.total), "data-filters": new URLSearchParams(filters).toString() },
       el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)))),
       el("tbody", {}, rows.map((row) => el("tr", { "data-response": row.response_id, "data-band": row.band }, columns.map((c) => el("td", {}, render(c, row))))))));
