@@ -21,6 +21,7 @@ from tenure.api.app import create_app
 from tenure.app.keys import create_key
 from tenure.app.store import Store
 from tenure.models import account_snapshot
+from tenure.web.routes import PAGES
 from tests.served import serving
 
 CHROMIUM = "/usr/bin/chromium"
@@ -497,7 +498,11 @@ def _wait_for(page: Any, **state: str) -> None:
 
 
 def _worklist(server: dict[str, Any], **params: Any) -> dict[str, Any]:
-    body: dict[str, Any] = _api(server, "/api/accounts", {"limit": 50, **params})
+    """The API's page for the worklist, which leaves out accounts already cancelling (they have
+    their own section) unless `cancelling="true"` asks for them."""
+    body: dict[str, Any] = _api(
+        server, "/api/accounts", {"limit": 50, "cancelling": "false", **params}
+    )
     return body
 
 
@@ -522,7 +527,7 @@ def test_the_worklist_shows_the_snapshot_columns_and_freshness(
     ]
     assert _shown(page) == [r["account_id"] for r in expected["items"]]
     assert page.inner_text(".pager .range") == f"1–50 of {expected['total']:,}"
-    assert expected["total"] == 300
+    assert expected["total"] + _worklist(server, cancelling="true")["total"] == 300
     freshness = page.inner_text("#freshness")
     assert freshness.startswith("snapshot of ") and "refreshed after the last load" in freshness
     first = expected["items"][0]
@@ -598,7 +603,7 @@ def test_next_page_shows_the_next_rows(page: Any, server: dict[str, Any]) -> Non
     assert _shown(page) == [r["account_id"] for r in expected] and not set(first) & set(
         _shown(page)
     )
-    assert page.inner_text(".pager .range") == "51–100 of 300"
+    assert page.inner_text(".pager .range") == f"51–100 of {_worklist(server)['total']:,}"
     page.click(".pager button[data-page=previous]")
     _wait_for(page, offset="0")
     assert _shown(page) == first
@@ -717,3 +722,123 @@ def test_the_api_docs_render_offline_under_the_strict_policy(
         u for u in requested if not u.startswith(server["base"]) and not u.startswith("data:")
     ]
     assert outside == []
+
+
+# -- drill-through, comments, the cancelling section, saved views, a phone ---------------------------
+def _drilled(page: Any) -> None:
+    page.wait_for_function("() => document.getElementById('drill').dataset.loaded === '1'")
+
+
+def test_a_kpi_tile_and_a_movement_bar_open_the_accounts_behind_them(
+    page: Any, server: dict[str, Any]
+) -> None:
+    _open(page, server, "/overview?from=2026-01&to=2026-09")
+    page.click("#kpis .card[data-metric=customer_churn_rate]")
+    _drilled(page)
+    metric = _api(
+        server,
+        "/api/metrics",
+        {"names": "customer_churn_rate", "from": "2026-09-01", "to": "2026-09-01"},
+    )["items"][0]
+    assert page.inner_text("#drill-numerator") == f"{metric['numerator']:,}"
+    assert page.inner_text("#drill-denominator") == f"{metric['denominator']:,}"
+    assert page.locator("#table-drill tbody tr").count() == metric["denominator"]
+    with page.expect_download() as csv:
+        page.click("#drill a[data-export=drill-csv]")
+    lines = Path(csv.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("account_id,name") and len(lines) == metric["denominator"] + 1
+    page.keyboard.press("Escape")
+    assert page.is_hidden("#drill")
+
+    _open(page, server, "/revenue?from=2026-01&to=2026-09")
+    page.wait_for_selector("#chart-movements[data-rendered]")
+    x, y = page.evaluate(
+        "() => { const c = echarts.getInstanceByDom(document.getElementById('chart-movements'));"
+        " const s = c.getOption().series[0]; const p = s.data[s.data.length - 1];"
+        " return c.convertToPixel({ seriesIndex: 0 }, [p[0], p[1] / 2]); }"
+    )
+    box = page.locator("#chart-movements").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    _drilled(page)
+    assert page.inner_text("#drill-title") == "mrr_new · 2026-09-01"
+    expected = _api(server, "/api/drill/mrr_new", {"period": "2026-09"})
+    assert page.locator("#table-drill tbody tr").count() == len(expected) > 0
+
+
+def test_a_theme_opens_its_comments_and_a_band_narrows_them(
+    page: Any, server: dict[str, Any]
+) -> None:
+    _open(page, server, "/voice?from=2026-01&to=2026-09")
+    window = {"from": "2026-01-01", "to": "2026-09-01", "limit": 1}
+    theme = page.get_attribute("#table-themes button[data-theme]", "data-theme")
+    page.click(f"#table-themes button[data-theme='{theme}']")
+    page.wait_for_function(
+        f"() => document.querySelector('#table-comments').dataset.filters.includes('theme={theme}')"
+    )
+    themed = _api(server, "/api/feedback", {**window, "theme": theme})["total"]
+    assert page.get_attribute("#table-comments", "data-total") == str(themed)
+    assert all(
+        theme in t for t in page.locator("#table-comments td:nth-child(8)").all_inner_texts()
+    )
+    page.select_option("#comment-filters select[name=band]", "detractor")
+    page.wait_for_function(
+        "() => document.querySelector('#table-comments').dataset.filters.includes('band=detractor')"
+    )
+    narrowed = _api(server, "/api/feedback", {**window, "theme": theme, "band": "detractor"})
+    assert page.get_attribute("#table-comments", "data-total") == str(narrowed["total"])
+    assert 0 < narrowed["total"] < themed
+    bands = page.eval_on_selector_all(
+        "#table-comments tbody tr", "rows => rows.map(r => r.dataset.band)"
+    )
+    assert set(bands) == {"detractor"}
+
+
+def test_accounts_already_cancelling_have_their_own_section(
+    page: Any, server: dict[str, Any]
+) -> None:
+    _open(page, server, "/accounts")
+    page.wait_for_selector("#table-cancelling")
+    leaving = _worklist(
+        server, cancelling="true", sort="scheduled_churn_on", order="asc", limit=100
+    )
+    shown = page.eval_on_selector_all(
+        "#table-cancelling tbody tr", "rows => rows.map(r => r.dataset.account)"
+    )
+    assert shown == [r["account_id"] for r in leaving["items"]] and shown
+    assert not set(shown) & set(_shown(page))
+    assert page.locator("#table-cancelling .churning").count() == len(shown)
+
+
+def test_a_saved_view_round_trips(page: Any, server: dict[str, Any]) -> None:
+    _open(page, server, "/accounts")
+    page.select_option("#account-filters select[name=band]", "yellow")
+    page.wait_for_function("() => location.search.includes('band=yellow')")
+    page.click("#table-accounts th[data-sort=arr] button")
+    _wait_for(page, sort="arr", order="desc")
+    page.fill("#saved-views input[name=view_name]", "Yellow by ARR")
+    page.click("#saved-views button[type=submit]")
+    page.wait_for_function(
+        "() => document.querySelector('#saved-views select').selectedOptions[0]?.text === 'Yellow by ARR'"
+    )
+    _open(page, server, "/accounts")  # a fresh list: default band and sort
+    _wait_for(page, sort="churn_probability")
+    page.select_option("#saved-views select[name=view]", label="Yellow by ARR")
+    _wait_for(page, sort="arr", order="desc")
+    assert page.input_value("#account-filters select[name=band]") == "yellow"
+    expected = _worklist(server, band="yellow", sort="arr", order="desc")
+    page.wait_for_function(
+        f"() => document.querySelector('#table-accounts').dataset.total === '{expected['total']}'"
+    )
+    assert _shown(page) == [r["account_id"] for r in expected["items"]]
+
+
+def test_no_page_scrolls_sideways_on_a_phone(page: Any, server: dict[str, Any]) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    for slug in (*(slug for slug, _ in PAGES), "accounts/A000001"):
+        _open(page, server, f"/{slug}?from=2026-01&to=2026-09")
+        page.wait_for_load_state("networkidle")
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390, (slug, width)
+    assert page.is_hidden("header nav") and page.is_visible("#menu")
+    page.click("#menu")
+    assert page.is_visible("header nav")

@@ -286,6 +286,13 @@ class Workspace:
 
         return cohorts(self, **options)
 
+    def cohort_accounts(self, cohort: dt.date, offset: int, **options: Any) -> pd.DataFrame:
+        """The accounts behind one cohort cell: the cohort's accounts, active `offset` periods
+        later or not (see `tenure.metrics.lifetimes.cohort_accounts`)."""
+        from tenure.metrics.lifetimes import cohort_accounts
+
+        return cohort_accounts(self, cohort, offset, **options)
+
     def funnel(self, steps: Sequence[str], **options: Any) -> pd.DataFrame:
         """Ordered funnel of `steps` (event names) with a conversion window (see
         `tenure.metrics.funnels`)."""

@@ -28,6 +28,7 @@ from tenure.api.routers import (
     sources,
     surveys,
     tracking,
+    views,
 )
 from tenure.api.security import SecurityHeaders
 from tenure.app.store import Store
@@ -44,6 +45,7 @@ ROUTERS = (
     surveys,
     automations,
     dashboards,
+    views,
     ingest,
     sources,
     tracking,

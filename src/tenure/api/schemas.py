@@ -134,6 +134,20 @@ class DashboardIn(_Body):
     widgets: list[Widget] = Field(max_length=30)
 
 
+class SavedViewIn(_Body):
+    """A named view of a page: its search, filters and sort as query parameters."""
+
+    page: str = Field(pattern="^(accounts|voice)$")
+    name: str = Field(min_length=1, max_length=100)
+    params: dict[Annotated[str, Field(max_length=50)], Annotated[str, Field(max_length=500)]] = (
+        Field(default_factory=dict, max_length=20)
+    )
+
+
+class SavedViewOut(SavedViewIn):
+    id: int
+
+
 class IngestIn(_Body):
     rows: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
 
@@ -174,6 +188,25 @@ class MetricPage(Page):
 
 class FeedbackPage(Page):
     themes: list[Row]
+
+
+Number = int | float | Decimal
+
+
+class DrillPage(Page):
+    """The accounts behind one metric in one period (one page of them), with the period's value
+    and the numerator and denominator of its ratio (null denominator: not a ratio); money as
+    exact decimal strings in the reporting currency."""
+
+    metric: str
+    period_start: dt.date
+    grain: str
+    definition: str
+    unit: str
+    value: Number | None
+    numerator: Number | None
+    denominator: Number | None
+    reporting_currency: str
 
 
 class HealthComponent(BaseModel):

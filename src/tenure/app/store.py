@@ -282,6 +282,21 @@ class Dashboard(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
 
 
+class SavedView(Base):
+    """A named combination of search, filters and sort on one page, saved by one API key."""
+
+    __tablename__ = "saved_views"
+    __table_args__ = (UniqueConstraint("key_id", "page", "name", name="one_view_per_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[int] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False
+    )
+    page: Mapped[str] = mapped_column(String(50), nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    params: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+
 def secret(store: Store, name: str) -> bytes:
     """The 32-byte secret `name` (signing survey links, webhooks and session cookies), from the
     store's secrets file or TENURE_SECRET_KEY; never from the database."""

@@ -362,7 +362,8 @@ def drill(
     policy: RevenuePolicy | None = None,
 ) -> pd.DataFrame:
     """The accounts behind one metric in one period, with their share of it (e.g. who churned
-    in March and the MRR each one took)."""
+    in March and the MRR each one took). `frame.attrs` carries the metric, period, definition,
+    unit, and the period's value, numerator and denominator over all of the rows' segments."""
     m = metric(name)
     if not m.drill_measures:
         raise QueryError(
@@ -376,6 +377,7 @@ def drill(
     if lifecycle.unit_of(name) is not None:
         found = lifecycle.drill(query, name, day)
         found.attrs = {"metric": name, "period_start": day, "definition": m.definition}
+        found.attrs.update(_totals(tables, m, day, grain, where, policy))
         return found
     source = source_of(m.drill_measures[0])
     shown = [x for x in m.drill_measures if source_of(x) == source]
@@ -394,4 +396,26 @@ def drill(
     result: pd.DataFrame = picked.order_by(ibis.desc(size), "account_id").to_pandas()
     definition = definition_of(m, query.definitions)
     result.attrs = {"metric": name, "period_start": day, "definition": definition}
+    result.attrs.update(_totals(tables, m, day, grain, where, policy))
     return result
+
+
+def _totals(
+    tables: Tables,
+    m: Metric,
+    day: dt.date,
+    grain: str,
+    where: str | None,
+    policy: RevenuePolicy | None,
+) -> dict[str, object]:
+    """The period's unit, value, numerator and denominator (None where the metric has none):
+    the ratio a drill-down lists the accounts of."""
+    frame = compute(tables, [m.name], grain=grain, start=day, end=day, where=where, policy=policy)
+    row = frame[frame["period_start"] == day]
+    found = row.iloc[0] if len(row) else None
+    return {
+        "unit": m.unit,
+        "value": None if found is None else found["value"],
+        "numerator": None if found is None else found["numerator"],
+        "denominator": None if found is None or m.denominator is None else found["denominator"],
+    }

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import ibis
 import pandas as pd
 
+from tenure.engine.calendar import parse_period, shift
 from tenure.metrics.compute import make_query
 from tenure.metrics.mrr import account_mrr
 from tenure.metrics.policy import RevenuePolicy
@@ -60,4 +61,53 @@ def cohorts(
     result: pd.DataFrame = table.order_by("cohort", *query.by, "offset").to_pandas()
     for column in ("cohort", "period_start"):
         result[column] = pd.to_datetime(result[column]).dt.date
+    return result
+
+
+def cohort_accounts(
+    tables: Tables,
+    cohort: dt.date,
+    offset: int,
+    *,
+    grain: str = "month",
+    where: str | None = None,
+    policy: RevenuePolicy | None = None,
+) -> pd.DataFrame:
+    """The accounts behind one cell of the cohort table: every account that first paid in the
+    period holding `cohort`, whether it was active `offset` periods later, its starting MRR and
+    its MRR then. `frame.attrs` carries the cell's retention (value), active accounts
+    (numerator) and cohort size (denominator), as `cohorts` counts them."""
+    first = parse_period(cohort.isoformat(), grain)
+    later = shift(first, grain, offset)
+    query = make_query(
+        tables, [], grain=grain, start=first, end=later, by=(), where=where, policy=policy
+    )
+    rows = account_mrr(query)
+    rows = rows.filter(rows.cohort == first)
+    joined = rows.filter(rows.period_start == first, rows.customers_new > 0).select(
+        "account_id", starting_mrr="mrr_new"
+    )
+    then = rows.filter(rows.period_start == later).select(
+        then_account="account_id", active="customers_end", mrr="mrr_end"
+    )
+    names = query.accounts.select(name_account="account_id", name="name")
+    found = joined.left_join(then, joined.account_id == then.then_account)
+    found = found.left_join(names, found.account_id == names.name_account)
+    found = found.select(
+        "account_id",
+        "name",
+        active=ibis.coalesce(found.active, 0),
+        starting_mrr=found.starting_mrr,
+        mrr=ibis.coalesce(found.mrr, 0),
+    )
+    result: pd.DataFrame = found.order_by(ibis.desc("starting_mrr"), "account_id").to_pandas()
+    size, active = len(result), int(result["active"].sum())
+    result.attrs = {
+        "period_start": later,
+        "definition": "accounts of the cohort active then / accounts that first paid in it",
+        "unit": "percent",
+        "value": 100.0 * active / size if size else None,
+        "numerator": active,
+        "denominator": size,
+    }
     return result

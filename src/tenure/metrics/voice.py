@@ -14,7 +14,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from tenure.metrics.definitions import scale_share
+from tenure.metrics.definitions import Definitions, scale_share
 from tenure.metrics.query import Query, flag
 from tenure.metrics.tables import Tables
 
@@ -49,6 +49,38 @@ def on_ten(rows: ir.Table) -> ir.NumericValue:
     return ibis.cases(
         (rows.scale_max == 10, rows.score),
         else_=(rows.score - rows.scale_min) * 10 / (rows.scale_max - rows.scale_min),
+    )
+
+
+BANDS = ("detractor", "passive", "promoter")
+
+
+def band(rows: ir.Table, definitions: Definitions) -> ir.StringValue:
+    """promoter / passive / detractor for each answer, counted as the metrics count them: NPS
+    on 0-10 (other scales mapped onto it), CSAT satisfied and CES positive as promoters with the
+    bottom two boxes (CSAT) or below the midpoint (CES) as detractors, and custom surveys by
+    their share of the scale (>= 0.8 promoter, <= 0.4 detractor). The engine's twin of
+    `tenure.text.feedback.bands`, so comments filter by band in the query."""
+    low, high, score = rows.scale_min, rows.scale_max, rows.score
+    share = (score - low) / (high - low)
+    ten = on_ten(rows)
+    survey = rows.survey
+    promoter = ibis.cases(
+        (survey == "nps", ten >= 9),
+        (survey == "csat", _at_least(rows, definitions.csat_satisfied, "top2")),
+        (survey == "ces", _at_least(rows, definitions.ces_positive, "above_midpoint")),
+        else_=share >= 0.8,
+    )
+    detractor = ibis.cases(
+        (survey == "nps", ten < 7),
+        (survey == "csat", score <= low + 1),
+        (survey == "ces", score < (low + high) / 2),
+        else_=share <= 0.4,
+    )
+    return ibis.cases(
+        (promoter, ibis.literal("promoter")),
+        (detractor, ibis.literal("detractor")),
+        else_=ibis.literal("passive"),
     )
 
 

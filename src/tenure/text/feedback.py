@@ -16,6 +16,8 @@ from tenure.errors import QueryError
 from tenure.metrics.compute import make_query
 from tenure.metrics.definitions import Definitions
 from tenure.metrics.tables import Tables
+from tenure.metrics.voice import BANDS
+from tenure.metrics.voice import band as band_of
 from tenure.text.evaluation import analyse_parallel, language_table, right
 from tenure.text.language import detect
 from tenure.text.sentiment import LearnedSentiment, Sentiment, lexicon_score
@@ -81,10 +83,17 @@ def comments(
     survey: str | None = None,
     contains: str | None = None,
     grain: str = "month",
+    band: str | None = None,
+    language: str | None = None,
+    theme: str | None = None,
 ) -> pd.DataFrame:
     """Comments answered in the periods from `start` to `end`, with the account's segments and
     their analysis. `contains` keeps comments holding that text (any case); it is passed to the
-    engine as a value, never spliced into SQL."""
+    engine as a value, never spliced into SQL. `band` (detractor / passive / promoter) and
+    `survey` filter in the engine; `language` there too for comments loaded with one (those
+    without are detected, then kept if they match), and `theme` after the analysis finds it."""
+    if band is not None and band not in BANDS:
+        raise QueryError(f"band: one of {', '.join(BANDS)}")
     query = make_query(
         tables, [], grain=grain, start=start, end=end, by=by, where=where, policy=None
     )
@@ -97,9 +106,21 @@ def comments(
         rows = rows.filter(rows.survey == survey)
     if contains:
         rows = rows.filter(rows.comment.lower().contains(contains.lower()))
+    if band is not None:
+        rows = rows.filter(band_of(rows, tables.definitions) == band)
+    if language:
+        loaded = rows.language
+        rows = rows.filter(loaded.isnull() | (loaded == "") | (loaded.lower() == language.lower()))
     rows = query.with_segments(rows)
     frame: pd.DataFrame = rows.order_by("responded_at", "response_id").to_pandas()
-    return analyse(frame, tables.definitions, learned=_learned(tables))
+    analysed = analyse(frame, tables.definitions, learned=_learned(tables))
+    if language:  # the detected ones
+        found = analysed["language"].fillna("").astype(str).str.lower()
+        analysed = analysed[found == language.lower()]
+    if theme and len(analysed):
+        mentions = analysed["themes"].explode()
+        analysed = analysed[(mentions == theme).groupby(level=0).any()]
+    return analysed
 
 
 def analyse(

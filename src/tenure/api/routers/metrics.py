@@ -3,16 +3,26 @@ accounts behind a number, cohorts, survival, funnels, feedback and CSV exports."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Annotated
 
+import pandas as pd
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
 from tenure.api.deps import CachedReads, Expensive, Live, Viewer, bounded_reader
 from tenure.api.frames import records
 from tenure.api.problems import EXPENSIVE, PROTECTED, Problem, errors
-from tenure.api.schemas import CatalogEntry, Day, FeedbackPage, MetricPage, Row, Survival
+from tenure.api.schemas import (
+    CatalogEntry,
+    Day,
+    DrillPage,
+    FeedbackPage,
+    MetricPage,
+    Row,
+    Survival,
+)
 from tenure.data.contract import CONTRACTS
 from tenure.engine.bounds import check_by, check_cells, result_periods, segment_count
 from tenure.workspace import Workspace
@@ -22,6 +32,8 @@ Grain = Annotated[str, Query(pattern="^(day|week|month|quarter|year)$")]
 Where = Annotated[str | None, Query(max_length=500)]
 Start = Annotated[Day | None, Query(alias="from")]
 End = Annotated[Day | None, Query(alias="to")]
+MetricName = Annotated[str, Path(max_length=100)]
+Period = Annotated[str, Query(max_length=20)]
 
 
 @router.get("/api/metrics/catalog", summary="The metric catalog", responses=errors(*PROTECTED))
@@ -82,20 +94,59 @@ def metrics(
 
 @router.get(
     "/api/drill/{name}",
-    summary="The accounts behind one metric in one period",
+    summary="The accounts behind one metric in one period (format=csv: as a CSV file)",
     response_model=list[Row],
-    responses=errors(*EXPENSIVE),
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **errors(*EXPENSIVE),
+    },
 )
 def drill(
     read: CachedReads,
-    name: Annotated[str, Path(max_length=100)],
-    period: Annotated[str, Query(max_length=20)],
+    name: MetricName,
+    period: Period,
     grain: Grain = "month",
     where: Where = None,
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Response:
+    if format == "csv":
+        from tenure.data.csv_safe import frame_to_csv
+
+        text = read(
+            ("drill-csv", name, period, grain, where),
+            lambda ws: frame_to_csv(ws.drill(name, period, grain=grain, where=where)),
+        )
+        filename = re.sub(r"[^A-Za-z0-9_-]", "_", f"{name}-{period}")  # header-safe
+        return Response(
+            text,
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+        )
     return read.respond(
         lambda ws: records(ws.drill(name, period, grain=grain, where=where)), list[Row]
     )
+
+
+@router.get(
+    "/api/drill/{name}/page",
+    summary="The accounts behind one metric in one period, with its numerator and denominator",
+    response_model=DrillPage,
+    responses=errors(*EXPENSIVE),
+)
+def drill_page(
+    read: CachedReads,
+    name: MetricName,
+    period: Period,
+    grain: Grain = "month",
+    where: Where = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
+) -> Response:
+    def page(ws: Workspace) -> DrillPage:
+        frame = ws.drill(name, period, grain=grain, where=where)
+        return _drill_page(frame, name, grain, limit, offset, ws.reporting_currency)
+
+    return read.respond(page, DrillPage)
 
 
 @router.get(
@@ -109,6 +160,84 @@ def cohort_table(
 ) -> Response:
     return read.respond(
         lambda ws: records(ws.cohorts(start=start, end=end, where=where)), list[Row]
+    )
+
+
+Cohort = Annotated[Day, Query()]
+Offset = Annotated[int, Query(ge=0, le=1000)]
+
+
+@router.get(
+    "/api/cohorts/drill",
+    summary="The accounts behind one cohort cell (format=csv: as a CSV file)",
+    response_model=list[Row],
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **errors(*EXPENSIVE),
+    },
+)
+def cohort_drill(
+    read: CachedReads,
+    cohort: Cohort,
+    offset: Offset,
+    where: Where = None,
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+) -> Response:
+    if format == "csv":
+        from tenure.data.csv_safe import frame_to_csv
+
+        text = read(
+            ("cohort-csv", cohort, offset, where),
+            lambda ws: frame_to_csv(ws.cohort_accounts(cohort, offset, where=where)),
+        )
+        return Response(
+            text,
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="cohort-{cohort}-{offset}.csv"'},
+        )
+    return read.respond(
+        lambda ws: records(ws.cohort_accounts(cohort, offset, where=where)), list[Row]
+    )
+
+
+@router.get(
+    "/api/cohorts/drill/page",
+    summary="The accounts behind one cohort cell, with the cell's active accounts and size",
+    response_model=DrillPage,
+    responses=errors(*EXPENSIVE),
+)
+def cohort_drill_page(
+    read: CachedReads,
+    cohort: Cohort,
+    offset: Offset,
+    where: Where = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    def page(ws: Workspace) -> DrillPage:
+        frame = ws.cohort_accounts(cohort, offset, where=where)
+        return _drill_page(frame, "cohort_retention", "month", limit, 0, ws.reporting_currency)
+
+    return read.respond(page, DrillPage)
+
+
+def _drill_page(
+    frame: pd.DataFrame, name: str, grain: str, limit: int, offset: int, currency: str
+) -> DrillPage:
+    about = frame.attrs
+    return DrillPage(
+        items=records(frame.iloc[offset : offset + limit]),
+        total=len(frame),
+        limit=limit,
+        offset=offset,
+        metric=name,
+        period_start=about["period_start"],
+        grain=grain,
+        definition=about["definition"],
+        unit=about["unit"],
+        value=about["value"],
+        numerator=about["numerator"],
+        denominator=about["denominator"],
+        reporting_currency=currency,
     )
 
 
@@ -163,13 +292,28 @@ def feedback_comments(
     end: End = None,
     contains: Annotated[str | None, Query(max_length=200)] = None,
     survey: Annotated[str | None, Query(pattern="^(nps|csat|ces|custom)$")] = None,
+    band: Annotated[str | None, Query(pattern="^(detractor|passive|promoter)$")] = None,
+    language: Annotated[str | None, Query(pattern="^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")] = None,
+    theme: Annotated[str | None, Query(max_length=100)] = None,
+    where: Where = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
 ) -> Response:
+    """Filters: score band, language (as loaded, else detected), survey kind, theme, and a
+    segment (`where`, over account attributes as elsewhere)."""
     from tenure.text.feedback import COMMENT_COLUMNS, theme_report
 
     def analyse(ws: Workspace) -> FeedbackPage:
-        frame = ws.feedback(start=start, end=end, contains=contains or None, survey=survey)
+        frame = ws.feedback(
+            start=start,
+            end=end,
+            contains=contains or None,
+            survey=survey,
+            band=band,
+            language=language,
+            theme=theme or None,
+            where=where,
+        )
         themes = theme_report(frame) if len(frame) else None
         shown = frame.sort_values("responded_at", ascending=False)
         return FeedbackPage(

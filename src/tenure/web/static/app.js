@@ -205,8 +205,12 @@ function plot(box, tools, name, option, id) {
   const values = [].concat(option.series || []).flatMap((s) => s.data || []).map((d) => (Array.isArray(d) ? d[d.length - 1] : d && typeof d === "object" ? d.value : d));
   const empty = !values.some((v) => v !== null && v !== undefined && v !== "" && !Number.isNaN(Number(v)));
   const graphic = empty ? { graphic: { type: "text", left: "center", top: "middle", style: { text: "No data in this range", fontSize: 14, fill: "#5b6478" } } } : {};
+  // y-axis labels are never cut, at any width; tooltips drawn on the canvas, since the HTML ones
+  // carry style attributes that the CSP blocks (hovering a point to click it shows them).
+  option = Object.assign({}, option, { grid: Object.assign({ containLabel: true }, option.grid), tooltip: Object.assign({ renderMode: "richText" }, option.tooltip) });
   instance.setOption(Object.assign({ animation: false }, option, graphic));
   if (empty) area.dataset.empty = "1";
+  drillOn(instance, id);
   area.dataset.ready = "1";
   tools.append(el("button", { type: "button", "data-export": "png", onclick: () => download(name + ".png", instance.getDataURL({ type: "png", backgroundColor: "#fff" })) }, "PNG"));
   return instance;
@@ -285,6 +289,7 @@ async function overview() {
       spark));
     echarts.init(spark).setOption({ animation: false, grid: { left: 0, right: 0, top: 2, bottom: 2 }, xAxis: { type: "category", show: false }, yAxis: { type: "value", show: false, scale: true }, series: [{ type: "line", showSymbol: false, connectNulls: true, data: rows.map((r) => [r.period_start, r.value === null ? null : Number(r.value)]) }] });
   }
+  drillCards(cards);
 }
 
 async function revenue() {
@@ -407,8 +412,7 @@ async function voice() {
   const split = r.by && rates.length && r.by in rates[0] ? [r.by] : [];
   table("Survey response rates", "response-rates", ["name", "touchpoint", "channel", ...split, "invitations", "responses", "response_rate"], rates, (c, row) => c === "response_rate" ? format(row[c], "percent") : row[c]);
   const feedback = await api("/api/feedback", { from: r.from, to: r.to, limit: 1000 });
-  table("Themes (z > 0: detractors)", "themes", ["theme", "comments", "sentiment", "detractor_mentions", "promoter_mentions", "z"], feedback.themes, (c, row) => (typeof row[c] === "number" && !Number.isInteger(row[c]) ? row[c].toFixed(2) : row[c]));
-  table("Latest comments", "comments", ["responded_at", "account_id", "survey", "score", "language", "sentiment", "themes", "comment"], feedback.items.slice(0, 50), (c, row) => c === "sentiment" ? Number(row[c]).toFixed(2) : c === "themes" ? (row[c] || []).join(", ") : row[c]);
+  await feedbackSection(r, feedback);
   await drivers(r, feedback.items);
 }
 
@@ -713,10 +717,27 @@ async function accounts() {
     el("label", {}, "Search ", search), " ", el("label", {}, "Band ", band), " ",
     el("label", {}, cancelling, " cancelling only"), " ", el("button", { type: "submit" }, "Apply"));
   const fresh = el("p", { id: "freshness", class: "freshness" });
+  const views = await savedViews("accounts", () => {
+    const params = { sort: state.sort, order: state.order };
+    if (state.search) params.search = state.search;
+    if (state.band) params.band = state.band;
+    if (state.cancelling) params.cancelling = "true";
+    return params;
+  }, (params) => {
+    Object.assign(state, { search: params.search || "", band: params.band || "", cancelling: params.cancelling === "true", sort: params.sort || "churn_probability", order: params.order === "asc" ? "asc" : "desc", offset: 0 });
+    search.value = state.search;
+    band.value = state.band;
+    cancelling.checked = state.cancelling;
+    update();
+  });
   const { box, tools } = panel("Accounts", "accounts");
   const list = el("div", { id: "worklist" });
   const pager = el("div", { class: "pager" });
-  box.append(filters, fresh, list, pager);
+  box.append(views, filters, fresh, list, pager);
+  // Accounts that have already given notice: saved or not, they are a different job.
+  const { box: leavingBox } = panel("Already cancelling", "cancelling");
+  const leaving = el("div", { id: "cancelling-list", class: "scroll" });
+  leavingBox.append(el("p", { class: "freshness" }, "Accounts with a scheduled cancellation, soonest first; the worklist above leaves them out."), leaving);
   let shown = { items: [], reporting_currency: "" };
 
   tools.append(el("button", { type: "button", "data-export": "csv", onclick: () => {
@@ -740,7 +761,7 @@ async function accounts() {
   async function draw() {
     let body;
     try {
-      body = await api("/api/accounts", { search: state.search, band: state.band, cancelling: state.cancelling ? "true" : "", sort: state.sort, order: state.order, limit: PAGE_SIZE, offset: state.offset });
+      body = await api("/api/accounts", { search: state.search, band: state.band, cancelling: state.cancelling ? "true" : "false", sort: state.sort, order: state.order, limit: PAGE_SIZE, offset: state.offset });
     } catch (error) {
       if (error.status !== 503) throw error;
       fresh.textContent = error.message;
@@ -774,6 +795,18 @@ async function accounts() {
       el("button", { type: "button", "data-page": "previous", disabled: state.offset === 0 ? "disabled" : null, onclick: () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); update(); } }, "← previous"),
       el("span", { class: "range" }, `${count(first)}–${count(last)} of ${count(body.total)}`),
       el("button", { type: "button", "data-page": "next", disabled: last >= body.total ? "disabled" : null, onclick: () => { state.offset += PAGE_SIZE; update(); } }, "next →"));
+    await drawLeaving();
+  }
+
+  async function drawLeaving() {
+    leavingBox.hidden = state.cancelling; // "cancelling only" shows them in the worklist itself
+    if (state.cancelling) return;
+    const gone = await api("/api/accounts", { search: state.search, band: state.band, cancelling: "true", sort: "scheduled_churn_on", order: "asc", limit: 100 });
+    const head = el("tr", {}, ACCOUNT_COLUMNS.map(([label]) => el("th", {}, label === "ARR" ? `ARR (${gone.reporting_currency})` : label)));
+    const rows = gone.items.map((row) => el("tr", { "data-account": row.account_id }, accountCells(row, gone.reporting_currency).map((cell, i) => el("td", { class: ACCOUNT_COLUMNS[i][1] === null ? "drivers-cell" : null }, cell))));
+    leaving.replaceChildren(el("table", { id: "table-cancelling", "data-total": String(gone.total) }, el("thead", {}, head), el("tbody", {}, rows)));
+    if (gone.total > gone.items.length) leaving.append(el("p", { class: "empty" }, `the first ${gone.items.length} of ${count(gone.total)}; tick "cancelling only" to page through them`));
+    if (!rows.length) leaving.append(el("p", { class: "empty" }, "No account has a scheduled cancellation."));
   }
 
   function update() {
@@ -1239,6 +1272,269 @@ async function surveys() {
     } catch (error) { fail(error.message); }
   });
   await draw();
+}
+
+// -- drill-through -------------------------------------------------------------------------------
+// Every KPI tile, chart point, bar and cohort cell opens the accounts behind its number in the
+// drill panel: the period's value with the numerator and denominator of its ratio (as the API
+// computes them), the rows, and their CSV from the API.
+const drillBox = el("aside", { id: "drill", class: "drill", role: "dialog", "aria-labelledby": "drill-title", hidden: "hidden" });
+document.body.append(drillBox);
+document.addEventListener("keydown", (event) => { if (event.key === "Escape" && !drillBox.hidden) closeDrill(); });
+let drillOpener = null;
+
+function closeDrill() {
+  drillBox.hidden = true;
+  drillBox.replaceChildren();
+  if (drillOpener && drillOpener.focus) drillOpener.focus();
+}
+
+// The picker's filter narrowed to one segment of the `by` split (the series a point belongs to).
+function segmentWhere(where, by, value) {
+  if (!by || value === undefined || value === null || value === "null") return where;
+  const clause = `${by} = '${String(value).replaceAll("'", "''")}'`;
+  return where ? `(${where}) AND ${clause}` : clause;
+}
+
+function amount(value, unit, currency) {
+  if (value === null || value === undefined) return "–";
+  return unit === "currency" ? money(value, currency) : Number(value).toLocaleString("en-US", { maximumFractionDigits: 2 });
+}
+
+function drillCell(column, row, currency) {
+  const value = row[column];
+  if (column === "account_id") return el("a", { href: "/accounts/" + encodeURIComponent(value), class: "account-link" }, value);
+  if (value === null || value === undefined) return "–";
+  if (/mrr|arr|revenue|amount/.test(column) && !Number.isNaN(Number(value)) && typeof value !== "boolean") return money(value, currency);
+  return typeof value === "number" && !Number.isInteger(value) ? value.toFixed(2) : String(value);
+}
+
+// Opens the panel on `source`: { path: "/api/drill/mrr" or another drill route, params, title }.
+async function openDrill(source) {
+  drillOpener = document.activeElement;
+  const close = el("button", { type: "button", class: "close", "aria-label": "Close", onclick: closeDrill }, "×");
+  const title = el("h2", { id: "drill-title" }, source.title);
+  drillBox.hidden = false;
+  drillBox.dataset.loaded = "";
+  drillBox.replaceChildren(close, title, el("p", { class: "empty" }, "Loading the accounts…"));
+  close.focus();
+  let body;
+  try {
+    body = await api(source.path + "/page", Object.assign({ limit: 200 }, source.params));
+  } catch (error) {
+    drillBox.replaceChildren(close, title, el("p", { class: "error" }, error.message));
+    drillBox.dataset.loaded = "error";
+    return;
+  }
+  const currency = body.reporting_currency;
+  const csv = new URL(source.path, location.origin);
+  for (const [key, value] of Object.entries(Object.assign({}, source.params, { format: "csv" }))) if (value) csv.searchParams.set(key, value);
+  const columns = body.items.length ? Object.keys(body.items[0]) : [];
+  const ratio = body.denominator === null ? null : el("p", { class: "ratio" },
+    el("span", { class: "numerator", "data-value": String(body.numerator) }, amount(body.numerator, body.unit === "currency" ? "currency" : "", currency)),
+    " / ",
+    el("span", { class: "denominator", "data-value": String(body.denominator) }, amount(body.denominator, body.unit === "currency" ? "currency" : "", currency)));
+  drillBox.replaceChildren(close, title,
+    facts([
+      ["Value", format(body.value, body.unit) + (body.unit === "currency" ? " " + currency : "")],
+      ["Numerator", el("span", { id: "drill-numerator" }, amount(body.numerator, body.unit === "currency" ? "currency" : "", currency))],
+      ["Denominator", el("span", { id: "drill-denominator" }, body.denominator === null ? "none (not a ratio)" : amount(body.denominator, "", currency))],
+      ["Definition", body.definition],
+    ]),
+    ratio,
+    el("p", { class: "drill-tools" },
+      el("span", { id: "drill-count" }, `${count(body.items.length)} of ${count(body.total)} accounts`), " · ",
+      el("a", { href: csv.pathname + csv.search, download: "", "data-export": "drill-csv" }, "Export CSV")),
+    el("div", { class: "scroll" }, el("table", { id: "table-drill", "data-total": String(body.total) },
+      el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)))),
+      el("tbody", {}, body.items.map((row) => el("tr", { "data-account": row.account_id }, columns.map((c) => el("td", {}, drillCell(c, row, currency)))))))));
+  if (!body.items.length) drillBox.append(el("p", { class: "empty" }, "No account is behind this number."));
+  drillBox.dataset.loaded = "1";
+}
+
+function metricDrill(name, period, where, label) {
+  const grain = range().grain;
+  openDrill({ path: "/api/drill/" + encodeURIComponent(name), params: { period, grain, where }, title: `${label || name} · ${period}` });
+}
+
+// KPI tiles: a click or Enter on a tile opens the accounts behind its last period.
+function drillCards(cards) {
+  for (const card of cards.querySelectorAll(".card[data-period]")) {
+    if (!card.dataset.period) continue;
+    card.setAttribute("role", "button");
+    card.setAttribute("tabindex", "0");
+    card.classList.add("drillable");
+    const label = (KPIS.find(([name]) => name === card.dataset.metric) || [])[1];
+    const open = () => metricDrill(card.dataset.metric, card.dataset.period, range().where, label);
+    card.addEventListener("click", open);
+    card.addEventListener("keydown", (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); open(); } });
+  }
+}
+
+// Which metric a chart's series is ("segment": the series are the segments of the picker's split).
+const byName = (prefix) => (series) => prefix + series.toLowerCase();
+const DRILL_CHARTS = {
+  "chart-mrr": { metric: "mrr", segment: true },
+  "chart-movements": { metric: (series) => "mrr_" + series },
+  "chart-churn": { metric: "customer_churn_rate", segment: true },
+  "chart-retention": { metric: "customer_retention_rate", segment: true },
+  "chart-active": { metric: byName("") },
+  "chart-stickiness": { metric: "stickiness" },
+  "chart-sessions": { metric: "average_session_seconds" },
+  "chart-lifecycle": { metric: byName("lifecycle_") },
+  "chart-account-lifecycle": { metric: byName("account_lifecycle_") },
+  "chart-nps": { metric: "nps" },
+  "chart-csat": { metric: byName("") },
+  "chart-fcr": { metric: "fcr" },
+  "chart-times": { metric: (series) => ({ "first response, median": "first_response_hours_median", "resolution, median": "resolution_hours_median", "resolution, p90": "resolution_hours_p90" })[series] },
+  "chart-cohorts-logos": { cohort: true },
+  "chart-cohorts-revenue": { cohort: true },
+};
+
+// A click on a chart: a bar, point or cell names its series and period; a click elsewhere in the
+// plot picks the period under the pointer and the series nearest to it.
+function drillOn(instance, id) {
+  const spec = DRILL_CHARTS[id];
+  if (!spec) return;
+  instance.getDom().classList.add("drillable");
+  instance.getDom().dataset.drill = "1";
+  let handled = 0;
+  const open = (series, index) => {
+    const option = instance.getOption();
+    if (spec.cohort) {
+      const cell = option.series[0].data.find((d) => d && d[0] === index[0] && d[1] === index[1]);
+      if (!cell) return;
+      const cohort = option.yAxis[0].data[index[1]];
+      const offset = Number(option.xAxis[0].data[index[0]]);
+      const r = range();
+      openDrill({ path: "/api/cohorts/drill", params: { cohort, offset, where: r.where }, title: `Cohort ${cohort}, ${offset} periods on` });
+      return;
+    }
+    const data = option.series.find((s) => s.name === series) || option.series[0];
+    const point = data.data[index];
+    const period = Array.isArray(point) ? point[0] : (option.xAxis[0].data || [])[index];
+    const name = typeof spec.metric === "function" ? spec.metric(data.name) : spec.metric;
+    if (!period || !name) return;
+    const r = range();
+    metricDrill(name, period, spec.segment ? segmentWhere(r.where, r.by, r.by ? data.name : null) : r.where, spec.segment && r.by ? `${name} (${r.by} ${data.name})` : name);
+  };
+  instance.on("click", (params) => {
+    if (params.componentType !== "series") return;
+    handled = Date.now();
+    open(params.seriesName, spec.cohort ? [params.value[0], params.value[1]] : params.dataIndex);
+  });
+  instance.getZr().on("click", (event) => {
+    setTimeout(() => {
+      if (Date.now() - handled < 300 || spec.cohort) return;
+      const at = [event.offsetX, event.offsetY];
+      if (!instance.containPixel({ gridIndex: 0 }, at)) return;
+      const [index, y] = instance.convertFromPixel({ gridIndex: 0 }, at);
+      const series = instance.getOption().series;
+      let best = series[0];
+      let distance = Infinity;
+      for (const s of series) {
+        const point = s.data[index];
+        const value = Array.isArray(point) ? point[1] : point;
+        if (value !== null && value !== undefined && Math.abs(Number(value) - y) < distance) { distance = Math.abs(Number(value) - y); best = s; }
+      }
+      open(best.name, index);
+    }, 0);
+  });
+}
+
+// Charts follow the window's width (a phone turned, a side panel opened).
+window.addEventListener("resize", () => {
+  for (const node of document.querySelectorAll(".chart, .spark")) { const chartOf = echarts.getInstanceByDom(node); if (chartOf) chartOf.resize(); }
+});
+
+// -- voice: comments and their filters -----------------------------------------------------------
+// Comments filtered by score band, language, survey, theme and segment (the API filters them);
+// a theme in the themes table opens its comments here.
+async function feedbackSection(r, feedback) {
+  const languages = [...new Set(feedback.items.map((c) => c.language).filter(Boolean))].sort();
+  const themeNames = [...new Set(feedback.themes.map((t) => t.theme))].sort();
+  const choices = (name, values, label) => el("select", { name }, el("option", { value: "" }, label), values.map((v) => el("option", { value: v }, v)));
+  const form = el("form", { id: "comment-filters", class: "filters" },
+    el("label", {}, "Band ", choices("band", ["detractor", "passive", "promoter"], "all bands")),
+    el("label", {}, "Language ", choices("language", languages, "all languages")),
+    el("label", {}, "Survey ", choices("survey", ["nps", "csat", "ces", "custom"], "all surveys")),
+    el("label", {}, "Theme ", choices("theme", themeNames, "all themes")),
+    el("label", {}, "Segment ", el("input", { type: "text", name: "where", placeholder: "plan = 'pro'", value: r.where })),
+    el("button", { type: "submit" }, "Filter"));
+  const note = el("p", { id: "comments-count", class: "freshness" });
+  const list = el("div", { class: "scroll", id: "comments" });
+  let rows = [];
+  const columns = ["responded_at", "account_id", "survey", "score", "band", "language", "sentiment", "themes", "comment"];
+
+  table("Themes (z > 0: detractors)", "themes", ["theme", "comments", "sentiment", "detractor_mentions", "promoter_mentions", "z"], feedback.themes, (c, row) => {
+    if (c === "theme") return el("button", { type: "button", class: "link", "data-theme": row.theme, onclick: () => { form.elements.theme.value = row.theme; draw().then(() => box.scrollIntoView()).catch((e) => fail(e.message)); } }, row.theme);
+    return typeof row[c] === "number" && !Number.isInteger(row[c]) ? row[c].toFixed(2) : row[c];
+  });
+  const { box, tools } = panel("Comments", "comments");
+  box.append(form, note, list);
+  tools.append(el("button", { type: "button", "data-export": "csv", onclick: () => download("comments.csv", URL.createObjectURL(new Blob([csvText(columns, rows)], { type: "text/csv" }))) }, "CSV"));
+
+  async function draw() {
+    const filters = Object.fromEntries([...new FormData(form).entries()].map(([k, v]) => [k, String(v).trim()]));
+    list.dataset.loaded = "";
+    const body = await api("/api/feedback", Object.assign({ from: r.from, to: r.to, limit: 200 }, filters));
+    rows = body.items;
+    const render = (c, row) => c === "responded_at" ? when(row[c]) : c === "sentiment" ? Number(row[c]).toFixed(2) : c === "themes" ? (row[c] || []).join(", ") : row[c] ?? "";
+    list.replaceChildren(el("table", { id: "table-comments", "data-total": String(body.total), "data-filters": new URLSearchParams(filters).toString() },
+      el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)))),
+      el("tbody", {}, rows.map((row) => el("tr", { "data-response": row.response_id, "data-band": row.band }, columns.map((c) => el("td", {}, render(c, row))))))));
+    if (!rows.length) list.append(el("p", { class: "empty" }, "No comment matches."));
+    note.textContent = `${count(rows.length)} of ${count(body.total)} comments, newest first`;
+    list.dataset.loaded = "1";
+  }
+  form.addEventListener("submit", (event) => { event.preventDefault(); draw().catch((e) => fail(e.message)); });
+  for (const select of form.querySelectorAll("select")) select.addEventListener("change", () => form.requestSubmit());
+  await draw();
+}
+
+// -- saved views ---------------------------------------------------------------------------------
+// A named combination of a page's search, filters and sort, saved per user through /api/views.
+async function savedViews(pageName, current, apply) {
+  const picker = el("select", { name: "view", "aria-label": "Saved views" });
+  const name = el("input", { type: "text", name: "view_name", placeholder: "name this view", maxlength: "100", "aria-label": "View name" });
+  const remove = el("button", { type: "button", "data-action": "delete-view" }, "Delete");
+  const form = el("form", { id: "saved-views", class: "filters" }, el("label", {}, "Saved view ", picker), remove, name, el("button", { type: "submit" }, "Save view"));
+  let views = [];
+  async function load(selected) {
+    views = await api("/api/views", { page: pageName });
+    picker.replaceChildren(el("option", { value: "" }, views.length ? "choose…" : "none saved"), ...views.map((v) => el("option", { value: String(v.id) }, v.name)));
+    picker.value = selected ? String(selected) : "";
+    remove.disabled = !picker.value;
+  }
+  picker.addEventListener("change", () => {
+    remove.disabled = !picker.value;
+    const view = views.find((v) => String(v.id) === picker.value);
+    if (view) apply(view.params);
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!name.value.trim()) { name.focus(); return; }
+    try {
+      const saved = await api("/api/views", {}, { method: "PUT", body: JSON.stringify({ page: pageName, name: name.value.trim(), params: current() }) });
+      name.value = "";
+      await load(saved.id);
+    } catch (error) { fail(error.message); }
+  });
+  remove.addEventListener("click", async () => {
+    if (!picker.value) return;
+    try { await api(`/api/views/${picker.value}`, {}, { method: "DELETE" }); await load(); } catch (error) { fail(error.message); }
+  });
+  await load();
+  return form;
+}
+
+// -- navigation on a phone -----------------------------------------------------------------------
+const menu = document.getElementById("menu");
+if (menu) {
+  menu.addEventListener("click", () => {
+    const open = document.body.classList.toggle("nav-open");
+    menu.setAttribute("aria-expanded", String(open));
+  });
 }
 
 // The period pickers show the range the charts use, also when the address names none.
