@@ -147,34 +147,39 @@ def _pieces(query: Query) -> ir.Table:
             paused_from=paused_from,
             paused_until=paused_until,
         )
-        b = base
-        keep = ("account_id", "currency", "subscription_id", "monthly")
-        keep += ("billing_months", "billing_days")
-        trial_part = b.filter(b.paid_from > b.started).select(
-            *keep,
-            kind=ibis.literal("trial"),
-            pay_from=b.started,
-            pay_to=_earlier(b.pay_to_all, b.paid_from),
+        # One scan, four stretches per subscription (a small cross join rather than a union of
+        # four copies of the scan, which multiplies the plan every consumer inlines).
+        kinds = ibis.memtable({"part": ["trial", "paid", "paused", "resumed"]})
+        b = base.cross_join(kinds)
+        part, pf, pu = b.part, b.paused_from, b.paused_until
+        exists = ibis.cases(
+            (part == "trial", b.paid_from > b.started),
+            (part == "paused", pf.notnull()),
+            (part == "resumed", pf.notnull() & pu.notnull()),
+            else_=True,
         )
-        before_pause = b.select(
-            *keep,
-            kind=ibis.literal("paid"),
-            pay_from=b.paid_from,
-            pay_to=_earlier(b.pay_to_all, b.paused_from),
+        b = b.filter(exists)
+        pieces = b.select(
+            "account_id",
+            "currency",
+            "subscription_id",
+            "monthly",
+            "billing_months",
+            "billing_days",
+            kind=ibis.cases((b.part == "resumed", "paid"), else_=b.part),
+            pay_from=ibis.cases(
+                (b.part == "trial", b.started),
+                (b.part == "paid", b.paid_from),
+                (b.part == "paused", _later(b.paid_from, b.paused_from)),
+                else_=_later(b.paid_from, b.paused_until),
+            ),
+            pay_to=ibis.cases(
+                (b.part == "trial", _earlier(b.pay_to_all, b.paid_from)),
+                (b.part == "paid", _earlier(b.pay_to_all, b.paused_from)),
+                (b.part == "paused", _earlier(b.pay_to_all, b.paused_until)),
+                else_=b.pay_to_all,
+            ),
         )
-        paused = b.filter(b.paused_from.notnull()).select(
-            *keep,
-            kind=ibis.literal("paused"),
-            pay_from=_later(b.paid_from, b.paused_from),
-            pay_to=_earlier(b.pay_to_all, b.paused_until),
-        )
-        resumed = b.filter(b.paused_from.notnull() & b.paused_until.notnull()).select(
-            *keep,
-            kind=ibis.literal("paid"),
-            pay_from=_later(b.paid_from, b.paused_until),
-            pay_to=b.pay_to_all,
-        )
-        pieces = trial_part.union(before_pause).union(paused).union(resumed)
         return pieces.filter(pieces.pay_to.isnull() | (pieces.pay_to > pieces.pay_from))
 
     return query.memo("pieces", build)
@@ -204,17 +209,33 @@ def held_spells(query: Query) -> ir.Table:
 
     def build() -> ir.Table:
         p = _pieces(query)
-        policy = query.policy
-        at_zero = policy.trials == "paying_at_zero"
-        held = ibis.literal(False)
-        if policy.pause == "contraction":
-            held = held | ((p.kind == "paused") & ((p.monthly > 0) | at_zero))
-        if at_zero:
-            held = held | (p.kind == "trial") | ((p.kind == "paid") & (p.monthly <= 0))
-        rows = p.filter(held)
+        rows = p.filter(_is_held(query, p))
         return rows.select(*_SPELL, "billing_months", "billing_days").mutate(monthly=ZERO)
 
     return query.memo("held_spells", build)
+
+
+def _is_held(query: Query, p: ir.Table) -> ir.BooleanValue:
+    policy = query.policy
+    at_zero = policy.trials == "paying_at_zero"
+    held = ibis.literal(False)
+    if policy.pause == "contraction":
+        held = held | ((p.kind == "paused") & ((p.monthly > 0) | at_zero))
+    if at_zero:
+        held = held | (p.kind == "trial") | ((p.kind == "paid") & (p.monthly <= 0))
+    return held
+
+
+def _present(query: Query) -> ir.Table:
+    """account_id, pay_from, pay_to of every stretch in which the account is a customer (paying
+    or held), from one scan."""
+
+    def build() -> ir.Table:
+        p = _pieces(query)
+        paying = (p.kind == "paid") & (p.monthly > 0)
+        return p.filter(paying | _is_held(query, p)).select("account_id", "pay_from", "pay_to")
+
+    return query.memo("present", build)
 
 
 def first_paid(query: Query) -> ir.Table:
@@ -362,8 +383,7 @@ def _with_return_gap(query: Query, rows: ir.Table) -> ir.Table:
     """Add gap_days: for an account present at a period's end, the days between the start of
     its earliest stretch in force then and the latest end of a stretch before that (NULL if
     none), for policy reactivation_window_days."""
-    spells = paying_spells(query).select("account_id", "pay_from", "pay_to")
-    spells = spells.union(held_spells(query).select("account_id", "pay_from", "pay_to"))
+    spells = _present(query)
     periods = query.instants
     now = spells.join(
         periods,
@@ -392,8 +412,7 @@ def scheduled_churn(query: Query) -> ir.Table:
     new is loaded). The one rule for scheduled_churn_mrr and the accounts worklist."""
 
     def build() -> ir.Table:
-        spells = paying_spells(query).select("account_id", "pay_from", "pay_to")
-        spells = spells.union(held_spells(query).select("account_id", "pay_from", "pay_to"))
+        spells = _present(query)
         periods = query.instants
         ahead = spells.join(periods, spells.pay_to.isnull() | (spells.pay_to >= periods.instant))
         per = ahead.group_by(s_account="account_id", s_index="period_index").aggregate(
