@@ -25,7 +25,8 @@ PAST_DUE = re.compile(r"^(count|exclude_after_days:(\d+))$")
 HELP = {
     "discounts": "deducted: MRR after discounts (a 100% discount makes an account free); gross: list price",
     "refunds": "ignored: revenue counts purchases only; deducted: refunds come off revenue",
-    "churn_recognition": "paid_period_end: MRR stops when the paid period ends (ended_at); "
+    "churn_recognition": "paid_period_end: MRR stops when the paid period ends (ended_at, or "
+    "without it the end of the billing period in force at canceled_at); "
     "cancellation: MRR stops when the customer cancels (canceled_at)",
     "short_plans": "calendar: a week is 52/12 of a month and a day 365/12; simple: x4 and x30",
     "gross_margin": "share of revenue kept after cost of service, for CLV (0 < m <= 1)",
