@@ -147,3 +147,66 @@ def test_lifecycle_by_week_drill_stickiness_and_retention_match(
             spark.retention(**options, **span),  # type: ignore[arg-type]
             ["cohort_start", "offset"],
         )
+
+
+def test_subscription_states_match(ws: Workspace, tmp_path: Path) -> None:
+    """Cancellations without an end, pauses, past-due, trials, returns and one-period payers
+    under both values of every subscription-state policy, by month and by quarter."""
+    from tenure.metrics.policy import RevenuePolicy
+    from tests.books import load_book, sub
+
+    this_month = dt.date.today().replace(day=1)
+    a_year_ago = this_month.replace(year=this_month.year - 1).isoformat()
+    load_book(
+        ws,
+        [
+            sub("A", 100, "2025-01-10", canceled_at="2025-03-20"),
+            sub("B", 1200, "2024-06-15", billing_period=12, canceled_at="2025-02-01"),
+            sub(
+                "P",
+                100,
+                "2025-01-01",
+                paused_from=pd.Timestamp("2025-02-15"),
+                paused_until=pd.Timestamp("2025-04-10"),
+            ),
+            sub("T", 100, "2025-01-10", trial_ends_at="2025-02-10", discount=0.5),
+            sub("F", 100, "2025-01-01", discount=1),
+            sub("R", 100, "2025-01-01", "2025-02-01"),
+            sub("R", 100, "2025-03-15"),
+            sub("J", 100, "2025-03-05", "2025-03-20"),
+            sub("X", 100, a_year_ago, status="past_due"),
+        ],
+    )
+    folder = tmp_path / "parquet"
+    ws.export(folder)
+    spark = tenure.connect(f"pyspark://{folder.resolve()}")
+    names = [
+        "mrr",
+        "mrr_new",
+        "mrr_expansion",
+        "mrr_contraction",
+        "mrr_churned",
+        "mrr_reactivation",
+        "customers",
+        "customer_churn_rate",
+        "scheduled_churn_mrr",
+    ]
+    policies = [
+        RevenuePolicy(),
+        RevenuePolicy(
+            pause="churn",
+            past_due="exclude_after_days:10",
+            reactivation_window_days=30,
+            trials="paying_at_zero",
+            same_period_churn="counted",
+            scheduled_churn_days=60,
+        ),
+    ]
+    for policy in policies:
+        for grain in ("month", "quarter"):
+            options = {"start": dt.date(2025, 1, 1), "grain": grain, "policy": policy}
+            _same(
+                ws.metrics(names, **options),  # type: ignore[arg-type]
+                spark.metrics(names, **options),  # type: ignore[arg-type]
+                ["metric", "period_start"],
+            )

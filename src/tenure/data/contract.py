@@ -143,6 +143,8 @@ USERS = TableContract(
     },
 )
 
+SUBSCRIPTION_STATUSES = ("active", "past_due", "unpaid", "trialing", "paused", "canceled")
+
 SUBSCRIPTIONS = TableContract(
     name="subscriptions",
     description="Recurring contracts. MRR = amount x quantity x (1 - discount) / billing period in "
@@ -180,11 +182,26 @@ SUBSCRIPTIONS = TableContract(
         ),
         _CURRENCY,
         Column("trial_ends_at", Kind.TIMESTAMP, description="free until then"),
+        Column("paused_from", Kind.TIMESTAMP, description="out of MRR from then (policy.pause)"),
+        Column("paused_until", Kind.TIMESTAMP, description="resumed then; empty while paused"),
+        Column(
+            "status",
+            Kind.ENUM,
+            description="billing status (policy.past_due reads past_due and unpaid)",
+            choices=SUBSCRIPTION_STATUSES,
+        ),
     ),
     row_checks=(
         _after("ended_at", "started_at"),
         _after("canceled_at", "started_at"),
         _after("trial_ends_at", "started_at"),
+        _after("paused_from", "started_at"),
+        _after("paused_until", "paused_from"),
+        RowCheck(
+            "paused_until",
+            "paused_until IS NOT NULL AND paused_from IS NULL",
+            "paused_until needs paused_from",
+        ),
     ),
     example={
         "subscription_id": "S000311",

@@ -114,6 +114,13 @@ def ensure_table(
     columns = ", ".join(f"{quote(c.name)} {c.kind.sql}" for c in contract.columns)
     kind = "TEMP TABLE" if temporary else "TABLE"
     con.execute(f"CREATE {kind} IF NOT EXISTS {quote(contract.name)} ({columns})")
+    if not temporary:  # a store made before a column joined the contract gains it (empty)
+        have = table_columns(con, contract.name)
+        for c in contract.columns:
+            if c.name not in have:
+                con.execute(
+                    f"ALTER TABLE {quote(contract.name)} ADD COLUMN {quote(c.name)} {c.kind.sql}"
+                )
 
 
 def ensure_bookkeeping(con: duckdb.DuckDBPyConnection) -> None:

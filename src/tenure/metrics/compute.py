@@ -57,6 +57,7 @@ def _added(rows: Callable[[Query], ir.Table], measures: tuple[str, ...], *dims: 
 
 SOURCES: dict[str, Source] = {
     "mrr": Source(mrr.account_mrr, mrr.MEASURES),
+    "scheduled": Source(mrr.account_scheduled_churn, ("scheduled_churn_mrr",)),
     "orders": Source(sources.account_orders, sources.ORDER_MEASURES),
     "buyers": Source(
         sources.account_buyers, sources.BUYER_MEASURES, by_segment=sources.segment_buyers
@@ -327,6 +328,14 @@ def _tidy(frame: pd.DataFrame, metrics: Sequence[Metric], query: Query) -> pd.Da
         "counting": query.definitions.describe(),
         "reporting_currency": query.tables.reporting_currency,
     }
+    partial = query.partial
+    if partial is not None:
+        result.attrs["partial_period"] = {
+            "period_start": partial[0],
+            "measured_at": partial[1],
+            "note": f"the {query.grain} starting {partial[0]} is not over: its MRR and customer "
+            f"counts are those at the end of {partial[1]}, its movements those to that day",
+        }
     return result
 
 

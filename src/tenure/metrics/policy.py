@@ -5,6 +5,7 @@ Each result records the policy it was computed under. Defaults follow SPEC.md (a
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -16,11 +17,16 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "churn_recognition": ("paid_period_end", "cancellation"),
     "short_plans": ("calendar", "simple"),
     "fx_rate_date": ("period_start", "month_end"),
+    "pause": ("contraction", "churn"),
+    "trials": ("not_paying", "paying_at_zero"),
+    "same_period_churn": ("excluded", "counted"),
 }
+PAST_DUE = re.compile(r"^(count|exclude_after_days:(\d+))$")
 HELP = {
     "discounts": "deducted: MRR after discounts (a 100% discount makes an account free); gross: list price",
     "refunds": "ignored: revenue counts purchases only; deducted: refunds come off revenue",
-    "churn_recognition": "paid_period_end: MRR stops when the paid period ends (ended_at); "
+    "churn_recognition": "paid_period_end: MRR stops when the paid period ends (ended_at, or "
+    "without it the end of the billing period in force at canceled_at); "
     "cancellation: MRR stops when the customer cancels (canceled_at)",
     "short_plans": "calendar: a week is 52/12 of a month and a day 365/12; simple: x4 and x30",
     "gross_margin": "share of revenue kept after cost of service, for CLV (0 < m <= 1)",
@@ -28,15 +34,28 @@ HELP = {
     "billing period started, fixed for that period, a renewal taking the new rate (ChartMogul, "
     "Baremetrics); month_end: at the rate of the last day of each reporting period. Rate changes "
     "are the 'FX impact' line either way",
+    "pause": "contraction: a paused subscription (paused_from..paused_until) stays a customer at "
+    "0 MRR, its pause a contraction and its resumption an expansion (ChartMogul); churn: the "
+    "pause is a churn and the resumption a reactivation (Stripe, Baremetrics)",
+    "past_due": "count: past_due and unpaid subscriptions (status column) count until canceled "
+    "(Stripe, ChartMogul); exclude_after_days:N: they leave MRR N days after the start of the "
+    "billing period in force today (the unpaid one)",
+    "reactivation_window_days": "none: a returning account is always a reactivation (SPEC, "
+    "ChartMogul); N: an account returning more than N days after it stopped paying is new",
+    "trials": "not_paying: MRR 0 until trial_ends_at and not a customer, nor is a 100%-discounted "
+    "subscription (SPEC, ChartMogul, Stripe); paying_at_zero: both count as customers at 0 MRR",
+    "same_period_churn": "excluded: an account that starts and stops paying within one period "
+    "moves nothing (ChartMogul); counted: it is new (or reactivated) and churned in that period, "
+    "with its MRR on both lines (Stripe)",
+    "scheduled_churn_days": "N: scheduled_churn_mrr is the MRR of accounts paying at the end of "
+    "a period whose known paid periods all end within the N days after it (default 30)",
 }
 
 # Rules that have one behaviour today (recorded with every result so that it is never implicit).
 FIXED = {
     "taxes": "excluded (amounts are loaded net of tax)",
-    "trials": "not paying: MRR 0 until trial_ends_at, not counted as a customer",
-    "reactivation_window": "none: a returning account is always a reactivation",
-    "snapshot": "MRR is measured at the end of each period and compared with the end of the one "
-    "before, so an account that joins and leaves within one period moves nothing",
+    "snapshot": "MRR is measured at the end of each period (a quarter or year not yet over: at "
+    "the end of today) and compared with the end of the one before",
 }
 
 
@@ -48,6 +67,12 @@ class RevenuePolicy:
     short_plans: str = "calendar"
     gross_margin: float = 1.0
     fx_rate_date: str = "period_start"
+    pause: str = "contraction"
+    past_due: str = "count"
+    reactivation_window_days: int | None = None
+    trials: str = "not_paying"
+    same_period_churn: str = "excluded"
+    scheduled_churn_days: int = 30
 
     def __post_init__(self) -> None:
         for name, valid in CHOICES.items():
@@ -56,8 +81,23 @@ class RevenuePolicy:
                 raise QueryError(
                     f"policy {name} cannot be {value!r}; choose one of: {', '.join(valid)}"
                 )
+        if not PAST_DUE.match(self.past_due):
+            raise QueryError(
+                f"policy past_due cannot be {self.past_due!r}; choose count or "
+                "exclude_after_days:N (N a whole number of days, e.g. exclude_after_days:30)"
+            )
+        for name in ("reactivation_window_days", "scheduled_churn_days"):
+            days = getattr(self, name)
+            if days is not None and (isinstance(days, bool) or days < 0):
+                raise QueryError(f"policy {name} must be a whole number of days >= 0, not {days}")
         if not 0 < self.gross_margin <= 1:
             raise QueryError(f"policy gross_margin must be in (0, 1], not {self.gross_margin}")
+
+    @property
+    def past_due_days(self) -> int | None:
+        """N of exclude_after_days:N, None when past-due subscriptions count."""
+        found = PAST_DUE.match(self.past_due)
+        return None if found is None or found.group(2) is None else int(found.group(2))
 
     def describe(self) -> dict[str, Any]:
         return {**asdict(self), **FIXED}
@@ -75,11 +115,26 @@ class RevenuePolicy:
                     kwargs[item.name] = float(raw)
                 except ValueError:
                     raise QueryError(f"policy gross_margin must be a number, not {raw!r}") from None
+            elif item.name in ("reactivation_window_days", "scheduled_churn_days"):
+                kwargs[item.name] = _days(item.name, raw)
             else:
                 kwargs[item.name] = raw
         return cls(**kwargs)
 
 
+def _days(name: str, raw: str) -> int | None:
+    text = raw.strip().lower()
+    if text == "none" and name == "reactivation_window_days":
+        return None
+    if not text.isdigit():
+        allowed = "none or " if name == "reactivation_window_days" else ""
+        raise QueryError(f"policy {name} must be {allowed}a whole number of days, not {raw!r}")
+    return int(text)
+
+
 def setting_defaults() -> dict[str, str]:
     """`policy.<name>` -> default, for the workspace settings table."""
-    return {f"policy.{item.name}": str(item.default) for item in fields(RevenuePolicy)}
+    return {
+        f"policy.{item.name}": "none" if item.default is None else str(item.default)
+        for item in fields(RevenuePolicy)
+    }

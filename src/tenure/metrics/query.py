@@ -23,6 +23,8 @@ from tenure.metrics.tables import Tables
 # engines add much faster than 128-bit ones. Sums over many accounts widen to DECIMAL(38, 6).
 MONEY = dtypes.Decimal(18, 6)
 ZERO = ibis.literal(Decimal(0), type=MONEY)
+PARTIAL_GRAINS = ("quarter", "year")  # read at today's end while running (month and finer: at
+# the period's end, which counts what is already known about the rest of the period)
 
 
 def money(value: ir.NumericValue) -> ir.DecimalValue:
@@ -78,6 +80,9 @@ class Query:
     # Splits by a column of the facts themselves (page, feature, channel, survey, ...), not of
     # the account; sources without the column are repeated on each of its values.
     dims: tuple[str, ...] = ()
+    # Today: a quarter or year not yet over is measured at the end of this day (see `partial`),
+    # and the `status` column of subscriptions describes it.
+    as_of: dt.date = field(default_factory=dt.date.today)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -124,6 +129,36 @@ class Query:
                 cal.shift(self.computed_first, self.grain, -1), self.last, self.grain
             ),
         )
+
+    @property
+    def partial(self) -> tuple[dt.date, dt.date] | None:
+        """(period_start, as_of) when the last period is a quarter or year still running on
+        `as_of`: its balances (MRR, customers) are read at the end of `as_of`, not at the
+        period's end. The one place that says which period is partial; results record it in
+        attrs["partial_period"]."""
+        if self.grain not in PARTIAL_GRAINS:
+            return None
+        if self.last <= self.as_of < cal.next_start(self.last, self.grain) - dt.timedelta(days=1):
+            return self.last, self.as_of
+        return None
+
+    @property
+    def instants(self) -> ir.Table:
+        """The calendar with `instant`: the timestamp at which each period's balances are read
+        (the period's end, or the end of `as_of` for the partial period)."""
+
+        def build() -> ir.Table:
+            periods = self.calendar
+            end = periods.period_end.cast("timestamp")
+            partial = self.partial
+            if partial is None:
+                return periods.mutate(instant=end)
+            cut = ibis.literal(dt.datetime.combine(partial[1] + dt.timedelta(days=1), dt.time()))
+            return periods.mutate(
+                instant=ibis.cases((periods.period_start == partial[0], cut), else_=end)
+            )
+
+        return self.memo("instants", build)
 
     @property
     def months_per_period(self) -> float:

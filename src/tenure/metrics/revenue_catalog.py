@@ -97,6 +97,13 @@ REVENUE_METRICS: tuple[Metric, ...] = (
         "One-time purchases by existing customers (cross-sell, add-ons; seed 000/001)",
     ),
     _money("revenue", "revenue", "Order revenue in the period (refunds per policy)"),
+    _money(
+        "scheduled_churn_mrr",
+        "revenue",
+        "MRR of accounts paying at the period's end whose paid periods all end within the "
+        "next policy.scheduled_churn_days days (default 30): canceled, past-due or ending "
+        "contracts, as the data knows them now",
+    ),
     Metric(
         "arpa",
         "revenue",

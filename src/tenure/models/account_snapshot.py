@@ -27,7 +27,7 @@ from tenure.data import loader
 from tenure.engine.filters import parse_filter
 from tenure.errors import QueryError, TenureError
 from tenure.metrics.account_features import account_features
-from tenure.metrics.mrr import account_mrr, paying_spells
+from tenure.metrics.mrr import account_mrr, paying_spells, scheduled_churn
 from tenure.metrics.query import MONEY, Query, convert, flag
 from tenure.models.health import HealthModel
 
@@ -227,9 +227,7 @@ def _next_boundary(
 
 def _subscription_terms(ws: Any, day: dt.date) -> ir.Table:
     """Per account paying at the start of `day`: paid_plan (the highest-MRR subscription being
-    paid for), next_renewal (the soonest renewal of a subscription not being cancelled) and
-    scheduled_churn_on (when every paid subscription is being cancelled: the last of their
-    ends, at ended_at or else at the end of the paid period)."""
+    paid for) and next_renewal (the soonest renewal of a subscription not being cancelled)."""
     instant = ibis.literal(dt.datetime.combine(day, dt.time()))
     query = Query(_SubscriptionsAsAccounts(ws), "day", day, day, policy=ws.policy)
     spells = paying_spells(query)
@@ -251,12 +249,7 @@ def _subscription_terms(ws: Any, day: dt.date) -> ir.Table:
     today = ibis.literal(day)
     renewal = _next_boundary(anchor, months.cast("int64"), days.cast("int64"), today)
     cancelling = s.canceled_at.notnull()
-    canceled_day = query.local(s.canceled_at).date()
-    period_end = _next_boundary(
-        anchor, months.cast("int64"), days.cast("int64"), ibis.greatest(today, canceled_day)
-    )
     ended = query.local(s.ended_at).date()
-    ends_on = ibis.cases((s.ended_at.notnull(), ended), else_=period_end)
     renews = ~cancelling & (s.ended_at.isnull() | (ended > renewal))
     rank = ibis.row_number().over(
         group_by=s.account_id, order_by=[ibis.desc(s.sub_mrr), s.subscription_id]
@@ -264,15 +257,10 @@ def _subscription_terms(ws: Any, day: dt.date) -> ir.Table:
     s = s.mutate(
         rank=rank,
         renewal=ibis.cases((renews, renewal), else_=None),
-        ends_on=ends_on,
-        cancelling=flag(cancelling),
     )
     return s.group_by(t_account=s.account_id).aggregate(
         paid_plan=ibis.cases((s["rank"] == 0, s.plan), else_=None).max(),
         next_renewal=s.renewal.min(),
-        cancelling=s.cancelling.sum(),
-        subscriptions=s.count(),
-        last_end=s.ends_on.max(),
     )
 
 
@@ -281,7 +269,9 @@ def _account_rows(ws: Any, day: dt.date) -> pd.DataFrame:
     engine query."""
     instant = ibis.literal(dt.datetime.combine(day, dt.time()))
     before = day - dt.timedelta(days=1)  # the day whose end is the snapshot's instant
-    query = Query(ws, "day", before, before, policy=ws.policy, definitions=ws.definitions)
+    query = Query(
+        ws, "day", before, before, policy=ws.policy, definitions=ws.definitions, as_of=day
+    )
     accounts = ws.table("accounts")
     null_text = ibis.null().cast("string")
     rows = accounts.select(
@@ -322,23 +312,25 @@ def _account_rows(ws: Any, day: dt.date) -> pd.DataFrame:
     )
 
     terms = _subscription_terms(ws, day)
+    # The revenue catalog's rule (scheduled_churn_mrr): every stretch still to run has an end.
+    ending = scheduled_churn(query)
+    ending = ending.filter(ending.period_start == before).select(
+        c_account="account_id", scheduled_churn_on=ending.churn_on.date()
+    )
     for part, key in (
         (mrr, "m_account"),
         (terms, "t_account"),
+        (ending, "c_account"),
         (activity, "e_account"),
         (support, "k_account"),
         (voice, "v_account"),
     ):
         rows = rows.left_join(part, rows.account_id == part[key]).drop(key)
-    whole = rows.cancelling.notnull() & (rows.cancelling == rows.subscriptions)
     rows = rows.mutate(
         mrr=rows.mrr.fill_null(ibis.literal(Decimal(0), type=MONEY)).cast(MONEY),
-        scheduled_churn_on=ibis.cases((whole, rows.last_end), else_=None),
         open_tickets=rows.open_tickets.fill_null(0).cast("int64"),
     )
-    frame: pd.DataFrame = (
-        rows.drop("cancelling", "subscriptions", "last_end").order_by("account_id").to_pandas()
-    )
+    frame: pd.DataFrame = rows.order_by("account_id").to_pandas()
     return frame
 
 
