@@ -44,7 +44,8 @@ REJECTS = "_tenure_rejects"
 GOOD = "_tenure_good"
 REPEATED = "_tenure_repeated_keys"
 TOUCHED = "_tenure_touched"  # rows a load inserted or updated, updated ones also as they were
-TOUCHED_ROWS = "_tenure_touched_rows"  # the same rows, gathered chunk by chunk
+TOUCHED_ROWS = "_tenure_touched_rows"  # those merged by joining on the key, chunk by chunk
+KEY_RANGE = "_tenure_key_range"  # the first key column's range before the load (low, high)
 NEW = "_tenure_new"  # a chunk's rows within the stored key range whose key is new
 CHANGED = "_tenure_changed"  # a chunk's rows whose content differs from the stored row
 CANDIDATES = "_tenure_repeat_candidates"  # keys that repeat in the file, valid or not
@@ -242,7 +243,7 @@ def _drop_temporaries(con: duckdb.DuckDBPyConnection) -> None:
     for view in (TOUCHED, GOOD):
         con.execute(f"DROP VIEW IF EXISTS {view}")
     temporaries = (TYPED, REJECTS, REPEATED, validate.KNOWN_CURRENCIES, NEW, CHANGED)
-    for name in (*temporaries, TOUCHED_ROWS, CANDIDATES, DEFERRED):
+    for name in (*temporaries, TOUCHED_ROWS, KEY_RANGE, CANDIDATES, DEFERRED):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     drop_staging(con)
 
@@ -354,7 +355,7 @@ def _load_staged(
             ],
         )
         if on_change is not None and report.inserted + report.updated:
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {TOUCHED} AS SELECT * FROM {TOUCHED_ROWS}")
+            run.touched_view()
             on_change(con, TOUCHED)
         con.execute("COMMIT")
     except BaseException:
@@ -383,7 +384,7 @@ class _Run:
     report: LoadReport
     strict: bool  # reject rows naming an account not in accounts
     counts_accounts: bool  # count (and warn about) rows naming an unknown account
-    keep_touched: bool  # keep the inserted and updated rows (old versions too) in TOUCHED_ROWS
+    keep_touched: bool  # keep the rows merged by a join (old versions too) in TOUCHED_ROWS
     key_range: tuple[Any, Any] | None = None  # of the first key column, before the load
     defers: bool = False  # some key repeats in the file and there are several chunks
     good_rows: int = 0
@@ -394,6 +395,10 @@ class _Run:
         first = self.sql.key[0]
         low, high = con.execute(f"SELECT min({first}), max({first}) FROM {target}").fetchall()[0]
         self.key_range = None if low is None else (low, high)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {KEY_RANGE} AS SELECT min({first}) AS low, "
+            f"max({first}) AS high FROM {target}"
+        )
         if self.keep_touched:
             names = ", ".join(quote(c) for c in self.sql.output_columns)
             con.execute(
@@ -407,6 +412,23 @@ class _Run:
                 f"({self.sql.keys()}) GROUP BY ALL HAVING count(*) > 1"
             )
             self.defers = _scalar(con, f"SELECT count(*) FROM {CANDIDATES}") > 0
+
+    def touched_view(self) -> None:
+        """TOUCHED: the rows the load inserted or updated, updated ones also as they were. The
+        rows it appended are those whose key lies outside the range the table held before
+        (none other can), so they are read from the table, not copied."""
+        target, first = quote(self.contract.name), self.sql.key[0]
+        names = ", ".join(quote(c) for c in self.sql.output_columns)
+        outside = (
+            f"NOT coalesce({first} BETWEEN (SELECT low FROM {KEY_RANGE}) "
+            f"AND (SELECT high FROM {KEY_RANGE}), TRUE)"
+            if self.key_range is not None
+            else "TRUE"
+        )
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {TOUCHED} AS SELECT {names} FROM {target} "
+            f"WHERE {outside} UNION ALL SELECT {names} FROM {TOUCHED_ROWS}"
+        )
 
     @property
     def _valid(self) -> str:
@@ -520,8 +542,6 @@ class _Run:
         if self.key_range is None:
             appended = f"SELECT {names} FROM {GOOD}"
         inserted += _scalar(con, f"INSERT INTO {target} ({names}) {appended}", params)
-        if self.keep_touched:
-            con.execute(f"INSERT INTO {TOUCHED_ROWS} {appended}", params)
         if self.key_range is not None:
             inserted_, updated = self._join_merge(inside, params)
             inserted += inserted_
