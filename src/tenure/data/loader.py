@@ -46,8 +46,9 @@ REPEATED = "_tenure_repeated_keys"
 TOUCHED = "_tenure_touched"  # rows a load inserted or updated, updated ones also as they were
 TOUCHED_ROWS = "_tenure_touched_rows"  # those merged by joining on the key, chunk by chunk
 KEY_RANGE = "_tenure_key_range"  # the first key column's range before the load (low, high)
-NEW = "_tenure_new"  # a chunk's rows within the stored key range whose key is new
-CHANGED = "_tenure_changed"  # a chunk's rows whose content differs from the stored row
+DELTA = "_tenure_delta"  # a chunk's rows within the stored key range, new or changed
+NEW = "_tenure_new"  # those of them whose key is new
+CHANGED = "_tenure_changed"  # those whose content differs from the stored row
 CANDIDATES = "_tenure_repeat_candidates"  # keys that repeat in the file, valid or not
 DEFERRED = "_tenure_deferred"  # valid rows of those keys, settled after the last chunk
 CHUNK_ENV = "TENURE_LOAD_CHUNK_ROWS"
@@ -240,9 +241,9 @@ def load_chunk_rows() -> int:
 
 
 def _drop_temporaries(con: duckdb.DuckDBPyConnection) -> None:
-    for view in (TOUCHED, GOOD):
+    for view in (TOUCHED, GOOD, NEW, CHANGED):
         con.execute(f"DROP VIEW IF EXISTS {view}")
-    temporaries = (TYPED, REJECTS, REPEATED, validate.KNOWN_CURRENCIES, NEW, CHANGED)
+    temporaries = (TYPED, REJECTS, REPEATED, validate.KNOWN_CURRENCIES, DELTA)
     for name in (*temporaries, TOUCHED_ROWS, KEY_RANGE, CANDIDATES, DEFERRED):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     drop_staging(con)
@@ -558,16 +559,18 @@ class _Run:
         on = " AND ".join(f"t.{quote(k)} = g.{quote(k)}" for k in contract.key)
         differs = " OR ".join(f"t.{quote(c)} IS DISTINCT FROM g.{quote(c)}" for c in columns)
         within = f"(SELECT * FROM {GOOD} WHERE {inside})"
+        missing = f"t.{quote(contract.key[0])} IS NULL"  # no stored row has the key
+        # One join finds both the new rows and the changed ones; unchanged rows are not copied.
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {NEW} AS SELECT g.* FROM {within} g "
-            f"ANTI JOIN {target} t ON {on}",
+            f"CREATE OR REPLACE TEMP TABLE {DELTA} AS SELECT g.*, {missing} AS _is_new "
+            f"FROM {within} g LEFT JOIN {target} t ON {on} WHERE {missing} OR {differs}",
             params,
         )
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {CHANGED} AS SELECT g.* FROM {within} g "
-            f"JOIN {target} t ON {on} WHERE {differs}",
-            params,
-        )
+        for name, which in ((NEW, "_is_new"), (CHANGED, "NOT _is_new")):
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {name} AS "
+                f"SELECT * EXCLUDE (_is_new) FROM {DELTA} WHERE {which}"
+            )
         inserted = _scalar(con, f"SELECT count(*) FROM {NEW}")
         updated = _scalar(con, f"SELECT count(*) FROM {CHANGED}")
         if self.keep_touched:  # the new and changed rows, and the changed ones as they were
