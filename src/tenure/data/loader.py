@@ -44,8 +44,7 @@ REJECTS = "_tenure_rejects"
 GOOD = "_tenure_good"
 REPEATED = "_tenure_repeated_keys"
 TOUCHED = "_tenure_touched"  # rows a load inserted or updated, updated ones also as they were
-TOUCHED_ROWS = "_tenure_touched_rows"  # those merged by joining on the key, chunk by chunk
-KEY_RANGE = "_tenure_key_range"  # the first key column's range before the load (low, high)
+TOUCHED_ROWS = "_tenure_touched_rows"  # the same rows, gathered chunk by chunk
 DELTA = "_tenure_delta"  # a chunk's rows within the stored key range, new or changed
 NEW = "_tenure_new"  # those of them whose key is new
 CHANGED = "_tenure_changed"  # those whose content differs from the stored row
@@ -244,7 +243,7 @@ def _drop_temporaries(con: duckdb.DuckDBPyConnection) -> None:
     for view in (TOUCHED, GOOD, NEW, CHANGED):
         con.execute(f"DROP VIEW IF EXISTS {view}")
     temporaries = (TYPED, REJECTS, REPEATED, validate.KNOWN_CURRENCIES, DELTA)
-    for name in (*temporaries, TOUCHED_ROWS, KEY_RANGE, CANDIDATES, DEFERRED):
+    for name in (*temporaries, TOUCHED_ROWS, CANDIDATES, DEFERRED):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     drop_staging(con)
 
@@ -385,7 +384,7 @@ class _Run:
     report: LoadReport
     strict: bool  # reject rows naming an account not in accounts
     counts_accounts: bool  # count (and warn about) rows naming an unknown account
-    keep_touched: bool  # keep the rows merged by a join (old versions too) in TOUCHED_ROWS
+    keep_touched: bool  # keep the inserted and updated rows (old versions too) in TOUCHED_ROWS
     key_range: tuple[Any, Any] | None = None  # of the first key column, before the load
     defers: bool = False  # some key repeats in the file and there are several chunks
     good_rows: int = 0
@@ -396,10 +395,6 @@ class _Run:
         first = self.sql.key[0]
         low, high = con.execute(f"SELECT min({first}), max({first}) FROM {target}").fetchall()[0]
         self.key_range = None if low is None else (low, high)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {KEY_RANGE} AS SELECT min({first}) AS low, "
-            f"max({first}) AS high FROM {target}"
-        )
         if self.keep_touched:
             names = ", ".join(quote(c) for c in self.sql.output_columns)
             con.execute(
@@ -415,21 +410,13 @@ class _Run:
             self.defers = _scalar(con, f"SELECT count(*) FROM {CANDIDATES}") > 0
 
     def touched_view(self) -> None:
-        """TOUCHED: the rows the load inserted or updated, updated ones also as they were. The
-        rows it appended are those whose key lies outside the range the table held before
-        (none other can), so they are read from the table, not copied."""
-        target, first = quote(self.contract.name), self.sql.key[0]
+        """TOUCHED: the rows the load inserted or updated, updated ones also as they were,
+        gathered from the staged rows; into an empty table, that is the whole table."""
         names = ", ".join(quote(c) for c in self.sql.output_columns)
-        outside = (
-            f"NOT coalesce({first} BETWEEN (SELECT low FROM {KEY_RANGE}) "
-            f"AND (SELECT high FROM {KEY_RANGE}), TRUE)"
-            if self.key_range is not None
-            else "TRUE"
-        )
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {TOUCHED} AS SELECT {names} FROM {target} "
-            f"WHERE {outside} UNION ALL SELECT {names} FROM {TOUCHED_ROWS}"
-        )
+        rows = f"SELECT {names} FROM {TOUCHED_ROWS}"
+        if self.key_range is None:
+            rows += f" UNION ALL SELECT {names} FROM {quote(self.contract.name)}"
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {TOUCHED} AS {rows}")
 
     @property
     def _valid(self) -> str:
@@ -543,6 +530,8 @@ class _Run:
         if self.key_range is None:
             appended = f"SELECT {names} FROM {GOOD}"
         inserted += _scalar(con, f"INSERT INTO {target} ({names}) {appended}", params)
+        if self.keep_touched and self.key_range is not None:
+            con.execute(f"INSERT INTO {TOUCHED_ROWS} {appended}", params)
         if self.key_range is not None:
             inserted_, updated = self._join_merge(inside, params)
             inserted += inserted_
