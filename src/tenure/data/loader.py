@@ -4,6 +4,11 @@ The merge is idempotent: rows whose key is new are inserted, rows whose content 
 updated, identical rows are left alone, and the whole load is one transaction, so a retry after a
 failure neither loses nor double-counts anything.
 
+A large file is typed, validated and merged in chunks of rows (row ranges of a Parquet file,
+batches of records of a CSV or JSON Lines file), still in that one transaction: memory follows
+the chunk, not the file, and the result (rows, rejects with their lines, rollups) is the one
+loading it whole gives (see `_Run`).
+
 A load never destroys data: a bad value rejects its row, never the file (a value longer than
 `max_field_length`, a NUL character, a timestamp beyond the `horizon` are rejected with their
 line), and the rejects file is only written where no file is, or over a rejects file (recognised
