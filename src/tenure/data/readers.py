@@ -84,7 +84,7 @@ def stage_file(
     if fmt == "jsonl":
         return _stage_chunks(con, str(path), _jsonl_chunks(path), chunk_rows)
     if fmt == "parquet":
-        return _numbered(_stage_parquet(con, path), chunk_rows)
+        return _by_row_groups(con, _stage_parquet(con, path), path, chunk_rows)
     raise SourceError(f"{path}: unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
 
 
@@ -92,6 +92,29 @@ def _numbered(staged: Staged, chunk_rows: int) -> Staged:
     """Chunks of a relation whose `_line` is its row number."""
     if chunk_rows > 0:
         staged.starts = list(range(1, max(staged.rows, 1) + 1, chunk_rows))
+    return staged
+
+
+def _by_row_groups(
+    con: duckdb.DuckDBPyConnection, staged: Staged, path: Path, chunk_rows: int
+) -> Staged:
+    """Chunks of whole row groups (at least `chunk_rows` rows each, but for the last), so that
+    each chunk reads only its own row groups."""
+    if chunk_rows <= 0:
+        return staged
+    sizes = con.execute(
+        "SELECT row_group_num_rows FROM (SELECT DISTINCT row_group_id, row_group_num_rows "
+        "FROM parquet_metadata(?)) ORDER BY row_group_id",
+        [str(path)],
+    ).fetchall()
+    starts, rows, pending = [1], 0, 0
+    for (size,) in sizes:
+        if pending >= chunk_rows:
+            starts.append(rows + 1)
+            pending = 0
+        rows += int(size)
+        pending += int(size)
+    staged.starts = starts
     return staged
 
 
