@@ -191,19 +191,19 @@ def test_a_load_interrupted_between_chunks_leaves_the_store_as_it_was(
     with tenure.connect(f"duckdb:///{tmp_path / 's.duckdb'}") as ws:
         ws.load("events", _write(tmp_path, "base", _base_rows(), "csv"))
         before = _state(ws)
-        chunk = loader._Run.chunk
-        calls: list[str] = []
+        merge = loader._Run.merge
+        calls: list[int] = []
 
-        def chunk_then_fail(run: loader._Run, where: str) -> None:
-            chunk(run, where)
-            calls.append(where)
+        def merge_then_fail(run: loader._Run) -> None:
+            merge(run)
+            calls.append(run.report.inserted)
             if len(calls) == 3:
                 raise RuntimeError("power cut")
 
-        monkeypatch.setattr(loader._Run, "chunk", chunk_then_fail)
+        monkeypatch.setattr(loader._Run, "merge", merge_then_fail)
         with pytest.raises(RuntimeError, match="power cut"):
             ws.load("events", _write(tmp_path, "increment", _increment_rows(), "csv"))
-        assert len(calls) == 3
+        assert len(calls) == 3 and calls[-1] > 0  # rows were merged before the failure
         assert _state(ws) == before
         monkeypatch.undo()
         monkeypatch.setenv(loader.CHUNK_ENV, "4")

@@ -331,6 +331,15 @@ def _load_staged(
         keep_touched=on_change is not None,
     )
     chunks = staged.chunks()
+    wheres = [
+        "TRUE"
+        if len(chunks) == 1
+        else f"_line >= {first:d}" + ("" if after is None else f" AND _line < {after:d}")
+        for first, after in chunks
+    ]
+    # The first chunk is validated before the transaction starts: DuckDB appends a table written
+    # in the running transaction to another several times slower than a committed one.
+    run.validate(wheres[0])
     con.execute("BEGIN TRANSACTION")
     try:
         for name in report.new_attributes:
@@ -338,11 +347,10 @@ def _load_staged(
                 f"ALTER TABLE {quote(contract.name)} ADD COLUMN {quote(name)} {attribute_types[name]}"
             )
         run.start(several=len(chunks) > 1)
-        for done, (first, after) in enumerate(chunks, start=1):
-            where = "TRUE" if len(chunks) == 1 else f"_line >= {first:d}"
-            if after is not None:
-                where += f" AND _line < {after:d}"
-            run.chunk(where)
+        for done, where in enumerate(wheres, start=1):
+            if done > 1:
+                run.validate(where)
+            run.merge()
             if progress is not None:
                 progress(done, len(chunks))
         run.finish()
@@ -431,7 +439,9 @@ class _Run:
             valid += " AND (account_id IS NULL OR account_id IN (SELECT account_id FROM accounts))"
         return valid
 
-    def chunk(self, where: str) -> None:
+    def validate(self, where: str) -> None:
+        """Type and validate the staged rows matching `where` (a chunk) into TYPED; add their
+        problems to REJECTS."""
         con = self.con
         con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {self.sql.select(where)}")
         con.execute(
@@ -446,6 +456,10 @@ class _Run:
                 f"first' FROM {TYPED} t ANTI JOIN accounts a ON t.account_id = a.account_id "
                 "WHERE t.account_id IS NOT NULL"
             )
+
+    def merge(self) -> None:
+        """Merge the valid rows of TYPED (those whose key repeats in the file wait)."""
+        con = self.con
         if not self.defers:
             self._settle(TYPED, self._valid)
             return
