@@ -207,13 +207,13 @@ def test_a_failed_load_leaves_nothing_behind(
     from tenure.data import loader
 
     path = write("a.csv", "account_id,created_at\nA1,2024-01-01\nA2,2024-01-02\n")
-    merge = loader._merge
+    merge = loader._Run._merge
 
     def merge_then_crash(*args: object, **options: object) -> None:
         merge(*args, **options)  # type: ignore[arg-type]
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(loader, "_merge", merge_then_crash)
+    monkeypatch.setattr(loader._Run, "_merge", merge_then_crash)
     with pytest.raises(RuntimeError):
         ws.load("accounts", path)
     assert ws.row_counts()["accounts"] == 0

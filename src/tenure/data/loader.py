@@ -4,6 +4,11 @@ The merge is idempotent: rows whose key is new are inserted, rows whose content 
 updated, identical rows are left alone, and the whole load is one transaction, so a retry after a
 failure neither loses nor double-counts anything.
 
+A large file is typed, validated and merged in chunks of rows (row ranges of a Parquet file,
+batches of records of a CSV or JSON Lines file), still in that one transaction: memory follows
+the chunk, not the file, and the result (rows, rejects with their lines, rollups) is the one
+loading it whole gives (see `_Run`).
+
 A load never destroys data: a bad value rejects its row, never the file (a value longer than
 `max_field_length`, a NUL character, a timestamp beyond the `horizon` are rejected with their
 line), and the rejects file is only written where no file is, or over a rejects file (recognised
@@ -36,7 +41,7 @@ from tenure.data.readers import (
     stage_frame,
 )
 from tenure.data.validate import TYPED, literal
-from tenure.errors import ContractError, MappingError, SourceError
+from tenure.errors import ContractError, MappingError, SourceError, TenureError
 
 LOADS_TABLE = "_tenure_loads"
 SETTINGS_TABLE = "_tenure_settings"
@@ -44,7 +49,14 @@ REJECTS = "_tenure_rejects"
 GOOD = "_tenure_good"
 REPEATED = "_tenure_repeated_keys"
 TOUCHED = "_tenure_touched"  # rows a load inserted or updated, updated ones also as they were
-WAS = "_tenure_was"  # the updated rows as they were
+TOUCHED_ROWS = "_tenure_touched_rows"  # the same rows, gathered chunk by chunk
+DELTA = "_tenure_delta"  # a chunk's rows within the stored key range, new or changed
+NEW = "_tenure_new"  # those of them whose key is new
+CHANGED = "_tenure_changed"  # those whose content differs from the stored row
+CANDIDATES = "_tenure_repeat_candidates"  # keys that repeat in the file, valid or not
+DEFERRED = "_tenure_deferred"  # valid rows of those keys, settled after the last chunk
+CHUNK_ENV = "TENURE_LOAD_CHUNK_ROWS"
+DEFAULT_CHUNK_ROWS = 2_000_000  # rows typed and merged at a time; bounds a load's memory
 KEPT_REJECTS = 1000  # rejects held in memory for display; the file has them all
 SHOWN_VALUE_CHARS = 1000  # a rejected value longer than this is shown cut, ending in "…"
 MAX_FIELD_LENGTH = 1_000_000  # bytes of one value; a longer one rejects its row
@@ -52,6 +64,7 @@ TIMESTAMP_HORIZON = dt.timedelta(days=365)  # a timestamp later than load time +
 REJECTS_COLUMNS = ("column", "value", "reason")  # after "file" and "line" (or "row")
 SHOWN_ACCOUNT_IDS = 5  # unknown account ids named in the load report's warning
 OnChange = Callable[[duckdb.DuckDBPyConnection, str], None]
+Progress = Callable[[int, int], None]  # (chunks done, chunks), after each chunk is merged
 
 
 @dataclass
@@ -179,13 +192,18 @@ def load(
     horizon: dt.timedelta | None = TIMESTAMP_HORIZON,
     reporting_timezone: str = "UTC",
     strict: bool = False,
+    chunk_rows: int | None = None,
+    progress: Progress | None = None,
 ) -> LoadReport:
     """Load `source` (a path or a DataFrame) into `table`; see the module docstring.
     `on_change(con, touched)` runs inside the load's transaction when rows were inserted or
     updated; `touched` names a temporary view of those rows, updated ones also as they were.
     `horizon` None accepts timestamps however far ahead. A money row dated (in
     `reporting_timezone`) before the first rate of its currency is rejected. A row naming an
-    account not in accounts loads with a warning in the report, or is rejected when `strict`."""
+    account not in accounts loads with a warning in the report, or is rejected when `strict`.
+    The file is typed, validated and merged `chunk_rows` rows at a time (default
+    $TENURE_LOAD_CHUNK_ROWS or DEFAULT_CHUNK_ROWS), all in the one transaction, with the same
+    result as in one chunk; `progress(done, chunks)` runs after each chunk."""
     contract = contract_for(table)
     mapping = mapping or Mapping()
     tz = check_timezone(timezone or mapping.timezone or "UTC")
@@ -200,23 +218,44 @@ def load(
     )
     ensure_bookkeeping(con)
     ensure_table(con, contract)
+    rows = chunk_rows if chunk_rows is not None else load_chunk_rows()
     staged = (
-        stage_file(con, Path(source), fmt)
+        stage_file(con, Path(source), fmt, rows)
         if isinstance(source, (str, Path))
-        else stage_frame(con, source)
+        else stage_frame(con, source, rows)
     )
     try:
         return _load_staged(
-            con, contract, staged, mapping, tz, reporting_currency, rejects, limits, on_change
+            con,
+            contract,
+            staged,
+            mapping,
+            tz,
+            reporting_currency,
+            rejects,
+            limits,
+            on_change,
+            progress,
         )
     finally:
         _drop_temporaries(con)
 
 
+def load_chunk_rows() -> int:
+    """Rows per chunk: $TENURE_LOAD_CHUNK_ROWS, default DEFAULT_CHUNK_ROWS."""
+    raw = os.environ.get(CHUNK_ENV, "").strip()
+    if not raw:
+        return DEFAULT_CHUNK_ROWS
+    if not raw.isdigit() or int(raw) < 1:
+        raise TenureError(f"{CHUNK_ENV}={raw!r} is not a whole number of rows; write e.g. 1000000")
+    return int(raw)
+
+
 def _drop_temporaries(con: duckdb.DuckDBPyConnection) -> None:
-    temporaries = (TYPED, REJECTS, GOOD, REPEATED, validate.KNOWN_CURRENCIES)
-    con.execute(f"DROP VIEW IF EXISTS {TOUCHED}")
-    for name in (*temporaries, "_tenure_new", "_tenure_changed", WAS):
+    for view in (TOUCHED, GOOD, NEW, CHANGED):
+        con.execute(f"DROP VIEW IF EXISTS {view}")
+    temporaries = (TYPED, REJECTS, REPEATED, validate.KNOWN_CURRENCIES, DELTA)
+    for name in (*temporaries, TOUCHED_ROWS, CANDIDATES, DEFERRED):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     drop_staging(con)
 
@@ -249,6 +288,7 @@ def _load_staged(
     rejects_file: _RejectsFile | None,
     limits: _Limits,
     on_change: OnChange | None,
+    progress: Progress | None = None,
 ) -> LoadReport:
     resolved = resolve_columns(contract, staged.source, staged.columns, mapping)
     report = LoadReport(contract.name, staged.source, staged.line_label, rows_read=staged.rows)
@@ -261,6 +301,7 @@ def _load_staged(
     report.new_attributes = [a for a in resolved.attributes if a not in existing]
 
     _known_currencies(con, reporting_currency)
+    used = [*resolved.canonical.values(), *resolved.attributes.values()]
     sql = validate.build(
         contract,
         resolved,
@@ -271,22 +312,14 @@ def _load_staged(
         _value_maps(contract, mapping),
         latest=limits.latest,
         reporting_timezone=limits.reporting_timezone,
-    )
-    con.execute(sql.create_typed)
-    shown = (
-        f"CASE WHEN length(value) > {SHOWN_VALUE_CHARS} "
-        f"THEN left(value, {SHOWN_VALUE_CHARS}) || '…' ELSE value END"
+        text_columns=[c for c in dict.fromkeys(used) if staged.types[c] == "VARCHAR"],
+        max_field_length=limits.max_field_length,
+        shown_chars=SHOWN_VALUE_CHARS,
     )
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {REJECTS} AS "
-        f"SELECT CAST(_line AS BIGINT) AS _line, column_name, {shown} AS value, reason FROM "
-        f"({sql.errors})"
+        f"CREATE OR REPLACE TEMP TABLE {REJECTS} "
+        "(_line BIGINT, column_name VARCHAR, value VARCHAR, reason VARCHAR)"
     )
-    used = [*resolved.canonical.values(), *resolved.attributes.values()]
-    text_columns = [c for c in dict.fromkeys(used) if staged.types[c] == "VARCHAR"]
-    unsafe = validate.unsafe_text(text_columns, limits.max_field_length, SHOWN_VALUE_CHARS)
-    if unsafe is not None:
-        con.execute(f"INSERT INTO {REJECTS} {unsafe}")
     if staged.rejects:
         con.register("_tenure_reader_rejects", _rejects_arrow(staged.rejects))
         con.execute(f"INSERT INTO {REJECTS} SELECT * FROM _tenure_reader_rejects")
@@ -295,45 +328,39 @@ def _load_staged(
     names_accounts = "account_id" in contract.column_names and contract.name != "accounts"
     if names_accounts:
         ensure_table(con, CONTRACTS["accounts"])
-    if names_accounts and limits.strict:
-        con.execute(
-            f"INSERT INTO {REJECTS} SELECT t._line, 'account_id', t.account_id, "
-            "'account ' || t.account_id || ' is not in the accounts table; load accounts first' "
-            f"FROM {TYPED} t ANTI JOIN accounts a ON t.account_id = a.account_id "
-            "WHERE t.account_id IS NOT NULL"
-        )
-    repeats = _reject_conflicting_duplicates(con, contract, sql.output_columns, staged.line_label)
-
-    key = [quote(k) for k in contract.key]
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {GOOD} AS SELECT {sql.final_select} FROM {TYPED} "
-        f"WHERE _line NOT IN (SELECT _line FROM {REJECTS}) "
-        + (
-            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY _line) = 1"
-            if repeats
-            else ""
-        )
+    run = _Run(
+        con,
+        contract,
+        sql,
+        report,
+        strict=names_accounts and limits.strict,
+        counts_accounts=names_accounts and not limits.strict,
+        keep_touched=on_change is not None,
     )
-    if names_accounts and not limits.strict:
-        _count_unknown_accounts(con, report)
-    report.rejected = _scalar(con, f"SELECT count(DISTINCT _line) FROM {REJECTS}")
-    report.problems = _scalar(con, f"SELECT count(*) FROM {REJECTS}")
-    good = _scalar(con, f"SELECT count(*) FROM {GOOD}")
-    report.duplicates = report.rows_read - report.rejected - good
-    report.rejects = [
-        Reject(int(line), str(column), None if value is None else str(value), str(reason))
-        for line, column, value, reason in con.execute(
-            f"SELECT * FROM {REJECTS} ORDER BY _line, column_name LIMIT {KEPT_REJECTS}"
-        ).fetchall()
+    chunks = staged.chunks()
+    wheres = [
+        "TRUE"
+        if len(chunks) == 1
+        else f"_line >= {first:d}" + ("" if after is None else f" AND _line < {after:d}")
+        for first, after in chunks
     ]
-
+    # The first chunk is validated before the transaction starts: DuckDB appends a table written
+    # in the running transaction to another several times slower than a committed one.
+    run.validate(wheres[0])
     con.execute("BEGIN TRANSACTION")
     try:
         for name in report.new_attributes:
             con.execute(
                 f"ALTER TABLE {quote(contract.name)} ADD COLUMN {quote(name)} {attribute_types[name]}"
             )
-        _merge(con, contract, sql.output_columns, report, keep_touched=on_change is not None)
+        run.start(several=len(chunks) > 1)
+        for done, where in enumerate(wheres, start=1):
+            if done > 1:
+                run.validate(where)
+            run.merge()
+            if progress is not None:
+                progress(done, len(chunks))
+        run.finish()
         con.execute(
             f"INSERT INTO {LOADS_TABLE} VALUES (now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -348,6 +375,7 @@ def _load_staged(
             ],
         )
         if on_change is not None and report.inserted + report.updated:
+            run.touched_view()
             on_change(con, TOUCHED)
         con.execute("COMMIT")
     except BaseException:
@@ -358,25 +386,244 @@ def _load_staged(
     return report
 
 
-def _scalar(con: duckdb.DuckDBPyConnection, query: str) -> int:
-    row = con.execute(query).fetchone()
+@dataclass
+class _Run:
+    """One load, chunk by chunk, inside the caller's transaction.
+
+    A chunk is typed and validated in one pass (TYPED, each row with its `_errors`), its
+    problems go to REJECTS with their original lines, and its good rows are merged at once.
+    Rows cannot collide with rows of other chunks of the same load, except where a key repeats
+    in the file: with several chunks, a first pass over the keys finds those that repeat, and
+    their rows wait (DEFERRED) to be settled together after the last chunk, exactly as one
+    chunk would settle them. A row whose key lies outside the key range the table held before
+    the load cannot match a stored row, so it is appended without a join."""
+
+    con: duckdb.DuckDBPyConnection
+    contract: TableContract
+    sql: validate.ValidationSql
+    report: LoadReport
+    strict: bool  # reject rows naming an account not in accounts
+    counts_accounts: bool  # count (and warn about) rows naming an unknown account
+    keep_touched: bool  # keep the inserted and updated rows (old versions too) in TOUCHED_ROWS
+    key_range: tuple[Any, Any] | None = None  # of the first key column, before the load
+    defers: bool = False  # some key repeats in the file and there are several chunks
+    good_rows: int = 0
+    unknown_ids: set[str] = field(default_factory=set)
+
+    def start(self, *, several: bool) -> None:
+        con, target = self.con, quote(self.contract.name)
+        first = self.sql.key[0]
+        low, high = con.execute(f"SELECT min({first}), max({first}) FROM {target}").fetchall()[0]
+        self.key_range = None if low is None else (low, high)
+        if self.keep_touched:
+            names = ", ".join(quote(c) for c in self.sql.output_columns)
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {TOUCHED_ROWS} AS SELECT {names} FROM {target} "
+                "LIMIT 0"
+            )
+        if several:
+            key = ", ".join(self.sql.key)
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {CANDIDATES} AS SELECT {key} FROM "
+                f"({self.sql.keys()}) GROUP BY ALL HAVING count(*) > 1"
+            )
+            self.defers = _scalar(con, f"SELECT count(*) FROM {CANDIDATES}") > 0
+
+    def touched_view(self) -> None:
+        """TOUCHED: the rows the load inserted or updated, updated ones also as they were,
+        gathered from the staged rows; into an empty table, that is the whole table."""
+        names = ", ".join(quote(c) for c in self.sql.output_columns)
+        rows = f"SELECT {names} FROM {TOUCHED_ROWS}"
+        if self.key_range is None:
+            rows += f" UNION ALL SELECT {names} FROM {quote(self.contract.name)}"
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {TOUCHED} AS {rows}")
+
+    @property
+    def _valid(self) -> str:
+        """The condition of the typed rows that load (or are settled as duplicates)."""
+        valid = f"len({validate.ERRORS}) = 0"
+        if self.strict:
+            valid += " AND (account_id IS NULL OR account_id IN (SELECT account_id FROM accounts))"
+        return valid
+
+    def validate(self, where: str) -> None:
+        """Type and validate the staged rows matching `where` (a chunk) into TYPED; add their
+        problems to REJECTS."""
+        con = self.con
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {self.sql.select(where)}")
+        con.execute(
+            f"INSERT INTO {REJECTS} SELECT _line, e['column'], e['value'], e['reason'] FROM "
+            f"(SELECT _line, unnest({validate.ERRORS}) AS e FROM {TYPED} "
+            f"WHERE len({validate.ERRORS}) > 0)"
+        )
+        if self.strict:
+            con.execute(
+                f"INSERT INTO {REJECTS} SELECT t._line, 'account_id', t.account_id, "
+                "'account ' || t.account_id || ' is not in the accounts table; load accounts "
+                f"first' FROM {TYPED} t ANTI JOIN accounts a ON t.account_id = a.account_id "
+                "WHERE t.account_id IS NOT NULL"
+            )
+
+    def merge(self) -> None:
+        """Merge the valid rows of TYPED (those whose key repeats in the file wait)."""
+        con = self.con
+        if not self.defers:
+            self._settle(TYPED, self._valid)
+            return
+        repeats = " AND ".join(f"t.{k} IS NOT DISTINCT FROM c.{k}" for k in self.sql.key)
+        repeated = f"EXISTS (SELECT 1 FROM {CANDIDATES} c WHERE {repeats})"
+        con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {DEFERRED} AS FROM {TYPED} LIMIT 0")
+        con.execute(
+            f"INSERT INTO {DEFERRED} SELECT * FROM {TYPED} t WHERE {self._valid} AND {repeated}"
+        )
+        self._merge(f"{TYPED} t", f"{self._valid} AND NOT {repeated}", dedupe=False)
+
+    def finish(self) -> None:
+        con, report = self.con, self.report
+        if self.defers:
+            self._settle(DEFERRED, "TRUE")
+        report.rejected = _scalar(con, f"SELECT count(DISTINCT _line) FROM {REJECTS}")
+        report.problems = _scalar(con, f"SELECT count(*) FROM {REJECTS}")
+        report.duplicates = report.rows_read - report.rejected - self.good_rows
+        report.rejects = [
+            Reject(int(line), str(column), None if value is None else str(value), str(reason))
+            for line, column, value, reason in con.execute(
+                f"SELECT * FROM {REJECTS} ORDER BY _line, column_name LIMIT {KEPT_REJECTS}"
+            ).fetchall()
+        ]
+        if self.unknown_ids:
+            ids = sorted(self.unknown_ids)
+            report.unknown_account_ids = ids[:SHOWN_ACCOUNT_IDS]
+            report.more_unknown_accounts = len(ids) > SHOWN_ACCOUNT_IDS
+
+    def _settle(self, source: str, valid: str) -> None:
+        """Merge the valid rows of `source`: a key that repeats with different content rejects
+        all its rows (it is ambiguous), identical repeats load once. The usual case (no key
+        repeats) costs one aggregation over the key."""
+        con, contract = self.con, self.contract
+        key = ", ".join(self.sql.key)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {REPEATED} AS SELECT {key} FROM {source} "
+            f"WHERE {valid} GROUP BY {key} HAVING count(*) > 1"
+        )
+        if not _scalar(con, f"SELECT count(*) FROM {REPEATED}"):
+            self._merge(source, valid, dedupe=False)
+            return
+        content = ", ".join(quote(c) for c in self.sql.output_columns)
+        key_text = " || '/' || ".join(f"CAST({quote(k)} AS VARCHAR)" for k in contract.key)
+        con.execute(
+            f"INSERT INTO {REJECTS} "
+            f"WITH valid AS (SELECT _line, {key}, hash({content}) AS h FROM {source} "
+            f"  SEMI JOIN {REPEATED} USING ({key}) WHERE {valid}), "
+            f"conflicts AS (SELECT {key}, string_agg(CAST(_line AS VARCHAR), ', ' ORDER BY _line) "
+            f"  AS lines FROM valid GROUP BY {key} HAVING count(DISTINCT h) > 1) "
+            f"SELECT v._line, {literal(contract.key[0])}, {key_text}, "
+            f"'duplicate key with different content ({self.report.line_label}s ' || c.lines || ')' "
+            f"FROM valid v JOIN conflicts c USING ({key})"
+        )
+        self._merge(source, f"{valid} AND _line NOT IN (SELECT _line FROM {REJECTS})", dedupe=True)
+
+    def _merge(self, source: str, valid: str, *, dedupe: bool) -> None:
+        """Insert the valid rows of `source` whose key is new, update those whose content
+        changed, leave identical ones alone."""
+        con, report = self.con, self.report
+        key = ", ".join(self.sql.key)
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {GOOD} AS SELECT {self.sql.final_select} "
+            f"FROM {source} WHERE {valid} "
+            + (
+                f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _line) = 1"
+                if dedupe
+                else ""
+            )
+        )
+        good = _scalar(con, f"SELECT count(*) FROM {GOOD}")
+        self.good_rows += good
+        if self.counts_accounts:
+            self._count_unknown_accounts()
+        if not good:
+            return
+        target = quote(self.contract.name)
+        names = ", ".join(quote(c) for c in self.sql.output_columns)
+        inserted = updated = 0
+        inside = "TRUE"
+        params: list[Any] = []
+        if self.key_range is not None:
+            inside = f"coalesce({self.sql.key[0]} BETWEEN ? AND ?, TRUE)"
+            params = list(self.key_range)
+        # Rows whose key lies outside what the table held: nothing to match, append them.
+        appended = f"SELECT {names} FROM {GOOD} WHERE NOT {inside}"
+        if self.key_range is None:
+            appended = f"SELECT {names} FROM {GOOD}"
+        inserted += _scalar(con, f"INSERT INTO {target} ({names}) {appended}", params)
+        if self.keep_touched and self.key_range is not None:
+            con.execute(f"INSERT INTO {TOUCHED_ROWS} {appended}", params)
+        if self.key_range is not None:
+            inserted_, updated = self._join_merge(inside, params)
+            inserted += inserted_
+        report.inserted += inserted
+        report.updated += updated
+        report.unchanged += good - inserted - updated
+
+    def _join_merge(self, inside: str, params: list[Any]) -> tuple[int, int]:
+        """Merge the good rows within the stored key range by joining them on the key."""
+        con, contract = self.con, self.contract
+        target = quote(contract.name)
+        columns = self.sql.output_columns
+        names = ", ".join(quote(c) for c in columns)
+        on = " AND ".join(f"t.{quote(k)} = g.{quote(k)}" for k in contract.key)
+        differs = " OR ".join(f"t.{quote(c)} IS DISTINCT FROM g.{quote(c)}" for c in columns)
+        within = f"(SELECT * FROM {GOOD} WHERE {inside})"
+        missing = f"t.{quote(contract.key[0])} IS NULL"  # no stored row has the key
+        # One join finds both the new rows and the changed ones; unchanged rows are not copied.
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {DELTA} AS SELECT g.*, {missing} AS _is_new "
+            f"FROM {within} g LEFT JOIN {target} t ON {on} WHERE {missing} OR {differs}",
+            params,
+        )
+        for name, which in ((NEW, "_is_new"), (CHANGED, "NOT _is_new")):
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {name} AS "
+                f"SELECT * EXCLUDE (_is_new) FROM {DELTA} WHERE {which}"
+            )
+        inserted = _scalar(con, f"SELECT count(*) FROM {NEW}")
+        updated = _scalar(con, f"SELECT count(*) FROM {CHANGED}")
+        if self.keep_touched:  # the new and changed rows, and the changed ones as they were
+            was = ", ".join(f"t.{quote(c)}" for c in columns)
+            con.execute(
+                f"INSERT INTO {TOUCHED_ROWS} SELECT {names} FROM {NEW} UNION ALL "
+                f"SELECT {names} FROM {CHANGED} UNION ALL "
+                f"SELECT {was} FROM {target} t SEMI JOIN {CHANGED} g ON {on}"
+            )
+        if updated:
+            assignments = ", ".join(
+                f"{quote(c)} = g.{quote(c)}" for c in columns if c not in contract.key
+            )
+            on_target = " AND ".join(f"{target}.{quote(k)} = g.{quote(k)}" for k in contract.key)
+            con.execute(f"UPDATE {target} SET {assignments} FROM {CHANGED} g WHERE {on_target}")
+        if inserted:
+            con.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM {NEW}")
+        return inserted, updated
+
+    def _count_unknown_accounts(self) -> None:
+        """The good rows whose account_id is not in accounts: how many, the first ids."""
+        unknown = (
+            f"FROM {GOOD} g ANTI JOIN accounts a ON g.account_id = a.account_id "
+            "WHERE g.account_id IS NOT NULL"
+        )
+        count = _scalar(self.con, f"SELECT count(*) {unknown}")
+        if not count:
+            return
+        self.report.unknown_accounts += count
+        ids = self.con.execute(
+            f"SELECT DISTINCT g.account_id {unknown} ORDER BY 1 LIMIT {SHOWN_ACCOUNT_IDS + 1}"
+        ).fetchall()
+        self.unknown_ids.update(str(i) for (i,) in ids)
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> int:
+    row = con.execute(query, params or []).fetchone()
     return int(row[0]) if row and row[0] is not None else 0
-
-
-def _count_unknown_accounts(con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:
-    """The rows about to load whose account_id is not in accounts: how many, the first ids."""
-    unknown = (
-        f"FROM {GOOD} g ANTI JOIN accounts a ON g.account_id = a.account_id "
-        "WHERE g.account_id IS NOT NULL"
-    )
-    report.unknown_accounts = _scalar(con, f"SELECT count(*) {unknown}")
-    if not report.unknown_accounts:
-        return
-    ids = con.execute(
-        f"SELECT DISTINCT g.account_id {unknown} ORDER BY 1 LIMIT {SHOWN_ACCOUNT_IDS + 1}"
-    ).fetchall()
-    report.unknown_account_ids = [str(i) for (i,) in ids[:SHOWN_ACCOUNT_IDS]]
-    report.more_unknown_accounts = len(ids) > SHOWN_ACCOUNT_IDS
 
 
 def _known_currencies(con: duckdb.DuckDBPyConnection, reporting_currency: str) -> None:
@@ -408,79 +655,6 @@ def _infer_attribute_type(con: duckdb.DuckDBPyConnection, column: str, source_ty
     if values and numbers == values:
         return "DOUBLE"
     return "VARCHAR"
-
-
-def _reject_conflicting_duplicates(
-    con: duckdb.DuckDBPyConnection, contract: TableContract, columns: list[str], line_label: str
-) -> bool:
-    """A key that appears twice in one file with different content is ambiguous: reject them all.
-
-    Returns whether any key repeats; the usual case (none) costs one aggregation over the key."""
-    key = ", ".join(quote(k) for k in contract.key)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {REPEATED} AS SELECT {key} FROM {TYPED} "
-        f"WHERE _line NOT IN (SELECT _line FROM {REJECTS}) GROUP BY {key} HAVING count(*) > 1"
-    )
-    if not _scalar(con, f"SELECT count(*) FROM {REPEATED}"):
-        return False
-    content = ", ".join(quote(c) for c in columns)
-    key_text = " || '/' || ".join(f"CAST({quote(k)} AS VARCHAR)" for k in contract.key)
-    con.execute(
-        f"INSERT INTO {REJECTS} "
-        f"WITH valid AS (SELECT _line, {key}, hash({content}) AS h FROM {TYPED} "
-        f"  SEMI JOIN {REPEATED} USING ({key}) WHERE _line NOT IN (SELECT _line FROM {REJECTS})), "
-        f"conflicts AS (SELECT {key}, string_agg(CAST(_line AS VARCHAR), ', ' ORDER BY _line) AS lines "
-        f"  FROM valid GROUP BY {key} HAVING count(DISTINCT h) > 1) "
-        f"SELECT v._line, {literal(contract.key[0])}, {key_text}, "
-        f"'duplicate key with different content ({line_label}s ' || c.lines || ')' "
-        f"FROM valid v JOIN conflicts c USING ({key})"
-    )
-    return True
-
-
-def _merge(
-    con: duckdb.DuckDBPyConnection,
-    contract: TableContract,
-    columns: list[str],
-    report: LoadReport,
-    *,
-    keep_touched: bool = False,
-) -> None:
-    target = quote(contract.name)
-    on = " AND ".join(f"t.{quote(k)} = g.{quote(k)}" for k in contract.key)
-    differs = " OR ".join(f"t.{quote(c)} IS DISTINCT FROM g.{quote(c)}" for c in columns)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _tenure_new AS SELECT g.* FROM {GOOD} g "
-        f"ANTI JOIN {target} t ON {on}"
-    )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _tenure_changed AS SELECT g.* FROM {GOOD} g "
-        f"JOIN {target} t ON {on} WHERE {differs}"
-    )
-    report.inserted = _scalar(con, "SELECT count(*) FROM _tenure_new")
-    report.updated = _scalar(con, "SELECT count(*) FROM _tenure_changed")
-    report.unchanged = (
-        _scalar(con, f"SELECT count(*) FROM {GOOD}") - report.inserted - report.updated
-    )
-    names = ", ".join(quote(c) for c in columns)
-    if keep_touched:  # a view: only the old versions of updated rows are copied
-        was = ", ".join(f"t.{quote(c)}" for c in columns)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {WAS} AS "
-            f"SELECT {was} FROM {target} t SEMI JOIN _tenure_changed g ON {on}"
-        )
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {TOUCHED} AS SELECT {names} FROM _tenure_new "
-            f"UNION ALL SELECT {names} FROM _tenure_changed UNION ALL SELECT {names} FROM {WAS}"
-        )
-    if report.updated:
-        assignments = ", ".join(
-            f"{quote(c)} = g.{quote(c)}" for c in columns if c not in contract.key
-        )
-        on_target = " AND ".join(f"{target}.{quote(k)} = g.{quote(k)}" for k in contract.key)
-        con.execute(f"UPDATE {target} SET {assignments} FROM _tenure_changed g WHERE {on_target}")
-    if report.inserted:
-        con.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM _tenure_new")
 
 
 def _rejects_arrow(rejects: list[Reject]) -> pa.Table:

@@ -46,6 +46,14 @@ class Staged:
     types: dict[str, str]  # DuckDB type of each source column
     rows: int
     rejects: list[Reject] = field(default_factory=list)
+    # The first `_line` of each chunk of `chunk_rows` staged rows (lines are not contiguous in a
+    # text file: quoted newlines, blank and malformed lines).
+    starts: list[int] = field(default_factory=lambda: [1])
+
+    def chunks(self) -> list[tuple[int, int | None]]:
+        """[first, next first) `_line` bounds of each chunk, the last one open."""
+        starts = self.starts or [1]
+        return [(a, b) for a, b in zip(starts, [*starts[1:], None], strict=True)]
 
 
 def detect_format(path: Path) -> str:
@@ -62,29 +70,63 @@ def detect_format(path: Path) -> str:
     )
 
 
-def stage_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: str | None = None) -> Staged:
+def stage_file(
+    con: duckdb.DuckDBPyConnection, path: Path, fmt: str | None = None, chunk_rows: int = 0
+) -> Staged:
+    """Stage `path`; `chunk_rows` > 0 also marks where each chunk of that many rows starts."""
     if not path.exists():
         raise SourceError(f"{path}: no such file")
     if not path.is_file():
         raise SourceError(f"{path}: not a file")
     fmt = fmt or detect_format(path)
     if fmt == "csv":
-        return _stage_chunks(con, str(path), _csv_chunks(path))
+        return _stage_chunks(con, str(path), _csv_chunks(path), chunk_rows)
     if fmt == "jsonl":
-        return _stage_chunks(con, str(path), _jsonl_chunks(path))
+        return _stage_chunks(con, str(path), _jsonl_chunks(path), chunk_rows)
     if fmt == "parquet":
-        return _stage_parquet(con, path)
+        return _by_row_groups(con, _stage_parquet(con, path), path, chunk_rows)
     raise SourceError(f"{path}: unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
 
 
-def stage_frame(con: duckdb.DuckDBPyConnection, frame: Any) -> Staged:
+def _numbered(staged: Staged, chunk_rows: int) -> Staged:
+    """Chunks of a relation whose `_line` is its row number."""
+    if chunk_rows > 0:
+        staged.starts = list(range(1, max(staged.rows, 1) + 1, chunk_rows))
+    return staged
+
+
+def _by_row_groups(
+    con: duckdb.DuckDBPyConnection, staged: Staged, path: Path, chunk_rows: int
+) -> Staged:
+    """Chunks of whole row groups (at least `chunk_rows` rows each, but for the last), so that
+    each chunk reads only its own row groups."""
+    if chunk_rows <= 0:
+        return staged
+    sizes = con.execute(
+        "SELECT row_group_num_rows FROM (SELECT DISTINCT row_group_id, row_group_num_rows "
+        "FROM parquet_metadata(?)) ORDER BY row_group_id",
+        [str(path)],
+    ).fetchall()
+    starts, rows, pending = [1], 0, 0
+    for (size,) in sizes:
+        if pending >= chunk_rows:
+            starts.append(rows + 1)
+            pending = 0
+        rows += int(size)
+        pending += int(size)
+    staged.starts = starts
+    return staged
+
+
+def stage_frame(con: duckdb.DuckDBPyConnection, frame: Any, chunk_rows: int = 0) -> Staged:
     """Stage a pandas or Polars DataFrame, or a pyarrow Table."""
     table = _to_arrow(frame)
     if "_line" in table.column_names:
         raise SourceError("<DataFrame>: the column name '_line' is reserved")
     table = table.append_column("_line", pa.array(range(1, table.num_rows + 1), pa.int64()))
     con.register(STAGING, table)
-    return Staged("<DataFrame>", "row", table.column_names[:-1], _types(con), table.num_rows)
+    staged = Staged("<DataFrame>", "row", table.column_names[:-1], _types(con), table.num_rows)
+    return _numbered(staged, chunk_rows)
 
 
 def _to_arrow(frame: Any) -> pa.Table:
@@ -155,8 +197,11 @@ def _first_line(exc: BaseException) -> str:
 _Chunk = tuple[list[str], list[list[Any]], list[Reject]]
 
 
-def _stage_chunks(con: duckdb.DuckDBPyConnection, source: str, chunks: Iterator[_Chunk]) -> Staged:
+def _stage_chunks(
+    con: duckdb.DuckDBPyConnection, source: str, chunks: Iterator[_Chunk], chunk_rows: int
+) -> Staged:
     drop_staging(con)
+    starts: list[int] = []
     con.execute(f'CREATE TEMP TABLE "{STAGING}" (_line BIGINT)')
     columns: list[str] = []
     rejects: list[Reject] = []
@@ -169,6 +214,8 @@ def _stage_chunks(con: duckdb.DuckDBPyConnection, source: str, chunks: Iterator[
                 con.execute(f'ALTER TABLE "{STAGING}" ADD COLUMN {quote(name)} VARCHAR')
         if not records:
             continue
+        if chunk_rows > 0:
+            starts += [r[0] for r in records[(-rows) % chunk_rows :: chunk_rows]]
         arrays = [pa.array([r[0] for r in records], pa.int64())]
         arrays += [pa.array([r[i + 1] for r in records], pa.string()) for i in range(len(names))]
         chunk = pa.Table.from_arrays(arrays, names=["_line", *names])
@@ -176,7 +223,8 @@ def _stage_chunks(con: duckdb.DuckDBPyConnection, source: str, chunks: Iterator[
         con.execute(f'INSERT INTO "{STAGING}" BY NAME SELECT * FROM _tenure_chunk')
         con.unregister("_tenure_chunk")
         rows += len(records)
-    return Staged(source, "line", columns, {c: "VARCHAR" for c in columns}, rows, rejects)
+    types = {c: "VARCHAR" for c in columns}
+    return Staged(source, "line", columns, types, rows, rejects, starts or [1])
 
 
 def _csv_chunks(path: Path) -> Iterator[_Chunk]:

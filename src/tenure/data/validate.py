@@ -1,8 +1,9 @@
 """Build the SQL that types a staged file and lists every broken rule with its column and reason.
 
 All of it is generated from the contract (our code); user-supplied names only ever appear as quoted
-identifiers and user-supplied values are never spliced in. The checks run as set-based DuckDB
-queries, so validating 100M rows is a handful of scans, not a Python loop.
+identifiers and user-supplied values are never spliced in. Every rule is one expression of the
+same SELECT that types the rows: each typed row carries `_errors`, the list of its problems
+(column, value, reason), so validating a chunk of rows is one pass over it, not one per rule.
 """
 
 from __future__ import annotations
@@ -71,12 +72,41 @@ def raw_name(column: str) -> str:
     return quote(f"__raw__{column}")
 
 
+ERRORS = "_errors"  # the typed rows' list of problems: STRUCT(column, value, reason)[]
+
+
 @dataclass(frozen=True)
 class ValidationSql:
-    create_typed: str
-    errors: str
+    typed_parts: str  # staged -> typed (and the raw text where reading can fail)
+    filled_parts: str  # typed -> typed with defaults
+    errors: str  # the list of the row's problems, over the filled row (and the rate join)
     output_columns: list[str]  # canonical columns, then attributes
     final_select: str  # typed -> stored form (normalised), without FROM
+    key: list[str]  # the contract's key columns, quoted
+    joins_rates: bool  # a rule reads the currency's first rate (_k_earliest)
+    checks_text: bool  # the staged text is checked for size and NUL (_unsafe)
+
+    def select(self, where: str = "TRUE") -> str:
+        """The typed rows of the staged rows matching `where` (SQL over the staged columns),
+        each with its `_errors`: one pass over the staged rows."""
+        typed = (
+            f"(SELECT {self.filled_parts} FROM (SELECT {self.typed_parts} FROM {quote(STAGING)} "
+            f"WHERE {where})) t"
+        )
+        if self.joins_rates:
+            typed += (
+                f" LEFT JOIN (SELECT currency AS _k_currency, earliest AS _k_earliest "
+                f"FROM {KNOWN_CURRENCIES}) k ON t.currency = k._k_currency"
+            )
+        rows = "t.* EXCLUDE (_unsafe)" if self.checks_text else "t.*"
+        return f"SELECT {rows}, {self.errors} AS {ERRORS} FROM {typed}"
+
+    def keys(self, where: str = "TRUE") -> str:
+        """The typed key of every staged row matching `where` (valid or not)."""
+        return (
+            f"SELECT {', '.join(self.key)} FROM (SELECT {self.filled_parts} FROM "
+            f"(SELECT {self.typed_parts} FROM {quote(STAGING)} WHERE {where}))"
+        )
 
 
 def _text(ref: str, source_type: str) -> str:
@@ -152,20 +182,36 @@ def build(
     *,
     latest: dt.datetime | None = None,
     reporting_timezone: str = "UTC",
+    text_columns: list[str] | None = None,
+    max_field_length: int = 1_000_000,
+    shown_chars: int = 1000,
 ) -> ValidationSql:
     """`reporting_currency` None skips the currency rules (for fx_rates itself); `values`
     replaces listed source values of a canonical column before it is read (emoji as scores);
     a timestamp after `latest` (naive UTC) is rejected; a money row dated (on the calendar of
     `reporting_timezone`, where the metrics convert it) before its currency's first rate is
-    rejected."""
+    rejected; a staged text value (of `text_columns`) over `max_field_length` bytes or holding
+    a NUL character is rejected. Values are shown cut to `shown_chars`."""
     typed_parts = ["_line"]
     errors: list[str] = []
     raw_columns: set[str] = set()
 
-    def add_error(column: str, value_sql: str, condition: str, reason: str) -> None:
+    def add_error(
+        column: str,
+        value_sql: str,
+        condition: str,
+        reason: str | None = None,
+        reason_sql: str | None = None,
+    ) -> None:
+        value = f"CAST({value_sql} AS VARCHAR)"
+        shown = (
+            f"CASE WHEN length({value}) > {shown_chars:d} "
+            f"THEN left({value}, {shown_chars:d}) || '…' ELSE {value} END"
+        )
+        why = reason_sql if reason_sql is not None else literal(reason or "")
         errors.append(
-            f"SELECT _line, {literal(column)} AS column_name, CAST({value_sql} AS VARCHAR) AS value, "
-            f"{literal(reason)} AS reason FROM {TYPED} WHERE {condition}"
+            f"CASE WHEN {condition} THEN {{'column': {literal(column)}, 'value': {shown}, "
+            f"'reason': {why}}} END"
         )
 
     for col in contract.columns:
@@ -230,42 +276,47 @@ def build(
         shown = raw_name(check.column) if check.column in raw_columns else quote(check.column)
         add_error(check.column, shown, check.bad_when, check.reason)
 
-    if reporting_currency is not None and contract.name in RATE_DAY:
+    joins_rates = reporting_currency is not None and contract.name in RATE_DAY
+    if joins_rates:
         column, moment, needed = RATE_DAY[contract.name]
         shown = raw_name(column) if column in raw_columns else quote(column)
         if contract.column(column).kind is Kind.TIMESTAMP:  # a date is a calendar day already
             moment = _local(moment, reporting_timezone)
-        errors.append(_before_first_rate(column, shown, moment, needed))
+        day = f"CAST({moment} AS DATE)"
+        add_error(
+            column,
+            shown,
+            f"({needed}) AND {day} < _k_earliest",
+            reason_sql="'no ' || currency || ' rate on or before ' || "
+            f"strftime({day}, '%Y-%m-%d') || '; earliest is ' || "
+            "strftime(_k_earliest, '%Y-%m-%d')",
+        )
 
-    create_typed = (
-        f"CREATE OR REPLACE TEMP TABLE {TYPED} AS "
-        f"SELECT {', '.join(filled)} FROM (SELECT {', '.join(typed_parts)} FROM {quote(STAGING)})"
-    )
+    unsafe = _unsafe_text(text_columns or [], max_field_length, shown_chars)
+    if unsafe:
+        typed_parts.append(f"{unsafe} AS _unsafe")
+        filled.append("_unsafe")
     output = [*contract.column_names, *resolved.attributes]
     final = ", ".join(
         f"{contract.normalise[c]} AS {quote(c)}" if c in contract.normalise else quote(c)
         for c in output
     )
-    errors_sql = (
-        " UNION ALL ".join(errors)
+    problems = (
+        f"list_filter([{', '.join(errors)}], x -> x IS NOT NULL)"
         if errors
-        else (
-            "SELECT CAST(NULL AS BIGINT) AS _line, '' AS column_name, '' AS value, '' AS reason WHERE FALSE"
-        )
+        else 'CAST([] AS STRUCT("column" VARCHAR, "value" VARCHAR, reason VARCHAR)[])'
     )
-    return ValidationSql(create_typed, errors_sql, output, final)
-
-
-def _before_first_rate(column: str, shown: str, day: str, needed: str) -> str:
-    """Rejects (one per row) of rows whose rate day comes before their currency's first rate."""
-    return (
-        f"SELECT _line, {literal(column)} AS column_name, shown AS value, "
-        "'no ' || currency || ' rate on or before ' || strftime(rate_day, '%Y-%m-%d') || "
-        "'; earliest is ' || strftime(earliest, '%Y-%m-%d') AS reason "
-        f"FROM (SELECT t._line, CAST(t.{shown} AS VARCHAR) AS shown, t.currency, "
-        f"CAST({day} AS DATE) AS rate_day, k.earliest "
-        f"FROM {TYPED} t JOIN {KNOWN_CURRENCIES} k ON t.currency = k.currency WHERE {needed}) "
-        "WHERE rate_day < earliest"
+    if unsafe:
+        problems = f"list_concat(t._unsafe, {problems})"
+    return ValidationSql(
+        ", ".join(typed_parts),
+        ", ".join(filled),
+        problems,
+        output,
+        final,
+        [quote(k) for k in contract.key],
+        joins_rates,
+        unsafe is not None,
     )
 
 
@@ -315,31 +366,21 @@ def _value_rules(
     return rules
 
 
-def unsafe_text(columns: list[str], max_bytes: int, shown_chars: int) -> str | None:
-    """A query listing (_line, column, value, reason) for every staged text value longer than
-    `max_bytes` or holding a NUL character; None without text columns.
-
-    One scan of the staging table finds the rows (there are usually none); the per-column detail
-    runs over those rows only. Values are shown cut to `shown_chars`, NUL as \\0."""
+def _unsafe_text(columns: list[str], max_bytes: int, shown_chars: int) -> str | None:
+    """The list of problems of the staged text values longer than `max_bytes` or holding a NUL
+    character (there are usually none); None without text columns. Values are shown cut to
+    `shown_chars`, NUL as \\0."""
     if not columns:
         return None
-    bad = " OR ".join(
-        f"strlen({quote(c)}) > {max_bytes:d} OR contains({quote(c)}, chr(0))" for c in columns
-    )
     parts = []
     for column in columns:
         ref, name = quote(column), literal(column)
         shown = f"replace(left({ref}, {shown_chars:d}), chr(0), '\\0')"
         parts.append(
-            f"SELECT _line, {name}, {shown} || '…', 'a value of ' || strlen({ref}) || "
-            f"' bytes, over the limit of {max_bytes:d} (max_field_length)' "
-            f"FROM found WHERE strlen({ref}) > {max_bytes:d}"
+            f"CASE WHEN strlen({ref}) > {max_bytes:d} THEN {{'column': {name}, "
+            f"'value': {shown} || '…', 'reason': 'a value of ' || strlen({ref}) || "
+            f"' bytes, over the limit of {max_bytes:d} (max_field_length)'}} "
+            f"WHEN contains({ref}, chr(0)) THEN {{'column': {name}, 'value': {shown}, "
+            "'reason': 'contains a NUL character (shown as \\0)'} END"
         )
-        parts.append(
-            f"SELECT _line, {name}, {shown}, 'contains a NUL character (shown as \\0)' "
-            f"FROM found WHERE strlen({ref}) <= {max_bytes:d} AND contains({ref}, chr(0))"
-        )
-    return (
-        f"WITH found AS MATERIALIZED (SELECT * FROM {quote(STAGING)} WHERE {bad}) "
-        + " UNION ALL ".join(parts)
-    )
+    return f"list_filter([{', '.join(parts)}], x -> x IS NOT NULL)"
