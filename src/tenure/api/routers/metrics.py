@@ -135,9 +135,7 @@ def _comparison(c: Comparison, currency: str) -> PolicyComparison:
     accounts = []
     for row in _rows(c.accounts):
         name = row["name"]
-        accounts.append(
-            CompareAccount(**{**row, "name": None if pd.isna(name) else str(name)})
-        )
+        accounts.append(CompareAccount(**{**row, "name": None if pd.isna(name) else str(name)}))
     return PolicyComparison(
         metric=c.metric,
         unit=c.unit,
