@@ -18,7 +18,7 @@ from tenure.data.mapping import Mapping, read_mapping
 from tenure.engine.connection import default_url, open_backend
 from tenure.errors import TenureError
 from tenure.metrics.definitions import Definitions, definition_defaults
-from tenure.metrics.policy import RevenuePolicy, setting_defaults
+from tenure.metrics.policy import RevenuePolicy, preset_settings, setting_defaults
 
 if TYPE_CHECKING:
     from tenure.app.tables import AppTables
@@ -160,7 +160,10 @@ class Workspace:
         if key.startswith("definition."):
             Definitions.from_settings({key: value})
         value = value.upper() if key == "reporting_currency" else value
-        loader.write_setting(self.duckdb, key, value)
+        # A vendor preset writes every policy setting; one set later overrides it alone.
+        writes = preset_settings(value) if key == "policy.preset" else {key: value}
+        for name, text in writes.items():
+            loader.write_setting(self.duckdb, name, text)
         self.touched.add(EVERYTHING)
         self._settings = None
         if key == "timezone" or key.startswith("definition."):

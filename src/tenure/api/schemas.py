@@ -209,6 +209,49 @@ class DrillPage(Page):
     reporting_currency: str
 
 
+class ComparePeriod(BaseModel):
+    """One period: the metric under the workspace's policy and under the other, their
+    difference, and its parts (setting -> the change from switching it, in `order`)."""
+
+    period_start: dt.date
+    workspace: Number
+    other: Number
+    difference: Number
+    parts: dict[str, Number]
+
+
+class CompareAccount(BaseModel):
+    """One account whose value one setting's switch changed in one period."""
+
+    period_start: dt.date
+    setting: str
+    account_id: str
+    name: str | None
+    before: Number
+    after: Number
+    difference: Number
+
+
+class CompareSetting(BaseModel):
+    setting: str
+    workspace: str
+    other: str
+
+
+class PolicyComparison(BaseModel):
+    """A metric under the workspace's revenue policy and under a vendor preset. The settings
+    that differ are switched one at a time in `order` (RevenuePolicy's field order), so each
+    period's parts add up exactly to its difference; money as exact decimal strings."""
+
+    metric: str
+    unit: str
+    policy: str
+    reporting_currency: str
+    order: list[CompareSetting]
+    periods: list[ComparePeriod]
+    accounts: list[CompareAccount]
+
+
 class HealthComponent(BaseModel):
     """One component of an account's health: its score (0-100), weight, and what it scored in
     words."""

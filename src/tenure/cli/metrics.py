@@ -3,6 +3,7 @@ and survival."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -40,6 +41,15 @@ def metrics(
     fmt: FormatOption = "table",
     output: OutputOption = None,
     db: DbOption = None,
+    compare_policy: Annotated[
+        str | None,
+        typer.Option(
+            "--compare-policy",
+            help="A vendor preset (tenure, chartmogul, stripe, baremetrics): the metric under "
+            "the workspace's policy and the preset's, and the difference split by setting, with "
+            "the accounts behind each part.",
+        ),
+    ] = None,
 ) -> None:
     """Compute metrics per period and segment (`tenure metrics list` shows the catalog)."""
     if names == ["list"]:
@@ -53,6 +63,11 @@ def metrics(
         )
         emit(catalog, fmt, output, "Metric catalog")
         return
+    if compare_policy is not None:
+        if by:
+            raise TenureError("--compare-policy compares the whole company; drop --by")
+        _compare(names, compare_policy, grain, start, end, where, fmt, output, db)
+        return
     with open_reader(db) as ws:
         frame = ws.metrics(
             names,
@@ -63,6 +78,50 @@ def metrics(
             where=where,
         )
     emit(frame, fmt, output, f"Metrics by {grain} ({frame.attrs['reporting_currency']})")
+
+
+def _compare(
+    names: list[str],
+    against: str,
+    grain: str,
+    start: str | None,
+    end: str | None,
+    where: str | None,
+    fmt: str,
+    output: Path | None,
+    db: str | None,
+) -> None:
+    """Print (or write) each metric's two series with the parts of their difference as columns;
+    in the table format, then the accounts behind each part."""
+    import pandas as pd
+
+    from tenure.metrics.compare import compare_many, wide
+
+    with open_reader(db) as ws:
+        found = compare_many(
+            ws,
+            names,
+            against,
+            grain=grain,
+            start=parse_date(start, "--from"),
+            end=parse_date(end, "--to"),
+            where=where,
+        )
+        currency = ws.reporting_currency
+    if fmt != "table":
+        emit(pd.concat([wide(c) for c in found], ignore_index=True), fmt, output, "compare")
+        return
+    for c in found:
+        order = ", ".join(c.settings) or "none: the policies agree"
+        emit(
+            wide(c).drop(columns="metric"),
+            "table",
+            None,
+            f"{c.metric} ({currency}): workspace policy vs {c.against}; the difference by "
+            f"setting, switched in this order: {order}",
+        )
+        if len(c.accounts):
+            emit(c.accounts, "table", None, f"{c.metric}: the accounts behind each part")
 
 
 @friendly_errors

@@ -6,7 +6,7 @@ Each result records the policy it was computed under. Defaults follow SPEC.md (a
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from tenure.errors import QueryError
@@ -49,6 +49,9 @@ HELP = {
     "with its MRR on both lines (Stripe)",
     "scheduled_churn_days": "N: scheduled_churn_mrr is the MRR of accounts paying at the end of "
     "a period whose known paid periods all end within the N days after it (default 30)",
+    "preset": "tenure | chartmogul | stripe | baremetrics: setting it writes every policy setting "
+    "to that vendor's documented rule (docs/metrics.md, 'Vendor presets'); a policy setting "
+    "changed afterwards overrides the preset's value for that setting only",
 }
 
 # Rules that have one behaviour today (recorded with every result so that it is never implicit).
@@ -133,8 +136,77 @@ def _days(name: str, raw: str) -> int | None:
 
 
 def setting_defaults() -> dict[str, str]:
-    """`policy.<name>` -> default, for the workspace settings table."""
-    return {
-        f"policy.{item.name}": "none" if item.default is None else str(item.default)
-        for item in fields(RevenuePolicy)
-    }
+    """`policy.<name>` -> default, for the workspace settings table (and `policy.preset`)."""
+    defaults = {f"policy.{item.name}": _text(item.default) for item in fields(RevenuePolicy)}
+    return {**defaults, "policy.preset": "tenure"}
+
+
+def _text(value: object) -> str:
+    return "none" if value is None else str(value)
+
+
+# -- vendor presets ---------------------------------------------------------------------------
+# Each preset is a whole RevenuePolicy: the vendor's documented rule where it states one, else
+# Tenure's default (marked "not stated"). Sources, read 2026-12-01:
+#   Stripe:  https://docs.stripe.com/billing/subscriptions/analytics/glossary (MRR counts
+#            active and past_due subscriptions; canceled or unpaid ones are churn; trials, tax,
+#            free plans and metered prices excluded; MRR growth has an "FX impact" line) and
+#            https://support.stripe.com/questions/billing-analytics (only `forever` coupons
+#            reduce MRR; trials do not count; unpaid subscriptions leave MRR).
+#   ChartMogul: https://help.chartmogul.com/hc/en-us/articles/201520952 (MRR converted at the
+#            service period's start date, rate changes an "Exchange Rate Impact" row, not
+#            expansion or contraction); churn at the end of the last invoice's service period
+#            by default (https://support.saasync.com/hc/en-us/articles/4419558051355).
+#   Baremetrics: https://help.baremetrics.com/en/articles/5380330-monthly-recurring-revenue
+#            (coupons come off MRR; 100%-off customers are free users, not customers; customers
+#            delinquent for more than 30 days are churned) and https://changelog.baremetrics.com
+#            (sign-up and cancellation within one 30-day window count in churn).
+_TENURE = RevenuePolicy()
+PRESETS: dict[str, RevenuePolicy] = {
+    "tenure": _TENURE,  # SPEC.md's rules, the defaults
+    "chartmogul": replace(
+        _TENURE,
+        fx_rate_date="period_start",  # rate at the service period's start
+        churn_recognition="paid_period_end",  # end of the last invoice's service period
+        discounts="deducted",
+        past_due="count",
+        pause="contraction",
+        same_period_churn="excluded",
+    ),
+    "stripe": replace(
+        _TENURE,
+        discounts="deducted",  # a loaded discount is recurring, as a `forever` coupon is
+        past_due="count",  # active and past_due count (Tenure's `count` also keeps `unpaid`)
+        trials="not_paying",  # trials and free plans excluded
+        fx_rate_date="month_end",  # MRR re-converted each period, moves shown as FX impact
+        pause="churn",
+        same_period_churn="counted",
+    ),
+    "baremetrics": replace(
+        _TENURE,
+        discounts="deducted",
+        past_due="exclude_after_days:30",  # delinquent > 30 days: churned
+        trials="not_paying",  # 100%-off customers are free users
+        fx_rate_date="period_start",
+        pause="churn",
+        same_period_churn="counted",
+    ),
+}
+
+
+def preset(name: str) -> RevenuePolicy:
+    """The policy a vendor preset stands for."""
+    found = PRESETS.get(name.strip().lower())
+    if found is None:
+        raise QueryError(f"unknown policy preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    return found
+
+
+def as_settings(policy: RevenuePolicy) -> dict[str, str]:
+    """`policy.<name>` -> value as stored in the settings table (the inverse of from_settings)."""
+    return {f"policy.{item.name}": _text(getattr(policy, item.name)) for item in fields(policy)}
+
+
+def preset_settings(name: str) -> dict[str, str]:
+    """The settings `policy.preset = name` writes: every policy setting, and the preset."""
+    return {**as_settings(preset(name)), "policy.preset": name.strip().lower()}

@@ -3,9 +3,10 @@ accounts behind a number, cohorts, survival, funnels, feedback and CSV exports."
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 from fastapi import APIRouter, Path, Query, Response
@@ -16,16 +17,23 @@ from tenure.api.frames import records
 from tenure.api.problems import EXPENSIVE, PROTECTED, Problem, errors
 from tenure.api.schemas import (
     CatalogEntry,
+    CompareAccount,
+    ComparePeriod,
+    CompareSetting,
     Day,
     DrillPage,
     FeedbackPage,
     MetricPage,
+    PolicyComparison,
     Row,
     Survival,
 )
 from tenure.data.contract import CONTRACTS
 from tenure.engine.bounds import check_by, check_cells, result_periods, segment_count
 from tenure.workspace import Workspace
+
+if TYPE_CHECKING:
+    from tenure.metrics.compare import Comparison
 
 router = APIRouter()
 Grain = Annotated[str, Query(pattern="^(day|week|month|quarter|year)$")]
@@ -90,6 +98,75 @@ def metrics(
         )
 
     return read.respond(compute, MetricPage)
+
+
+@router.get(
+    "/api/metrics/compare",
+    summary="A metric under the workspace's revenue policy and a vendor preset, the difference "
+    "split by setting with the accounts behind each part",
+    response_model=list[PolicyComparison],
+    responses=errors(*EXPENSIVE),
+)
+def compare_policy(
+    read: CachedReads,
+    names: Annotated[list[str], Query(min_length=1, max_length=10)],
+    policy: Annotated[str, Query(pattern="^(tenure|chartmogul|stripe|baremetrics)$")],
+    grain: Grain = "month",
+    start: Start = None,
+    end: End = None,
+    where: Where = None,
+) -> Response:
+    from tenure.metrics.compare import compare_many
+
+    periods = result_periods(start, end, grain)
+    check_cells(periods, len(set(names)))
+
+    def build(ws: Workspace) -> list[PolicyComparison]:
+        found = compare_many(ws, names, policy, grain=grain, start=start, end=end, where=where)
+        return [_comparison(c, ws.reporting_currency) for c in found]
+
+    return read.respond(build, list[PolicyComparison])
+
+
+def _comparison(c: Comparison, currency: str) -> PolicyComparison:
+    parts: dict[dt.date, dict[str, Any]] = {}
+    for part in _rows(c.parts):
+        parts.setdefault(part["period_start"], {})[part["setting"]] = part["difference"]
+    accounts = []
+    for row in _rows(c.accounts):
+        name = row["name"]
+        accounts.append(CompareAccount(**{**row, "name": None if pd.isna(name) else str(name)}))
+    return PolicyComparison(
+        metric=c.metric,
+        unit=c.unit,
+        policy=c.against,
+        reporting_currency=currency,
+        order=[
+            CompareSetting(
+                setting=s, workspace=_text(getattr(c.base, s)), other=_text(getattr(c.other, s))
+            )
+            for s in c.settings
+        ],
+        periods=[
+            ComparePeriod(
+                period_start=row["period_start"],
+                workspace=row["base"],
+                other=row["other"],
+                difference=row["difference"],
+                parts=parts.get(row["period_start"], {}),
+            )
+            for row in _rows(c.series)
+        ],
+        accounts=accounts,
+    )
+
+
+def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _text(value: object) -> str:
+    return "none" if value is None else str(value)
 
 
 @router.get(
