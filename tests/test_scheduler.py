@@ -162,3 +162,22 @@ def test_soon_runs_a_job_now_and_once_more_after_a_run_in_progress(scheduler: Sc
     eventually(lambda: len(runs) >= 2)
     time.sleep(0.3)
     assert len(runs) == 2
+
+
+def test_a_settling_job_asked_for_often_runs_once_per_interval(scheduler: Scheduler) -> None:
+    """A stream of writes asks for the snapshot after each one: with a settle time, the runs
+    after the first wait for it and the requests in between merge into one run."""
+    runs: list[float] = []
+    scheduler.add(
+        "refresh", lambda: runs.append(time.monotonic()), on_demand=True, settle_seconds=1.0
+    )
+    scheduler.start()
+    scheduler.soon("refresh")
+    eventually(lambda: len(runs) == 1)
+    for _ in range(5):
+        scheduler.soon("refresh")
+        time.sleep(0.05)
+    eventually(lambda: len(runs) == 2)
+    time.sleep(1.5)
+    assert len(runs) == 2  # five requests, one run
+    assert runs[1] - runs[0] >= 0.9

@@ -24,6 +24,7 @@ from tenure.sources.sync import SyncReport
 
 log = logging.getLogger(__name__)
 SNAPSHOT_EVERY_SECONDS = 900
+SNAPSHOT_SETTLE_SECONDS = 10  # under a stream of writes, one rebuild per 10 s at most
 SOURCES_EVERY_SECONDS = 60
 SOURCE_RETRIES = 2
 SOURCE_BACKOFF_SECONDS = 30.0
@@ -49,7 +50,7 @@ def server_jobs(
 ) -> Scheduler:
     """The jobs of a running server (not started)."""
     jobs = Scheduler()
-    jobs.add("renew_cache", lambda: renew(live, cache), on_demand=True)
+    jobs.add("renew_cache", lambda: renew(live, cache), on_demand=True, settle_seconds=2)
     live.after_write.append(lambda: jobs.soon("renew_cache"))
     jobs.add(
         "automations",
@@ -72,6 +73,7 @@ def server_jobs(
             every_seconds=SNAPSHOT_EVERY_SECONDS,
             retries=2,
             backoff_seconds=10,
+            settle_seconds=SNAPSHOT_SETTLE_SECONDS,
         )
         live.after_write.append(lambda: jobs.soon("account_snapshot"))
     return jobs

@@ -83,6 +83,7 @@ class _Job:
     running: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     retry_pending: bool = False
     again: bool = False  # asked for by `soon` while a run was in progress
+    settle: float = 0.0  # `soon` waits until this long after the last run started
 
 
 def _utcnow() -> dt.datetime:
@@ -110,11 +111,14 @@ class Scheduler:
         on_demand: bool = False,
         retries: int = 0,
         backoff_seconds: float = 1.0,
+        settle_seconds: float = 0.0,
     ) -> None:
         """Schedule `fn` every `every_seconds` or on a crontab line, or keep it `on_demand` (it
         runs only when asked: `run_now`, `soon`); a failed run is tried again up to `retries`
-        more times, waiting `backoff_seconds`, then twice that, and so on. Jobs can be added
-        while the scheduler runs."""
+        more times, waiting `backoff_seconds`, then twice that, and so on. `settle_seconds`: a run
+        asked for by `soon` starts no sooner than that after the last run started, so a stream
+        of writes asks for one run per interval, not one per write. Jobs can be added while the
+        scheduler runs."""
         if name in self._jobs:
             raise TenureError(f"job {name!r} is already scheduled")
         if on_demand + (every_seconds is not None) + (cron is not None) != 1:
@@ -124,7 +128,9 @@ class Scheduler:
         if retries < 0 or backoff_seconds < 0:
             raise TenureError(f"job {name!r}: retries and backoff_seconds cannot be negative")
         with self._lock:
-            self._jobs[name] = _Job(fn, retries + 1, backoff_seconds, JobStatus(name))
+            self._jobs[name] = _Job(
+                fn, retries + 1, backoff_seconds, JobStatus(name), settle=settle_seconds
+            )
         if on_demand:
             return
         trigger = IntervalTrigger(seconds=every_seconds) if every_seconds else crontab(str(cron))
@@ -162,10 +168,14 @@ class Scheduler:
         job.again = True
         if not self._aps.running or job.running.locked():
             return
+        run_date = _utcnow()
+        last = job.status.last_run
+        if job.settle and last is not None:
+            run_date = max(run_date, last + dt.timedelta(seconds=job.settle))
         self._aps.add_job(
             self._attempt,
             "date",
-            run_date=_utcnow(),
+            run_date=run_date,
             args=[name, 1],
             id=f"{name}#soon",
             replace_existing=True,
