@@ -6,13 +6,13 @@ way a person works, on a demo company served by a real uvicorn server.
 trend and what detractors say; 4. an NRR goal for one segment; 5. the 48-hour ticket reminder,
 previewed with a dry-run and started "from now on".
 
-Every job fails on a console error, an uncaught page error or a Content-Security-Policy violation,
-saves a screenshot under artifacts/screenshots/jobs/, and runs axe-core (vendored under
-tests/vendor/axe-core, MPL-2.0, a test-only asset the app never serves) on the page it ends on,
-failing on any violation of impact "serious" or "critical". axe is injected with
-`page.evaluate(source)`, which runs through the DevTools protocol and so is not subject to the
-app's CSP (`script-src 'self'`); the CSP stays on for everything else the page does, and axe's
-own run must not trip it either.
+Every job fails on a console error, an uncaught page error, a Content-Security-Policy violation
+or a request answered 4xx/5xx, saves screenshots under artifacts/screenshots/jobs/, and runs
+axe-core (vendored under tests/vendor/axe-core, MPL-2.0, a test-only asset the app never serves)
+on the page it ends on, failing on any violation of impact "serious" or "critical". axe is
+injected with `page.evaluate(source)`, which runs through the DevTools protocol and so is not
+subject to the app's CSP (`script-src 'self'` would block `add_script_tag`'s inline script); no
+`bypass_csp`: the CSP stays on for everything the page does, and axe's run must not trip it.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(params=list(WIDTHS))
 def lead(request: pytest.FixtureRequest, browser: Any, server: dict[str, Any]) -> Iterator[Any]:
-    """A logged-in tab at one width; on leaving, no console error, page error or CSP violation."""
+    """A logged-in tab at one width; on leaving, no console error, page error, CSP violation or
+    request answered with an error status."""
     width, height = WIDTHS[request.param]
     context = browser.new_context(
         viewport={"width": width, "height": height}, accept_downloads=True
@@ -108,11 +109,15 @@ def _go(tab: Any, label: str) -> None:
     assert tab.get_attribute("#page", "data-loaded") == "1", tab.inner_text("#error")
 
 
+def _shot(tab: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SHOTS / f"{name}-{tab.width_name}.png"), full_page=True)
+
+
 def _finish(tab: Any, job: str) -> None:
     """The screenshot of where the job ended, and the accessibility check of that page."""
     tab.wait_for_load_state("networkidle")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    tab.screenshot(path=str(SHOTS / f"{job}-{tab.width_name}.png"), full_page=True)
+    _shot(tab, job)
     tab.evaluate(AXE.read_text(encoding="utf-8"))
     found = tab.evaluate(
         """() => axe.run(document, { resultTypes: ["violations"] }).then((r) => r.violations
@@ -192,10 +197,20 @@ def test_job_2_last_months_movements_and_who_churned(lead: Any, tmp_path: Path) 
     churned = _table(lead, "#table-drill")
     assert churned, "the demo has accounts that churned last month"
     assert all(r["account_id"] for r in churned)
-    lost = [c for c in churned[0] if "mrr" in c]
-    assert lost and all(re.fullmatch(r"-?[\d,]+ [A-Z]{3}", r[lost[0]]) for r in churned)
-    numerator, denominator = lead.inner_text("#drill-numerator"), lead.inner_text("#drill-denominator")
-    assert numerator and denominator and numerator != "–"
+    # The MRR each account took away, adding up to the numerator shown above the list.
+    numerator = lead.inner_text("#drill-numerator")
+    assert re.fullmatch(r"-[\d,]+ [A-Z]{3}", numerator), numerator
+    assert lead.inner_text("#drill-denominator") == "none (not a ratio)"
+
+    def amount(text: str) -> float:
+        number = text.split()[0].replace(",", "") if text else ""
+        return float(number) if re.fullmatch(r"-?\d+(\.\d+)?", number) else float("nan")
+
+    lost = [c for c in churned[0] if "mrr" in c and all(amount(r[c]) < 0 for r in churned)]
+    assert lost, churned[0]
+    total = sum(amount(r[lost[0]]) for r in churned)
+    assert abs(total - amount(numerator)) <= len(churned), (total, numerator)
+    assert "null" not in lead.inner_text("#drill")
     assert lead.inner_text("#drill-count").endswith(f"of {len(churned)} accounts")
     with lead.expect_download() as csv:
         lead.click("#drill a[data-export=drill-csv]")
@@ -219,7 +234,9 @@ def test_job_3_the_nps_trend_and_what_detractors_say(lead: Any) -> None:
     )
     detractors = int(lead.get_attribute("#table-comments", "data-total"))
     assert detractors > 0
-    bands = lead.eval_on_selector_all("#table-comments tbody tr", "rs => rs.map(r => r.dataset.band)")
+    bands = lead.eval_on_selector_all(
+        "#table-comments tbody tr", "rs => rs.map(r => r.dataset.band)"
+    )
     assert set(bands) == {"detractor"}
     # The theme detractors mention most opens its comments, still detractors only.
     themes = _table(lead, "#table-themes")
@@ -283,9 +300,12 @@ def test_job_5_the_48_hour_ticket_reminder_with_a_dry_run(lead: Any) -> None:
     would = int(result.get_attribute("data-count"))
     assert would > 0, "the demo has tickets open for more than 48 hours"
     assert result.inner_text().startswith(f"Would fire {would} today")
+    assert "null" not in lead.inner_text("#preview")
+    _shot(lead, "5-ticket-reminder-dry-run")
     assert lead.is_checked("#start-form input[value=now]")  # "from now on" is the default
     lead.click("#start-rule")
-    assert lead.inner_text("#started").startswith(f'"{name}" is on')
+    started = lead.inner_text("#started")
+    assert started == f'"{name}" is on; {would} already qualifying were skipped.', started
     row = lead.locator("#table-rules tbody tr", has_text=name)
     row.wait_for()
     assert row.get_attribute("data-enabled") == "true"

@@ -1345,7 +1345,7 @@ async function openDrill(source) {
       ["Denominator", el("span", { id: "drill-denominator" }, body.denominator === null ? "none (not a ratio)" : amount(body.denominator, "", currency))],
       ["Definition", body.definition],
     ]),
-    ratio,
+    ...(ratio ? [ratio] : []), // not a ratio: nothing (replaceChildren would write "null")
     el("p", { class: "drill-tools" },
       el("span", { id: "drill-count" }, `${count(body.items.length)} of ${count(body.total)} accounts`), " · ",
       el("a", { href: csv.pathname + csv.search, download: "", "data-export": "drill-csv" }, "Export CSV")),
