@@ -14,6 +14,8 @@ function el(tag, attrs, ...children) {
     else if (key === "style") node.style.cssText = value; // a style attribute breaks the CSP
     else node.setAttribute(key, value);
   }
+  // A table scrolls sideways in its own box on a phone: a keyboard must be able to reach it.
+  if (tag === "table" && !node.hasAttribute("tabindex")) node.tabIndex = 0;
   for (const child of children.flat()) {
     if (child === null || child === undefined) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
@@ -298,7 +300,9 @@ async function revenue() {
   segmentNote(lines("MRR", "mrr", seriesOf(body.items, "mrr", r.by), null, { name: "MRR", unit: "currency" }), {});
   const moves = ["mrr_new", "mrr_expansion", "mrr_reactivation", "mrr_contraction", "mrr_churned"];
   const total = await metrics(moves, { by: "" });
-  const series = moves.map((m) => ({ name: m.replace("mrr_", ""), type: "bar", stack: "moves", data: [...seriesOf(total.items, m, "").values()][0] || [] }));
+  // A movement too small for the scale still draws a sliver that can be clicked (barMinHeight);
+  // a zero draws nothing.
+  const series = moves.map((m) => ({ name: m.replace("mrr_", ""), type: "bar", stack: "moves", barMinHeight: 3, data: ([...seriesOf(total.items, m, "").values()][0] || []).map((p) => (Array.isArray(p) && p[1] === 0 ? [p[0], null] : p)) }));
   const periods = periodsOf(new Map(series.map((x) => [x.name, x.data])));
   const movements = chart("MRR movements per period", "movements", { xAxis: periodAxis(periods, r.grain), yAxis: valueAxis("MRR change", "currency"), series }, "currency");
   markPartial(movements, periods, r.grain);
@@ -1341,7 +1345,7 @@ async function openDrill(source) {
       ["Denominator", el("span", { id: "drill-denominator" }, body.denominator === null ? "none (not a ratio)" : amount(body.denominator, "", currency))],
       ["Definition", body.definition],
     ]),
-    ratio,
+    ...(ratio ? [ratio] : []), // not a ratio: nothing (replaceChildren would write "null")
     el("p", { class: "drill-tools" },
       el("span", { id: "drill-count" }, `${count(body.items.length)} of ${count(body.total)} accounts`), " · ",
       el("a", { href: csv.pathname + csv.search, download: "", "data-export": "drill-csv" }, "Export CSV")),
