@@ -3,7 +3,6 @@ accounts behind a number, cohorts, survival, funnels, feedback and CSV exports."
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
@@ -129,13 +128,13 @@ def compare_policy(
 
 
 def _comparison(c: Comparison, currency: str) -> PolicyComparison:
-    parts: dict[dt.date, dict[str, Any]] = {}
-    for part in _rows(c.parts):
+    parts: dict[str, dict[str, Any]] = {}  # by period start, as ISO text
+    for part in records(c.parts):
         parts.setdefault(part["period_start"], {})[part["setting"]] = part["difference"]
     accounts = []
-    for row in _rows(c.accounts):
+    for row in records(c.accounts):
         name = row["name"]
-        accounts.append(CompareAccount(**{**row, "name": None if pd.isna(name) else str(name)}))
+        accounts.append(CompareAccount(**{**row, "name": None if name is None else str(name)}))
     return PolicyComparison(
         metric=c.metric,
         unit=c.unit,
@@ -155,14 +154,10 @@ def _comparison(c: Comparison, currency: str) -> PolicyComparison:
                 difference=row["difference"],
                 parts=parts.get(row["period_start"], {}),
             )
-            for row in _rows(c.series)
+            for row in records(c.series)
         ],
         accounts=accounts,
     )
-
-
-def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def _text(value: object) -> str:
