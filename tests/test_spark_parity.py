@@ -58,19 +58,21 @@ def test_every_metric_matches_by_segment(both: tuple[Workspace, Workspace]) -> N
     )
 
 
-def test_filters_grains_and_drill_match(both: tuple[Workspace, Workspace]) -> None:
+def test_filters_and_grains_match(both: tuple[Workspace, Workspace]) -> None:
     duck, spark = both
-    names = ["mrr", "nrr", "customer_churn_rate", "arpu", "repeat_purchase_rate", "cac"]
-    for grain in ("week", "quarter"):
-        options = {"start": FIRST, "end": LAST, "grain": grain, "where": "seats >= 5"}
+    # Every metric is compared by month in test_every_metric_matches_by_segment; here a money
+    # balance, a rate, a per-user average and an order metric under a filter and other grains.
+    names = ["mrr", "customer_churn_rate", "arpu", "repeat_purchase_rate"]
+    # Weeks over the last quarter (the week calendar is what differs; a year of weeks only
+    # repeats it), quarters over the whole span.
+    for grain, start in (("week", dt.date(2026, 7, 1)), ("quarter", FIRST)):
+        options = {"start": start, "end": LAST, "grain": grain, "where": "seats >= 5"}
         _same(
             duck.metrics(names, **options),  # type: ignore[arg-type]
             spark.metrics(names, **options),  # type: ignore[arg-type]
             ["metric", "period_start"],
         )
-    _same(
-        duck.drill("mrr_churned", "2026-03"), spark.drill("mrr_churned", "2026-03"), ["account_id"]
-    )
+    # Drill-downs are compared in test_lifecycle_by_week_drill_stickiness_and_retention_match.
 
 
 def test_cohorts_and_survival_match(both: tuple[Workspace, Workspace]) -> None:
@@ -151,7 +153,7 @@ def test_lifecycle_by_week_drill_stickiness_and_retention_match(
 
 def test_subscription_states_match(ws: Workspace, tmp_path: Path) -> None:
     """Cancellations without an end, pauses, past-due, trials, returns and one-period payers
-    under both values of every subscription-state policy, by month and by quarter."""
+    under the other value of every subscription-state policy, by month and by quarter."""
     from tenure.metrics.policy import RevenuePolicy
     from tests.books import load_book, sub
 
@@ -191,8 +193,9 @@ def test_subscription_states_match(ws: Workspace, tmp_path: Path) -> None:
         "customer_churn_rate",
         "scheduled_churn_mrr",
     ]
+    # The default values are compared on the demo company in test_every_metric_matches_by_segment;
+    # here every other value at once, on a book that exercises each of them.
     policies = [
-        RevenuePolicy(),
         RevenuePolicy(
             pause="churn",
             past_due="exclude_after_days:10",

@@ -132,6 +132,8 @@ def spark_session(master: str | None = None) -> Any:
         .appName("tenure")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
+        # Local mode runs in the driver; Spark's 1 GB default is too small for a week-grain plan.
+        .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "4g"))
         .config("spark.sql.shuffle.partitions", os.environ.get("SPARK_PARTITIONS", "8"))
         # A Hive partition `month=2026-01` stays the text it is (not a guessed type).
         .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
