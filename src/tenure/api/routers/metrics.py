@@ -4,7 +4,7 @@ accounts behind a number, cohorts, survival, funnels, feedback and CSV exports."
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
@@ -181,21 +181,11 @@ def drill(
     where: Where = None,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Response:
-    if format == "csv":
-        from tenure.data.csv_safe import frame_to_csv
-
-        text = read(
-            ("drill-csv", name, period, grain, where),
-            lambda ws: frame_to_csv(ws.drill(name, period, grain=grain, where=where)),
-        )
-        filename = re.sub(r"[^A-Za-z0-9_-]", "_", f"{name}-{period}")  # header-safe
-        return Response(
-            text,
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
-        )
-    return read.respond(
-        lambda ws: records(ws.drill(name, period, grain=grain, where=where)), list[Row]
+    return _rows_or_csv(
+        read,
+        lambda ws: ws.drill(name, period, grain=grain, where=where),
+        format,
+        f"{name}-{period}",
     )
 
 
@@ -255,20 +245,11 @@ def cohort_drill(
     where: Where = None,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Response:
-    if format == "csv":
-        from tenure.data.csv_safe import frame_to_csv
-
-        text = read(
-            ("cohort-csv", cohort, offset, where),
-            lambda ws: frame_to_csv(ws.cohort_accounts(cohort, offset, where=where)),
-        )
-        return Response(
-            text,
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="cohort-{cohort}-{offset}.csv"'},
-        )
-    return read.respond(
-        lambda ws: records(ws.cohort_accounts(cohort, offset, where=where)), list[Row]
+    return _rows_or_csv(
+        read,
+        lambda ws: ws.cohort_accounts(cohort, offset, where=where),
+        format,
+        f"cohort-{cohort}-{offset}",
     )
 
 
@@ -290,6 +271,26 @@ def cohort_drill_page(
         return _drill_page(frame, "cohort_retention", "month", limit, 0, ws.reporting_currency)
 
     return read.respond(page, DrillPage)
+
+
+def _rows_or_csv(
+    read: CachedReads, frame: Callable[[Workspace], pd.DataFrame], format: str, filename: str
+) -> Response:
+    """The accounts behind a number as JSON rows, or (`format=csv`) as a CSV download named
+    `filename`; either answer is cached by the request."""
+    if format == "csv":
+        from tenure.data.csv_safe import frame_to_csv
+
+        assert read.request is not None
+        url = read.request.url
+        text = read(("csv", url.path, url.query), lambda ws: frame_to_csv(frame(ws)))
+        safe = re.sub(r"[^A-Za-z0-9_-]", "_", filename)  # header-safe
+        return Response(
+            text,
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{safe}.csv"'},
+        )
+    return read.respond(lambda ws: records(frame(ws)), list[Row])
 
 
 def _drill_page(
