@@ -152,10 +152,12 @@ def test_lifecycle_by_week_drill_stickiness_and_retention_match(
 
 
 def test_subscription_states_match(ws: Workspace, tmp_path: Path) -> None:
-    """Cancellations without an end, pauses, past-due, trials, returns and one-period payers
-    under the other value of every subscription-state policy, by month and by quarter."""
+    """Cancellations without an end, pauses, past-due, trials, returns, one-period payers and
+    taxed orders under the other value of every subscription-state and order policy, by month
+    and by quarter."""
+    from tenure.metrics.compare import compare
     from tenure.metrics.policy import RevenuePolicy
-    from tests.books import load_book, sub
+    from tests.books import day, load_book, sub
 
     this_month = dt.date.today().replace(day=1)
     a_year_ago = this_month.replace(year=this_month.year - 1).isoformat()
@@ -177,6 +179,21 @@ def test_subscription_states_match(ws: Workspace, tmp_path: Path) -> None:
             sub("R", 100, "2025-03-15"),
             sub("J", 100, "2025-03-05", "2025-03-20"),
             sub("X", 100, a_year_ago, status="past_due"),
+            sub("EU", 1200, "2024-11-01", currency="EUR", billing_period=12),
+        ],
+        fx=[
+            {"date": dt.date(2024, 10, 1), "currency": "EUR", "rate_to_reporting": 1.1},
+            {"date": dt.date(2025, 3, 1), "currency": "EUR", "rate_to_reporting": 1.2},
+        ],
+        orders=[
+            {"account_id": "A", "ordered_at": day("2025-02-03"), "amount": 120, "tax": 20},
+            {
+                "account_id": "A",
+                "ordered_at": day("2025-02-09"),
+                "amount": 60,
+                "tax": 10,
+                "kind": "refund",
+            },
         ],
     )
     folder = tmp_path / "parquet"
@@ -192,6 +209,7 @@ def test_subscription_states_match(ws: Workspace, tmp_path: Path) -> None:
         "customers",
         "customer_churn_rate",
         "scheduled_churn_mrr",
+        "revenue",
     ]
     # The default values are compared on the demo company in test_every_metric_matches_by_segment;
     # here every other value at once, on a book that exercises each of them.
@@ -203,6 +221,9 @@ def test_subscription_states_match(ws: Workspace, tmp_path: Path) -> None:
             trials="paying_at_zero",
             same_period_churn="counted",
             scheduled_churn_days=60,
+            taxes="included",
+            refunds="deducted",
+            fx_rate_date="month_end",
         ),
     ]
     for policy in policies:
@@ -213,3 +234,11 @@ def test_subscription_states_match(ws: Workspace, tmp_path: Path) -> None:
                 spark.metrics(names, **options),  # type: ignore[arg-type]
                 ["metric", "period_start"],
             )
+    # A vendor preset is such a bundle; its comparison splits the difference by setting.
+    duck_stripe, spark_stripe = (
+        compare(side, "mrr", "stripe", start=dt.date(2025, 1, 1), end=dt.date(2025, 6, 1))
+        for side in (ws, spark)
+    )
+    assert duck_stripe.parts["difference"].abs().sum() > 0
+    _same(duck_stripe.parts, spark_stripe.parts, ["period_start", "setting"])
+    _same(duck_stripe.accounts, spark_stripe.accounts, ["period_start", "setting", "account_id"])

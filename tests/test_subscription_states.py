@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from tenure.cli import app
 from tenure.errors import TenureError
+from tenure.metrics.policy import setting_defaults
 from tenure.models import account_snapshot
 from tenure.workspace import Workspace
 from tests.books import load_book, sub
@@ -299,6 +300,7 @@ NEW_SETTINGS = {
     "reactivation_window_days": None,
     "trials": "not_paying",
     "same_period_churn": "excluded",
+    "taxes": "excluded",
     "scheduled_churn_days": 30,
 }
 
@@ -315,11 +317,16 @@ def test_every_setting_is_listed_recorded_and_documented(
     assert attrs["policy"]["trials"] == "paying_at_zero"
 
     listed = CliRunner().invoke(app, ["config", "list"]).output
-    definitions = (Path(__file__).parent.parent / "docs" / "metrics.md").read_text(encoding="utf-8")
+    root = Path(__file__).parent.parent
+    definitions = (root / "docs" / "metrics.md").read_text(encoding="utf-8")
+    readme = (root / "README.md").read_text(encoding="utf-8").split("## Revenue definitions")[1]
     for name in NEW_SETTINGS:
         line = next(x for x in listed.splitlines() if x.startswith(f"policy.{name} "))
         assert "default" in line and len(line) > 60, line
         assert f"`{name}`" in definitions, name
+    for setting, default in setting_defaults().items():
+        name = setting.removeprefix("policy.")
+        assert name == "preset" or f"| `{name}` | {default}" in readme, name
 
 
 # -- 6. quarters -----------------------------------------------------------------------------

@@ -226,8 +226,15 @@ ORDERS = TableContract(
         Column("order_id", _ID, True),
         Column("account_id", _ID, True),
         Column("ordered_at", Kind.TIMESTAMP, True),
-        Column("amount", Kind.MONEY, True),
+        Column("amount", Kind.MONEY, True, "what was charged, tax included if `tax` is given"),
         _CURRENCY,
+        Column(
+            "tax",
+            Kind.MONEY,
+            description="the tax part of amount (optional; policy.taxes decides whether revenue "
+            "counts it)",
+            default="0",
+        ),
         Column(
             "kind",
             Kind.ENUM,
@@ -241,8 +248,13 @@ ORDERS = TableContract(
             "amount < 0 AND kind <> 'refund'",
             "negative amount is only allowed for refunds",
         ),
+        RowCheck("tax", "tax < 0 AND kind <> 'refund'", "negative tax is only allowed for refunds"),
+        RowCheck("tax", "abs(tax) > abs(amount)", "tax is more than the amount it is part of"),
     ),
-    normalise={"amount": "CASE WHEN kind = 'refund' THEN -abs(amount) ELSE amount END"},
+    normalise={
+        "amount": "CASE WHEN kind = 'refund' THEN -abs(amount) ELSE amount END",
+        "tax": "CASE WHEN kind = 'refund' THEN -abs(tax) ELSE tax END",
+    },
     example={
         "order_id": "O0009120",
         "account_id": "A00042",

@@ -22,7 +22,16 @@ import ibis
 import ibis.expr.types as ir
 
 from tenure.engine.calendar import add_period, truncate
-from tenure.metrics.query import MONEY, ZERO, Query, convert, flag, money, union_sum
+from tenure.metrics.query import (
+    MONEY,
+    ZERO,
+    Query,
+    convert,
+    flag,
+    money,
+    optional_column,
+    union_sum,
+)
 
 MEASURES = (
     "mrr_start",
@@ -40,11 +49,6 @@ MEASURES = (
     "customers_churned",
     "fx_missing",
 )
-
-
-def _optional(table: ir.Table, name: str, kind: str) -> ir.Value:
-    """A column added to the contract later: NULL where an older store or export lacks it."""
-    return table[name] if name in table.columns else ibis.null().cast(kind)
 
 
 def _earlier(a: ir.TimestampValue, b: ir.TimestampValue) -> ir.TimestampValue:
@@ -100,9 +104,9 @@ def _pieces(query: Query) -> ir.Table:
         trial = query.local(subs.trial_ends_at)
         ended = query.local(subs.ended_at)
         canceled = query.local(subs.canceled_at)
-        paused_from = query.local(_optional(subs, "paused_from", "timestamp"))
-        paused_until = query.local(_optional(subs, "paused_until", "timestamp"))
-        status = _optional(subs, "status", "string")
+        paused_from = query.local(optional_column(subs, "paused_from", "timestamp"))
+        paused_until = query.local(optional_column(subs, "paused_until", "timestamp"))
+        status = optional_column(subs, "status", "string")
         paid_from = ibis.cases((trial.notnull() & (trial > started), trial), else_=started)
         unit_months = ibis.cases(
             (subs.billing_unit == "year", 12), (subs.billing_unit == "month", 1)

@@ -20,6 +20,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "pause": ("contraction", "churn"),
     "trials": ("not_paying", "paying_at_zero"),
     "same_period_churn": ("excluded", "counted"),
+    "taxes": ("excluded", "included"),
 }
 PAST_DUE = re.compile(r"^(count|exclude_after_days:(\d+))$")
 HELP = {
@@ -47,6 +48,8 @@ HELP = {
     "same_period_churn": "excluded: an account that starts and stops paying within one period "
     "moves nothing (ChartMogul); counted: it is new (or reactivated) and churned in that period, "
     "with its MRR on both lines (Stripe)",
+    "taxes": "excluded: order revenue is amount minus its tax column (SPEC, ChartMogul, Stripe, "
+    "Baremetrics); included: the whole amount. Subscription amounts are prices, always net of tax",
     "scheduled_churn_days": "N: scheduled_churn_mrr is the MRR of accounts paying at the end of "
     "a period whose known paid periods all end within the N days after it (default 30)",
     "preset": "tenure | chartmogul | stripe | baremetrics: setting it writes every policy setting "
@@ -56,7 +59,6 @@ HELP = {
 
 # Rules that have one behaviour today (recorded with every result so that it is never implicit).
 FIXED = {
-    "taxes": "excluded (amounts are loaded net of tax)",
     "snapshot": "MRR is measured at the end of each period (a quarter or year not yet over: at "
     "the end of today) and compared with the end of the one before",
 }
@@ -75,6 +77,7 @@ class RevenuePolicy:
     reactivation_window_days: int | None = None
     trials: str = "not_paying"
     same_period_churn: str = "excluded"
+    taxes: str = "excluded"
     scheduled_churn_days: int = 30
 
     def __post_init__(self) -> None:

@@ -41,6 +41,11 @@ def convert(amount: ir.NumericValue, rate: ir.NumericValue) -> ir.DecimalValue:
     return money(amount.cast("float64") * rate.cast("float64"))
 
 
+def optional_column(table: ir.Table, name: str, kind: str) -> ir.Value:
+    """A column added to the contract later: NULL where an older store or export lacks it."""
+    return table[name] if name in table.columns else ibis.null().cast(kind)
+
+
 def flag(condition: ir.BooleanValue) -> ir.IntegerValue:
     return ibis.cases((condition, 1), else_=0).cast("int64")
 

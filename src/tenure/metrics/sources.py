@@ -12,7 +12,7 @@ import ibis.expr.types as ir
 from tenure.data.contract import COST_CATEGORIES
 from tenure.engine.calendar import truncate
 from tenure.metrics.mrr import paying_spells
-from tenure.metrics.query import ZERO, Query, convert, flag, money
+from tenure.metrics.query import ZERO, Query, convert, flag, money, optional_column
 
 RETENTION_COSTS = ("customer_success", "support", "onboarding", "training", "customer_marketing")
 ACQUISITION_COSTS = ("acquisition_marketing", "sales")
@@ -36,7 +36,10 @@ def orders_in_reporting_currency(query: Query) -> ir.Table:
         at = query.local(orders.ordered_at)
         rows = orders.mutate(at=at, day=at.date(), order_period=truncate(at, query.grain))
         rows = query.with_rate(rows, "day")
-        return rows.mutate(value=convert(rows.amount, rows.rate), is_purchase=rows.kind != "refund")
+        amount = rows.amount
+        if query.policy.taxes == "excluded":
+            amount = amount - optional_column(rows, "tax", "decimal(18, 4)").fill_null(0)
+        return rows.mutate(value=convert(amount, rows.rate), is_purchase=rows.kind != "refund")
 
     return query.memo("orders", build)
 
