@@ -105,7 +105,7 @@ def survival_accounts(
     at least that long), each flagged `churned_here` when its lifetime ended there. The point's
     events and at_risk are `frame.attrs` numerator and denominator (the curve's step there is
     the survival times 1 - numerator / denominator)."""
-    if not 0 <= days < 1e6:
+    if not 0 <= days <= 1e6:
         raise QueryError("days must be between 0 and 1,000,000")
     query, lives = _lifetimes(tables, as_of, (), where, policy)
     at_risk = lives.filter(lives.duration >= days - _TOLERANCE_DAYS)
