@@ -1,6 +1,7 @@
 """Drill-through over the API: a period's accounts with the numerator and denominator of the ratio,
-its CSV export (formula-safe), comments filtered by band, language, theme, survey and segment,
-and saved views that round-trip per key."""
+its CSV export (formula-safe), one feature's adopters, a funnel step's people, a survival point's
+accounts at risk and a score band's accounts (each adding up to the chart's number), comments
+filtered by band, language, theme, survey and segment, and saved views that round-trip per key."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import io
 import warnings
 from collections.abc import Iterator
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -22,6 +24,7 @@ from tenure import demo
 from tenure.api.app import create_app
 from tenure.app.keys import create_key
 from tenure.app.store import Store
+from tenure.models import account_snapshot
 from tenure.text.feedback import bands
 from tenure.workspace import Workspace
 
@@ -46,6 +49,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
         first = ws.drill("mrr", "2026-08")["account_id"].iloc[0]
         renamed = paying.loc[[first]].reset_index().assign(name="=HYPERLINK(1)")
         ws.load("accounts", renamed)
+        account_snapshot.refresh(ws)  # what the server does after a load
         yield ws
 
 
@@ -179,3 +183,134 @@ def test_a_cohort_cell_drills_to_its_accounts(client: TestClient, store: Store) 
         )
     )
     assert len(csv_rows) == cell["cohort_size"]
+
+
+def _csv(
+    client: TestClient, key: dict[str, str], path: str, params: dict[str, object]
+) -> list[dict[str, str]]:
+    answer = client.get(path, headers=key, params={**params, "format": "csv"})
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+    assert "attachment" in answer.headers["content-disposition"]
+    return list(csv.DictReader(io.StringIO(answer.text)))
+
+
+def _problem(answer: httpx.Response, status: int) -> None:
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_a_feature_bar_drills_to_its_adopters(client: TestClient, store: Store) -> None:
+    key = _key(store)
+    bars = client.get(
+        "/api/metrics",
+        headers=key,
+        params={
+            "names": "feature_adoption_rate",
+            "by": "feature",
+            "from": "2026-08-01",
+            "to": "2026-08-01",
+        },
+    ).json()["items"]
+    bar = max(bars, key=lambda b: b["numerator"])
+    params = {"period": "2026-08", "dimension": "feature", "value": bar["feature"]}
+    page = client.get("/api/drill/feature_adoption_rate/page", headers=key, params=params).json()
+    assert (page["numerator"], page["denominator"]) == (bar["numerator"], bar["denominator"])
+    assert page["value"] == pytest.approx(bar["value"])
+    assert {r["feature"] for r in page["items"]} == {bar["feature"]}
+    # The adopters' users add up to the bar's numerator (in the demo a user has one account).
+    assert sum(r["feature_users"] for r in page["items"]) == bar["numerator"]
+    rows = _csv(client, key, "/api/drill/feature_adoption_rate", params)
+    assert len(rows) == page["total"] > 0
+    other = next(b for b in bars if b["feature"] != bar["feature"])
+    elsewhere = client.get(
+        "/api/drill/feature_adoption_rate/page",
+        headers=key,
+        params={**params, "value": other["feature"]},
+    ).json()
+    assert elsewhere["numerator"] == other["numerator"]
+    lonely = {"period": "2026-08", "dimension": "feature"}
+    _problem(client.get("/api/drill/feature_adoption_rate/page", headers=key, params=lonely), 400)
+    wrong = {**params, "dimension": "channel"}
+    _problem(client.get("/api/drill/feature_adoption_rate", headers=key, params=wrong), 400)
+
+
+STEPS = ["visit", "signup", "onboarding_step", "converted_to_paid"]
+
+
+def test_a_funnel_step_drills_to_the_people_who_reached_or_dropped(
+    client: TestClient, store: Store
+) -> None:
+    key = _key(store)
+    base = {"steps": STEPS, "window": 30, **RANGE}
+    funnel = client.get("/api/funnel", headers=key, params=base).json()
+    people = [sum(r["people"] for r in funnel if r["step"] == i) for i in range(1, 5)]
+    assert people[0] > people[1] > 0
+    for step in (1, 3):
+        page = client.get(
+            "/api/funnel/drill/page", headers=key, params={**base, "step": step}
+        ).json()
+        assert page["total"] == page["numerator"] == people[step - 1]
+        assert page["denominator"] == people[0]
+    dropped = {**base, "step": 2, "dropped": "true"}
+    page = client.get("/api/funnel/drill/page", headers=key, params=dropped).json()
+    assert page["total"] == page["numerator"] == people[0] - people[1]
+    assert page["denominator"] == people[0]
+    assert all(r.get("signup_at") is None for r in page["items"])
+    assert len(_csv(client, key, "/api/funnel/drill", dropped)) == people[0] - people[1]
+    # A filter keeps the people of the accounts it matches, in the chart and in its drill.
+    only = {**base, "where": "country = 'DE'"}
+    narrowed = client.get("/api/funnel", headers=key, params=only).json()
+    reached = sum(r["people"] for r in narrowed if r["step"] == 2)
+    page = client.get("/api/funnel/drill/page", headers=key, params={**only, "step": 2}).json()
+    assert page["total"] == reached < people[1]
+    _problem(client.get("/api/funnel/drill", headers=key, params={**base, "step": 5}), 400)
+    _problem(
+        client.get("/api/funnel/drill", headers=key, params={**base, "step": 1, "dropped": "true"}),
+        400,
+    )
+    _problem(client.get("/api/funnel/drill", headers=key, params={**base, "step": 0}), 422)
+
+
+def test_a_survival_point_drills_to_the_accounts_at_risk(client: TestClient, store: Store) -> None:
+    key = _key(store)
+    curve = client.get("/api/survival", headers=key).json()["curve"]
+    point = next(p for p in curve[3:] if p["events"] > 0)
+    params = {"days": point["duration"]}
+    page = client.get(
+        "/api/survival/drill/page", headers=key, params={**params, "limit": 1000}
+    ).json()
+    assert (page["numerator"], page["denominator"]) == (point["events"], point["at_risk"])
+    assert page["total"] == point["at_risk"]
+    assert sum(r["churned_here"] for r in page["items"]) == point["events"]
+    assert all(r["duration_days"] >= point["duration"] - 1e-6 for r in page["items"])
+    assert len(_csv(client, key, "/api/survival/drill", params)) == point["at_risk"]
+    _problem(client.get("/api/survival/drill", headers=key, params={"days": -1}), 422)
+    _problem(client.get("/api/survival/drill/page", headers=key, params={"days": "soon"}), 422)
+
+
+def test_a_score_band_drills_to_its_accounts(client: TestClient, store: Store) -> None:
+    key = _key(store)
+    health = client.get("/api/scores/distribution", headers=key, params={"score": "health"}).json()
+    assert [b["band"] for b in health] == ["red", "yellow", "green"]
+    band = max(health, key=lambda b: b["accounts"])
+    params = {"score": "health", "band": band["band"]}
+    page = client.get(
+        "/api/scores/drill/page", headers=key, params={**params, "limit": 1000}
+    ).json()
+    assert page["total"] == page["numerator"] == band["accounts"] > 0
+    assert page["denominator"] == sum(b["accounts"] for b in health)
+    assert {r["band"] for r in page["items"]} == {band["band"]}
+    assert len(_csv(client, key, "/api/scores/drill", params)) == band["accounts"]
+    churn = client.get("/api/scores/distribution", headers=key, params={"score": "churn"}).json()
+    assert [b["band"] for b in churn][:2] == ["0-10", "10-20"] and len(churn) == 10
+    only = {"score": "health", "where": "country = 'DE'"}
+    narrowed = client.get("/api/scores/distribution", headers=key, params=only).json()
+    assert 0 < sum(b["accounts"] for b in narrowed) < page["denominator"]
+    _problem(
+        client.get("/api/scores/drill", headers=key, params={"score": "health", "band": "10-20"}),
+        400,
+    )
+    _problem(
+        client.get("/api/scores/drill/page", headers=key, params={"score": "mood", "band": "red"}),
+        422,
+    )

@@ -765,6 +765,100 @@ def test_a_kpi_tile_and_a_movement_bar_open_the_accounts_behind_them(
     assert page.locator("#table-drill tbody tr").count() == len(expected) > 0
 
 
+def _click_bar(page: Any, chart: str, series: int, index: int) -> None:
+    """Click the middle of one bar (or, on a line, of the step after one point)."""
+    page.locator("#" + chart).scroll_into_view_if_needed()
+    x, y = page.evaluate(
+        f"""() => {{ const c = echarts.getInstanceByDom(document.getElementById({chart!r}));
+        const data = c.getOption().series[{series}].data; const p = data[{index}];
+        if (Array.isArray(p)) return c.convertToPixel({{ seriesIndex: {series} }},
+            [(p[0] + data[{index} + 1][0]) / 2, p[1]]);
+        const bar = c.getModel().getSeriesByIndex({series}).getData().getItemLayout({index});
+        return [bar.x + bar.width / 2, bar.y + bar.height / 2]; }}"""
+    )
+    box = page.locator("#" + chart).bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    _drilled(page)
+
+
+def _series(page: Any, chart: str) -> Any:
+    return page.evaluate(
+        f"() => echarts.getInstanceByDom(document.getElementById({chart!r})).getOption()"
+        ".series.map((s) => [s.name, s.data.map((d) => d !== null && typeof d === 'object'"
+        " && !Array.isArray(d) ? d.value : d)])"
+    )
+
+
+def test_adoption_funnel_survival_and_health_open_what_is_behind_them_by_segment(
+    page: Any, server: dict[str, Any]
+) -> None:
+    _open(page, server, "/engagement?from=2026-01&to=2026-09&by=plan")
+    # The segment picker: applied where the API splits, visibly not where it cannot.
+    for panel in ("stickiness", "active", "funnel", "adoption"):
+        assert page.get_attribute(f"[data-panel={panel}]", "data-segment") == "applied", panel
+    for panel in ("lifecycle", "retention-triangle"):
+        assert page.get_attribute(f"[data-panel={panel}]", "data-segment") == "ignored", panel
+        assert (
+            page.locator(f"[data-panel={panel}] .unsplit").inner_text()
+            == "all accounts: not split by plan"
+        )
+    # A feature's bar in one plan: that plan's adopters of the feature, with the ratio's parts.
+    bars = _series(page, "chart-adoption")
+    plan, values = bars[0]
+    index = max(range(len(values)), key=lambda i: values[i] or 0)
+    feature = page.evaluate(
+        "() => echarts.getInstanceByDom(document.getElementById('chart-adoption'))"
+        f".getOption().xAxis[0].data[{index}]"
+    )
+    _click_bar(page, "chart-adoption", 0, index)
+    where = f"plan = '{plan}'"
+    expected = _api(
+        server,
+        "/api/drill/feature_adoption_rate/page",
+        {"period": "2026-09", "where": where, "dimension": "feature", "value": feature},
+    )
+    assert expected["value"] == pytest.approx(values[index])
+    assert page.inner_text("#drill-title") == f"Adopters of {feature} (plan {plan}) · 2026-09"
+    assert page.inner_text("#drill-numerator") == f"{expected['numerator']:,}"
+    assert page.inner_text("#drill-denominator") == f"{expected['denominator']:,}"
+    assert page.locator("#table-drill tbody tr").count() == expected["total"] > 0
+    with page.expect_download() as csv:
+        page.click("#drill a[data-export=drill-csv]")
+    lines = Path(csv.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("account_id,name") and len(lines) == expected["total"] + 1
+    page.keyboard.press("Escape")
+    # A funnel step: the people of that plan who reached it; the paler bar, those who dropped.
+    funnel = dict(_series(page, "chart-funnel"))
+    reached = funnel[f"{plan} · reached"]
+    _click_bar(page, "chart-funnel", 0, 1)
+    assert page.inner_text("#drill-count").endswith(f"of {reached[1]} people")
+    assert page.inner_text("#drill-denominator") == f"{reached[0]:,}"
+    page.keyboard.press("Escape")
+
+    _open(page, server, "/retention?from=2026-01&to=2026-09&by=plan")
+    assert page.get_attribute("[data-panel=survival]", "data-segment") == "applied"
+    assert page.get_attribute("[data-panel=score-health]", "data-segment") == "ignored"
+    # A point of one plan's survival curve: the accounts of that plan at risk there.
+    curves = _series(page, "chart-survival")
+    plan = curves[0][0]
+    _click_bar(page, "chart-survival", 0, 2)
+    curve = _api(server, "/api/survival", {"where": f"plan = '{plan}'"})["curve"]
+    assert page.inner_text("#drill-denominator") == f"{curve[2]['at_risk']:,}"
+    assert page.inner_text("#drill-numerator") == f"{curve[2]['events']:,}"
+    assert page.locator("#table-drill tbody tr").count() == curve[2]["at_risk"]
+    page.keyboard.press("Escape")
+    # A health band: its accounts, of all scored accounts.
+    bands = dict(
+        zip(["red", "yellow", "green"], _series(page, "chart-score-health")[0][1], strict=True)
+    )
+    band = max(bands, key=lambda b: bands[b])
+    _click_bar(page, "chart-score-health", 0, list(bands).index(band))
+    assert page.inner_text("#drill-title") == f"Health band {band}"
+    assert page.locator("#table-drill tbody tr").count() == bands[band] > 0
+    assert page.inner_text("#drill-denominator") == f"{sum(bands.values()):,}"
+    assert set(page.locator("#table-drill tbody tr td:nth-child(7)").all_inner_texts()) == {band}
+
+
 def test_a_theme_opens_its_comments_and_a_band_narrows_them(
     page: Any, server: dict[str, Any]
 ) -> None:

@@ -225,11 +225,13 @@ class Workspace:
         grain: str = "month",
         by: Sequence[str] = (),
         where: str | None = None,
+        dimension: tuple[str, str] | None = None,
     ) -> pd.DataFrame:
-        """The accounts behind one metric in one period ('2025-03', '2025-Q1', ...)."""
+        """The accounts behind one metric in one period ('2025-03', '2025-Q1', ...); with
+        `dimension` (name, value), behind one value of a fact dimension (one feature)."""
         from tenure.metrics.compute import drill
 
-        return drill(self, name, period, grain=grain, by=by, where=where)
+        return drill(self, name, period, grain=grain, by=by, where=where, dimension=dimension)
 
     def stickiness(
         self,
@@ -303,6 +305,13 @@ class Workspace:
 
         return funnel(self, steps, **options)
 
+    def funnel_people(self, steps: Sequence[str], step: int, **options: Any) -> pd.DataFrame:
+        """The people who reached (or `dropped=True`: dropped at) one step of `funnel`, with
+        the step's numerator and denominator in `frame.attrs`."""
+        from tenure.metrics.funnels import funnel_people
+
+        return funnel_people(self, steps, step, **options)
+
     def feedback(self, **options: Any) -> pd.DataFrame:
         """Survey comments with language, band, sentiment, themes and key phrases (see
         `tenure.text.feedback.comments`)."""
@@ -315,6 +324,13 @@ class Workspace:
         from tenure.models.survival import survival
 
         return survival(self, **options)
+
+    def survival_accounts(self, days: float, **options: Any) -> pd.DataFrame:
+        """The accounts at risk at one point of the survival curve, those that churned there
+        flagged (see `tenure.models.survival.survival_accounts`)."""
+        from tenure.models.survival import survival_accounts
+
+        return survival_accounts(self, days, **options)
 
     # -- models -------------------------------------------------------------------------------
     def purchase_histories(self, calibration_end: dt.date, **options: Any) -> pd.DataFrame:

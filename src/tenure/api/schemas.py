@@ -209,6 +209,19 @@ class DrillPage(Page):
     reporting_currency: str
 
 
+class BehindPage(Page):
+    """The accounts (or people) behind one number of a chart that is not a catalog metric's
+    period (a funnel step, a survival point, a score band), one page of them, with the number's
+    numerator and denominator and what they count."""
+
+    definition: str
+    unit: str
+    value: Number | None
+    numerator: Number | None
+    denominator: Number | None
+    reporting_currency: str
+
+
 class ComparePeriod(BaseModel):
     """One period: the metric under the workspace's policy and under the other, their
     difference, and its parts (setting -> the change from switching it, in `order`)."""

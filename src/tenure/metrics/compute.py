@@ -369,19 +369,26 @@ def drill(
     by: Sequence[str] = (),
     where: str | None = None,
     policy: RevenuePolicy | None = None,
+    dimension: tuple[str, str] | None = None,
 ) -> pd.DataFrame:
     """The accounts behind one metric in one period, with their share of it (e.g. who churned
     in March and the MRR each one took). `frame.attrs` carries the metric, period, definition,
-    unit, and the period's value, numerator and denominator over all of the rows' segments."""
+    unit, and the period's value, numerator and denominator over all of the rows' segments.
+    `dimension` (name, value) keeps one value of a fact dimension of the metric (one feature
+    of feature_adoption_rate): its rows, and its value, numerator and denominator."""
     m = metric(name)
     if not m.drill_measures:
         raise QueryError(
             f"{name} is company-wide (costs carry no account); drill into customers or "
             "new_customers instead"
         )
+    if dimension is not None and dimension[0] not in m.dimensions:
+        splits = ", ".join(m.dimensions) or "none"
+        raise QueryError(f"{name} cannot be split by {dimension[0]!r}; it splits by: {splits}")
     day = parse_period(period, grain)
+    split = [*by, dimension[0]] if dimension is not None else list(by)
     query = make_query(
-        tables, [m], grain=grain, start=day, end=day, by=by, where=where, policy=policy
+        tables, [m], grain=grain, start=day, end=day, by=split, where=where, policy=policy
     )
     if lifecycle.unit_of(name) is not None:
         found = lifecycle.drill(query, name, day)
@@ -392,6 +399,8 @@ def drill(
     shown = [x for x in m.drill_measures if source_of(x) == source]
     rows = query.with_segments(SOURCES[source].build(query))
     rows = rows.filter(rows.period_start == day)
+    if dimension is not None:
+        rows = rows.filter(rows[dimension[0]].cast("string") == dimension[1])
     nonzero = ibis.or_(*[rows[x] != 0 for x in shown])
     # With the FX line, each MRR row adds up on its own: start + fx + movement = end.
     context = [
@@ -400,12 +409,14 @@ def drill(
     names = query.accounts.select(name_account="account_id", name="name")
     rows = rows.filter(nonzero)
     rows = rows.left_join(names, rows.account_id == names.name_account)
-    picked = rows.select("account_id", "name", *query.by, *dict.fromkeys([*context, *shown]))
+    picked = rows.select(
+        "account_id", "name", *query.by, *query.dims, *dict.fromkeys([*context, *shown])
+    )
     size = picked[shown[0]].abs()
     result: pd.DataFrame = picked.order_by(ibis.desc(size), "account_id").to_pandas()
     definition = definition_of(m, query.definitions)
     result.attrs = {"metric": name, "period_start": day, "definition": definition}
-    result.attrs.update(_totals(tables, m, day, grain, where, policy))
+    result.attrs.update(_totals(tables, m, day, grain, where, policy, dimension))
     return result
 
 
@@ -416,11 +427,17 @@ def _totals(
     grain: str,
     where: str | None,
     policy: RevenuePolicy | None,
+    dimension: tuple[str, str] | None = None,
 ) -> dict[str, object]:
     """The period's unit, value, numerator and denominator (None where the metric has none):
-    the ratio a drill-down lists the accounts of."""
-    frame = compute(tables, [m.name], grain=grain, start=day, end=day, where=where, policy=policy)
+    the ratio a drill-down lists the accounts of (of one value of `dimension`, if given)."""
+    by = [dimension[0]] if dimension is not None else []
+    frame = compute(
+        tables, [m.name], grain=grain, start=day, end=day, by=by, where=where, policy=policy
+    )
     row = frame[frame["period_start"] == day]
+    if dimension is not None:
+        row = row[row[dimension[0]].astype("string") == dimension[1]]
     found = row.iloc[0] if len(row) else None
     return {
         "unit": m.unit,

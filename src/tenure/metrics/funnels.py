@@ -18,7 +18,7 @@ import pandas as pd
 
 from tenure.errors import QueryError
 from tenure.metrics.compute import make_query
-from tenure.metrics.query import Query
+from tenure.metrics.query import Query, flag
 from tenure.metrics.tables import Tables
 
 
@@ -40,19 +40,19 @@ def _people(query: Query, events: ir.Table, identity: ir.Table) -> ir.Table:
     )
 
 
-def funnel(
+def _reached(
     tables: Tables,
     steps: Sequence[str],
     *,
-    window_days: float = 30.0,
-    grain: str = "month",
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-    by: Sequence[str] = (),
-    where: str | None = None,
-) -> pd.DataFrame:
-    """One row per entry period, segment and step: step (1-based), event, people, and the
-    conversion % from the first step and from the previous one."""
+    window_days: float,
+    grain: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    by: Sequence[str],
+    where: str | None,
+) -> tuple[Query, ir.Table]:
+    """One row per person who entered the funnel: person, account_id, period_start, segments,
+    and each step's time t1, t2, ... (NULL once a step is missed)."""
     if len(steps) < 2:
         raise QueryError("a funnel needs at least two steps, e.g. visit signup converted_to_paid")
     if window_days <= 0:
@@ -81,7 +81,6 @@ def funnel(
     )
     entries = query.restricted(entries)  # a filter keeps the people of the accounts it matches
     limit = window_days * 86400
-    keys = ["period_start", *query.by]
     # One row per person, widened by each step's time (t2, t3, ...; NULL once a step is missed):
     # every step reads the table of the step before exactly once, so the query grows linearly
     # with the steps and the entries are computed once.
@@ -99,6 +98,33 @@ def funnel(
         )
         previous = f"t{number}"
         reached = hits.group_by(list(reached.columns)).aggregate(**{previous: hits.later_s.min()})
+    return query, reached
+
+
+def funnel(
+    tables: Tables,
+    steps: Sequence[str],
+    *,
+    window_days: float = 30.0,
+    grain: str = "month",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    by: Sequence[str] = (),
+    where: str | None = None,
+) -> pd.DataFrame:
+    """One row per entry period, segment and step: step (1-based), event, people, and the
+    conversion % from the first step and from the previous one."""
+    query, reached = _reached(
+        tables,
+        steps,
+        window_days=window_days,
+        grain=grain,
+        start=start,
+        end=end,
+        by=by,
+        where=where,
+    )
+    keys = ["period_start", *query.by]
     counted = reached.group_by(keys).aggregate(
         step_1=reached.count(),
         **{f"step_{i}": reached[f"t{i}"].count() for i in range(2, len(steps) + 1)},
@@ -126,4 +152,74 @@ def funnel(
     )
     result["period_start"] = pd.to_datetime(result["period_start"]).dt.date
     result.attrs = {"steps": list(steps), "window_days": window_days, "grain": grain}
+    return result
+
+
+def funnel_people(
+    tables: Tables,
+    steps: Sequence[str],
+    step: int,
+    *,
+    dropped: bool = False,
+    window_days: float = 30.0,
+    grain: str = "month",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    by: Sequence[str] = (),
+    where: str | None = None,
+) -> pd.DataFrame:
+    """The people behind one step of `funnel` over the whole range: those who reached step
+    `step` (1-based), or (`dropped`) those who reached the step before and not this one. Each
+    with her account (when known), entry period and the time of each step she reached.
+    `frame.attrs`: numerator (these people) and denominator (the funnel's entries; for
+    `dropped`, the people at the step before)."""
+    if not 1 <= step <= len(steps):
+        raise QueryError(f"step must be 1 to {len(steps)}, the funnel's steps")
+    if dropped and step == 1:
+        raise QueryError("nobody drops at the first step: everyone in the funnel did it")
+    query, reached = _reached(
+        tables,
+        steps,
+        window_days=window_days,
+        grain=grain,
+        start=start,
+        end=end,
+        by=by,
+        where=where,
+    )
+    here, before = reached[f"t{step}"], reached[f"t{max(step - 1, 1)}"]
+    base = before.notnull() if dropped else reached.t1.notnull()
+    kept = (before.notnull() & here.isnull()) if dropped else here.notnull()
+    totals = reached.aggregate(numerator=flag(kept).sum(), denominator=flag(base).sum()).to_pandas()
+    chosen = reached.filter(kept)
+    names = query.accounts.select(name_account="account_id", name="name")
+    chosen = chosen.left_join(names, chosen.account_id == names.name_account)
+    unique = len(set(steps)) == len(steps)
+    times = {
+        f"{name}_at" if unique else f"step_{i}_at": chosen[f"t{i}"].as_timestamp("s")
+        for i, name in enumerate(steps, start=1)
+        if i <= (step - 1 if dropped else step)
+    }
+    picked = chosen.select(
+        "person", "account_id", "name", *query.by, "period_start", **times
+    ).order_by("period_start", "person")
+    result: pd.DataFrame = picked.to_pandas()
+    result["period_start"] = pd.to_datetime(result["period_start"]).dt.date
+    numerator, denominator = (int(totals[c].iloc[0] or 0) for c in ("numerator", "denominator"))
+    what = "dropped at" if dropped else "reached"
+    result.attrs = {
+        "definition": (
+            f"people who {what} step {step} ({steps[step - 1]}) / "
+            + (
+                f"people at step {step - 1} ({steps[step - 2]})"
+                if dropped
+                else "people who entered"
+            )
+            + f"; {window_days:g}-day window from the first step"
+        ),
+        "unit": "percent",
+        "value": 100.0 * numerator / denominator if denominator else None,
+        "numerator": numerator,
+        "denominator": denominator,
+    }
     return result

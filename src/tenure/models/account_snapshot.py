@@ -527,10 +527,7 @@ def read(
             table.account_id.lower().contains(text)
             | table["name"].fill_null("").lower().contains(text)
         )
-    if where is not None:
-        accounts = ws.table("accounts")
-        chosen = accounts.filter(parse_filter(where, accounts)).select(w_account="account_id")
-        table = table.semi_join(chosen, table.account_id == chosen.w_account)
+    table = _filtered(ws, table, where)
     total = int(table.count().execute())
     key = ibis.desc(sort, nulls_first=False) if descending else ibis.asc(sort, nulls_first=False)
     keys = [key] + [
@@ -543,3 +540,81 @@ def read(
     ]
     page: pd.DataFrame = table.order_by(keys).limit(limit, offset=offset).to_pandas()
     return page, total
+
+
+def _filtered(ws: Any, table: ir.Table, where: str | None) -> ir.Table:
+    """Snapshot rows of the accounts an account-attribute filter matches."""
+    if where is None:
+        return table
+    accounts = ws.table("accounts")
+    chosen = accounts.filter(parse_filter(where, accounts)).select(w_account="account_id")
+    return table.semi_join(chosen, table.account_id == chosen.w_account)
+
+
+# -- score distributions ------------------------------------------------------------------------
+# Health by its bands; churn risk by tenths of probability, named by percent ("30-40": 30% up to
+# but not including 40%; "90-100" includes 100%).
+CHURN_BANDS = tuple(f"{10 * i}-{10 * (i + 1)}" for i in range(10))
+SCORE_BANDS: dict[str, tuple[str, ...]] = {"health": BANDS, "churn": CHURN_BANDS}
+_WHAT = {
+    "health": "health score band (red < yellow < green)",
+    "churn": "churn probability (percent) from the stored churn model",
+}
+
+
+def _banded(ws: Any, score: str, where: str | None) -> ir.Table:
+    """The scored accounts of the snapshot (in the filter), with `score_band`."""
+    if score not in SCORE_BANDS:
+        raise QueryError(f"unknown score {score!r}; choose one of: {', '.join(SCORE_BANDS)}")
+    table = _filtered(ws, _table(ws), where)
+    if score == "health":
+        return table.filter(table.band.notnull()).mutate(score_band=table.band)
+    tenth = (table.churn_probability * 10).floor().clip(lower=0, upper=9).cast("int64")
+    label = ibis.cases(*[(tenth == i, name) for i, name in enumerate(CHURN_BANDS)])
+    scored = table.filter(table.churn_probability.notnull())
+    return scored.mutate(score_band=label)
+
+
+def distribution(ws: Any, score: str, *, where: str | None = None) -> pd.DataFrame:
+    """Accounts per band of a score (`health` or `churn`), every band listed in order (0 where
+    none): band, accounts. Raises TenureError when no snapshot has been built."""
+    table = _banded(ws, score, where)
+    counted = table.group_by(band="score_band").aggregate(accounts=table.count()).to_pandas()
+    bands = pd.DataFrame({"band": SCORE_BANDS[score]})
+    result = bands.merge(counted, on="band", how="left").fillna({"accounts": 0})
+    result["accounts"] = result["accounts"].astype("int64")
+    return result
+
+
+def band_accounts(ws: Any, score: str, band: str, *, where: str | None = None) -> pd.DataFrame:
+    """The accounts in one band of a score's distribution, riskiest first; `frame.attrs`: the
+    band's accounts (numerator) of the scored accounts (denominator)."""
+    if score in SCORE_BANDS and band not in SCORE_BANDS[score]:
+        choices = ", ".join(SCORE_BANDS[score])
+        raise QueryError(f"unknown {score} band {band!r}; choose one of: {choices}")
+    table = _banded(ws, score, where)
+    scored = int(table.count().execute())
+    chosen = table.filter(table.score_band == band)
+    shown = [
+        "account_id",
+        "name",
+        "owner",
+        "paid_plan",
+        "arr",
+        "health",
+        "band",
+        "churn_probability",
+        "scheduled_churn_on",
+        "last_activity",
+    ]
+    order = ibis.asc("health") if score == "health" else ibis.desc("churn_probability")
+    result: pd.DataFrame = chosen.select(*shown).order_by(order, "account_id").to_pandas()
+    result["scheduled_churn_on"] = pd.to_datetime(result["scheduled_churn_on"]).dt.date
+    result.attrs = {
+        "definition": f"accounts in the {score} band {band} / scored accounts; {_WHAT[score]}",
+        "unit": "percent",
+        "value": 100.0 * len(result) / scored if scored else None,
+        "numerator": len(result),
+        "denominator": scored,
+    }
+    return result

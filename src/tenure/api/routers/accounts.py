@@ -12,7 +12,16 @@ from fastapi.responses import JSONResponse
 from tenure.api.deps import CachedReads
 from tenure.api.frames import literal, records
 from tenure.api.problems import EXPENSIVE, PROBLEM, Problem, errors, problem
-from tenure.api.schemas import AccountDetail, AccountPage, AccountRow, SnapshotInfo, Timeline
+from tenure.api.routers.metrics import Format, Limit, PageOffset, Where, behind_page, rows_or_csv
+from tenure.api.schemas import (
+    AccountDetail,
+    AccountPage,
+    AccountRow,
+    BehindPage,
+    Row,
+    SnapshotInfo,
+    Timeline,
+)
 from tenure.workspace import Workspace
 
 router = APIRouter()
@@ -186,3 +195,94 @@ def _timeline(ws: Workspace, account_id: str) -> Timeline:
             asked.select("opened_at", "channel", "status", "contacts", "resolved_at").to_pandas()
         ),
     )
+
+
+# -- score distributions ------------------------------------------------------------------------
+Score = Annotated[str, Query(pattern="^(health|churn)$")]
+Band = Annotated[str, Query(max_length=20)]
+
+
+@router.get(
+    "/api/scores/distribution",
+    summary="Accounts per health band or per tenth of churn probability, from the account snapshot",
+    response_model=list[Row],
+    responses={**_BUILDING, **errors(*EXPENSIVE)},
+)
+def score_distribution(
+    read: CachedReads, request: Request, score: Score, where: Where = None
+) -> Response:
+    from tenure.models import account_snapshot
+
+    def counts(ws: Workspace) -> list[dict[str, Any]]:
+        if not account_snapshot.exists(ws):
+            raise _Building
+        return records(account_snapshot.distribution(ws, score, where=where))
+
+    try:
+        return read.respond(counts, list[Row], derived=True)
+    except _Building:
+        return _building(request)
+
+
+@router.get(
+    "/api/scores/drill",
+    summary="The accounts in one band of a score distribution (format=csv: as a CSV file)",
+    response_model=list[Row],
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **_BUILDING,
+        **errors(*EXPENSIVE),
+    },
+)
+def score_drill(
+    read: CachedReads,
+    request: Request,
+    score: Score,
+    band: Band,
+    where: Where = None,
+    format: Format = "json",
+) -> Response:
+    try:
+        return rows_or_csv(
+            read,
+            lambda ws: _band_accounts(ws, score, band, where),
+            format,
+            f"{score}-{band}",
+            derived=True,
+        )
+    except _Building:
+        return _building(request)
+
+
+@router.get(
+    "/api/scores/drill/page",
+    summary="The accounts in one band of a score distribution, with the band's accounts and "
+    "the scored accounts",
+    response_model=BehindPage,
+    responses={**_BUILDING, **errors(*EXPENSIVE)},
+)
+def score_drill_page(
+    read: CachedReads,
+    request: Request,
+    score: Score,
+    band: Band,
+    where: Where = None,
+    limit: Limit = 100,
+    offset: PageOffset = 0,
+) -> Response:
+    def page(ws: Workspace) -> BehindPage:
+        frame = _band_accounts(ws, score, band, where)
+        return behind_page(frame, limit, offset, ws.reporting_currency)
+
+    try:
+        return read.respond(page, BehindPage, derived=True)
+    except _Building:
+        return _building(request)
+
+
+def _band_accounts(ws: Workspace, score: str, band: str, where: str | None) -> pd.DataFrame:
+    from tenure.models import account_snapshot
+
+    if not account_snapshot.exists(ws):
+        raise _Building
+    return account_snapshot.band_accounts(ws, score, band, where=where)

@@ -15,6 +15,7 @@ from tenure.api.deps import CachedReads, Expensive, Live, Viewer, bounded_reader
 from tenure.api.frames import records
 from tenure.api.problems import EXPENSIVE, PROTECTED, Problem, errors
 from tenure.api.schemas import (
+    BehindPage,
     CatalogEntry,
     CompareAccount,
     ComparePeriod,
@@ -29,7 +30,7 @@ from tenure.api.schemas import (
 )
 from tenure.data.contract import CONTRACTS
 from tenure.engine.bounds import check_by, check_cells, result_periods, segment_count
-from tenure.workspace import Workspace
+from tenure.workspace import EVERYTHING, Workspace
 
 if TYPE_CHECKING:
     from tenure.metrics.compare import Comparison
@@ -41,6 +42,11 @@ Start = Annotated[Day | None, Query(alias="from")]
 End = Annotated[Day | None, Query(alias="to")]
 MetricName = Annotated[str, Path(max_length=100)]
 Period = Annotated[str, Query(max_length=20)]
+Format = Annotated[str, Query(pattern="^(json|csv)$")]
+Dimension = Annotated[str | None, Query(max_length=100)]
+DimensionValue = Annotated[str | None, Query(max_length=200)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+PageOffset = Annotated[int, Query(ge=0, le=2_147_483_647)]
 
 
 @router.get("/api/metrics/catalog", summary="The metric catalog", responses=errors(*PROTECTED))
@@ -179,13 +185,18 @@ def drill(
     period: Period,
     grain: Grain = "month",
     where: Where = None,
-    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+    dimension: Dimension = None,
+    value: DimensionValue = None,
+    format: Format = "json",
 ) -> Response:
-    return _rows_or_csv(
+    """`dimension` and `value` keep one value of a fact dimension of the metric (e.g. the
+    adopters of one feature: dimension=feature&value=reports)."""
+    split = _dimension(dimension, value)
+    return rows_or_csv(
         read,
-        lambda ws: ws.drill(name, period, grain=grain, where=where),
+        lambda ws: ws.drill(name, period, grain=grain, where=where, dimension=split),
         format,
-        f"{name}-{period}",
+        f"{name}-{period}" + (f"-{value}" if split else ""),
     )
 
 
@@ -201,11 +212,15 @@ def drill_page(
     period: Period,
     grain: Grain = "month",
     where: Where = None,
+    dimension: Dimension = None,
+    value: DimensionValue = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
 ) -> Response:
+    split = _dimension(dimension, value)
+
     def page(ws: Workspace) -> DrillPage:
-        frame = ws.drill(name, period, grain=grain, where=where)
+        frame = ws.drill(name, period, grain=grain, where=where, dimension=split)
         return _drill_page(frame, name, grain, limit, offset, ws.reporting_currency)
 
     return read.respond(page, DrillPage)
@@ -243,9 +258,9 @@ def cohort_drill(
     cohort: Cohort,
     offset: Offset,
     where: Where = None,
-    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+    format: Format = "json",
 ) -> Response:
-    return _rows_or_csv(
+    return rows_or_csv(
         read,
         lambda ws: ws.cohort_accounts(cohort, offset, where=where),
         format,
@@ -273,24 +288,60 @@ def cohort_drill_page(
     return read.respond(page, DrillPage)
 
 
-def _rows_or_csv(
-    read: CachedReads, frame: Callable[[Workspace], pd.DataFrame], format: str, filename: str
+def _dimension(name: str | None, value: str | None) -> tuple[str, str] | None:
+    if (name is None) != (value is None):
+        raise Problem(400, "Bad request", "give both dimension and value, or neither")
+    return None if name is None or value is None else (name, value)
+
+
+def rows_or_csv(
+    read: CachedReads,
+    frame: Callable[[Workspace], pd.DataFrame],
+    format: str,
+    filename: str,
+    *,
+    derived: bool = False,
 ) -> Response:
     """The accounts behind a number as JSON rows, or (`format=csv`) as a CSV download named
-    `filename`; either answer is cached by the request."""
+    `filename`; either answer is cached by the request (`derived`: and by the account
+    snapshot's version, for rows read from it)."""
     if format == "csv":
         from tenure.data.csv_safe import frame_to_csv
 
         assert read.request is not None
         url = read.request.url
-        text = read(("csv", url.path, url.query), lambda ws: frame_to_csv(frame(ws)))
+        snapshot = read.live.derived_version if derived else None
+
+        def text_of(ws: Workspace) -> str:
+            if derived:  # the snapshot is read outside the tracked tables, and follows all
+                ws.note_read(EVERYTHING)
+            return frame_to_csv(frame(ws))
+
+        text = read(("csv", url.path, url.query, snapshot), text_of)
         safe = re.sub(r"[^A-Za-z0-9_-]", "_", filename)  # header-safe
         return Response(
             text,
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{safe}.csv"'},
         )
-    return read.respond(lambda ws: records(frame(ws)), list[Row])
+    return read.respond(lambda ws: records(frame(ws)), list[Row], derived=derived)
+
+
+def behind_page(frame: pd.DataFrame, limit: int, offset: int, currency: str) -> BehindPage:
+    """One page of the rows behind a number, with the number's parts from `frame.attrs`."""
+    about = frame.attrs
+    return BehindPage(
+        items=records(frame.iloc[offset : offset + limit]),
+        total=len(frame),
+        limit=limit,
+        offset=offset,
+        definition=about["definition"],
+        unit=about["unit"],
+        value=about["value"],
+        numerator=about["numerator"],
+        denominator=about["denominator"],
+        reporting_currency=currency,
+    )
 
 
 def _drill_page(
@@ -334,6 +385,52 @@ def survival_curve(
     return read.respond(compute, Survival)
 
 
+Days = Annotated[float, Query(ge=0, le=1_000_000)]
+
+
+@router.get(
+    "/api/survival/drill",
+    summary="The accounts at risk at one point of the survival curve, those that churned there "
+    "flagged (format=csv: as a CSV file)",
+    response_model=list[Row],
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **errors(*EXPENSIVE),
+    },
+)
+def survival_drill(
+    read: CachedReads, days: Days, where: Where = None, format: Format = "json"
+) -> Response:
+    return rows_or_csv(
+        read, lambda ws: ws.survival_accounts(days, where=where), format, f"survival-{days:g}"
+    )
+
+
+@router.get(
+    "/api/survival/drill/page",
+    summary="The accounts at risk at one point of the survival curve, with the churned (events) "
+    "and at-risk counts",
+    response_model=BehindPage,
+    responses=errors(*EXPENSIVE),
+)
+def survival_drill_page(
+    read: CachedReads,
+    days: Days,
+    where: Where = None,
+    limit: Limit = 100,
+    offset: PageOffset = 0,
+) -> Response:
+    def page(ws: Workspace) -> BehindPage:
+        frame = ws.survival_accounts(days, where=where)
+        return behind_page(frame, limit, offset, ws.reporting_currency)
+
+    return read.respond(page, BehindPage)
+
+
+Steps = Annotated[list[str], Query(min_length=2, max_length=8)]
+Window = Annotated[float, Query(gt=0, le=365)]
+
+
 @router.get(
     "/api/funnel",
     summary="Ordered funnel of events with a conversion window",
@@ -342,15 +439,83 @@ def survival_curve(
 )
 def funnel_steps(
     read: CachedReads,
-    steps: Annotated[list[str], Query(min_length=2, max_length=8)],
-    window: Annotated[float, Query(gt=0, le=365)] = 30,
+    steps: Steps,
+    window: Window = 30,
     start: Start = None,
     end: End = None,
+    by: Annotated[list[str] | None, Query(max_length=2)] = None,
+    where: Where = None,
 ) -> Response:
+    """`where` keeps the people of the accounts it matches (a visitor without an account yet
+    drops out); `by` splits by an account attribute."""
+    segments = tuple(by or ())
     return read.respond(
-        lambda ws: records(ws.funnel(steps, window_days=window, start=start, end=end)),
+        lambda ws: records(
+            ws.funnel(steps, window_days=window, start=start, end=end, by=segments, where=where)
+        ),
         list[Row],
     )
+
+
+FunnelStep = Annotated[int, Query(ge=1, le=8)]
+
+
+@router.get(
+    "/api/funnel/drill",
+    summary="The people who reached (or dropped at) one funnel step over the range "
+    "(format=csv: as a CSV file)",
+    response_model=list[Row],
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **errors(*EXPENSIVE),
+    },
+)
+def funnel_drill(
+    read: CachedReads,
+    steps: Steps,
+    step: FunnelStep,
+    dropped: bool = False,
+    window: Window = 30,
+    start: Start = None,
+    end: End = None,
+    where: Where = None,
+    format: Format = "json",
+) -> Response:
+    options = {"dropped": dropped, "window_days": window, "start": start, "end": end}
+    return rows_or_csv(
+        read,
+        lambda ws: ws.funnel_people(steps, step, where=where, **options),
+        format,
+        f"funnel-step-{step}" + ("-dropped" if dropped else ""),
+    )
+
+
+@router.get(
+    "/api/funnel/drill/page",
+    summary="The people who reached (or dropped at) one funnel step, with that step's count "
+    "and the count it is a share of",
+    response_model=BehindPage,
+    responses=errors(*EXPENSIVE),
+)
+def funnel_drill_page(
+    read: CachedReads,
+    steps: Steps,
+    step: FunnelStep,
+    dropped: bool = False,
+    window: Window = 30,
+    start: Start = None,
+    end: End = None,
+    where: Where = None,
+    limit: Limit = 100,
+    offset: PageOffset = 0,
+) -> Response:
+    options = {"dropped": dropped, "window_days": window, "start": start, "end": end}
+
+    def page(ws: Workspace) -> BehindPage:
+        frame = ws.funnel_people(steps, step, where=where, **options)
+        return behind_page(frame, limit, offset, ws.reporting_currency)
+
+    return read.respond(page, BehindPage)
 
 
 @router.get(

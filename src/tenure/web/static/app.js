@@ -104,6 +104,16 @@ function periodLabel(start, grain) {
   return `${MONTHS[d.getUTCMonth()]} ${y}`;
 }
 function periodText(start, grain) { return periodLabel(start, grain) + (partial(start, grain) ? " (partial)" : ""); }
+// Several metrics in one chart: a line each, or with a segment split one per metric and segment,
+// named "label · segment" (SPLIT), which the drill-through reads back.
+const SPLIT = " · ";
+function splitSeries(items, metrics, by) {
+  const groups = new Map();
+  for (const [name, label] of metrics) {
+    for (const [key, points] of seriesOf(items, name, by)) groups.set(by ? label + SPLIT + key : label, points);
+  }
+  return groups;
+}
 function seriesOf(items, metric, by) {
   const groups = new Map();
   for (const row of items.filter((r) => r.metric === metric)) {
@@ -163,11 +173,11 @@ function periodsOf(groups) {
   return [...new Set([...groups.values()].flatMap((points) => (points || []).map((p) => p[0])))].sort();
 }
 
-// A chart that ignores the segment picker (or the filter) says so, with the reason in its title;
-// one that applies them is marked too, so a test or a reader can tell.
-function segmentNote(instance, applies, reason) {
+// A chart or table that ignores the segment picker (or the filter) says so, with the reason in its
+// title; one that applies them is marked too, so a test or a reader can tell.
+function segmentNote(shown, applies, reason) {
   const r = range();
-  const box = instance.getDom().closest(".panel");
+  const box = (shown.getDom ? shown.getDom() : shown).closest(".panel");
   const by = applies.by !== false;
   const where = applies.where !== false;
   box.dataset.segment = (r.by && !by) || (r.where && !where) ? "ignored" : "applied";
@@ -258,6 +268,7 @@ function table(title, slug, columns, rows, render) {
   tools.append(el("button", { type: "button", "data-export": "csv", onclick: () => {
     download(slug + ".csv", URL.createObjectURL(new Blob([csvText(columns, rows)], { type: "text/csv" })));
   } }, "CSV"));
+  return box;
 }
 
 // -- pages ---------------------------------------------------------------------------------------
@@ -341,27 +352,83 @@ async function retention() {
     const heat = chart(`Cohort retention (${kind}, %)`, "cohorts-" + kind, Object.assign({ tooltip: { position: "top", valueFormatter: (v) => format(v, "percent") }, xAxis: { type: "category", data: offsets, name: "Months since first payment", nameLocation: "middle", nameGap: 28 }, yAxis: { type: "category", data: names, name: "First-paid cohort", nameLocation: "middle", nameGap: 62, axisLabel: { formatter: (c) => periodLabel(c, "month") } }, series: [{ type: "heatmap", data, label: { show: true, formatter: (p) => (p.value[2] === null ? "" : p.value[2].toFixed(0)) } }], grid: { left: 90, right: 30, bottom: 90 } }, retentionScale(data.map((d) => d[2]))));
     segmentNote(heat, { by: false }, "A cohort table has one row per cohort; use the filter to look at one segment.");
   }
-  const survival = await api("/api/survival", { where: r.where });
-  const curve = chart("Account survival (Kaplan-Meier)", "survival", { xAxis: { type: "value", name: "Days since first payment", nameLocation: "middle", nameGap: 28 }, yAxis: { type: "value", max: 1, name: "Share of accounts still paying", nameLocation: "middle", nameGap: 52, axisLabel: { formatter: (v) => (100 * v).toFixed(0) + "%" } }, tooltip: { trigger: "axis", valueFormatter: (v) => (100 * v).toFixed(1) + "%" }, series: [{ name: "survival", type: "line", step: "end", showSymbol: false, data: survival.curve.map((p) => [Number(p.duration), Number(p.survival)]) }] });
-  segmentNote(curve, { by: false }, "One curve for all accounts in the filter; use the filter to look at one segment.");
+  // One curve per segment of the picker's split (the API splits by an account attribute).
+  const survival = await api("/api/survival", { by: r.by, where: r.where });
+  const curves = new Map();
+  for (const p of survival.curve) {
+    const key = r.by ? String(p[r.by]) : "survival";
+    if (!curves.has(key)) curves.set(key, []);
+    curves.get(key).push([Number(p.duration), Number(p.survival)]);
+  }
+  const curve = chart("Account survival (Kaplan-Meier)", "survival", { xAxis: { type: "value", name: "Days since first payment", nameLocation: "middle", nameGap: 28 }, yAxis: { type: "value", max: 1, name: "Share of accounts still paying", nameLocation: "middle", nameGap: 52, axisLabel: { formatter: (v) => (100 * v).toFixed(0) + "%" } }, tooltip: { trigger: "axis", valueFormatter: (v) => (100 * v).toFixed(1) + "%" }, series: [...curves.entries()].map(([name, data]) => ({ name, type: "line", step: "end", showSymbol: false, data })) });
+  segmentNote(curve, {}, "");
+  await scoreCharts(r);
+}
+
+// Health bands and churn risk from the account snapshot (the worklist's scores), for the accounts
+// in the filter; a band's bar opens its accounts.
+const SCORE_CHARTS = [["health", "Accounts by health band", "Health band"], ["churn", "Accounts by churn risk (%)", "Churn probability (%)"]];
+async function scoreCharts(r) {
+  for (const [score, title, axis] of SCORE_CHARTS) {
+    let bands;
+    for (let attempt = 0; ; attempt++) { // the snapshot is built after start-up and after loads
+      try { bands = await api("/api/scores/distribution", { score, where: r.where }); break; } catch (error) {
+        if (error.status !== 503 || attempt >= 5) throw error;
+        await new Promise((done) => setTimeout(done, 1000 * (error.retryAfter || 5)));
+      }
+    }
+    const colours = { red: "#c0392b", yellow: "#d4a017", green: "#1a7f37" };
+    const data = bands.map((b) => ({ value: b.accounts, itemStyle: colours[b.band] ? { color: colours[b.band] } : undefined }));
+    const drawn = chart(title, "score-" + score, { xAxis: { type: "category", data: bands.map((b) => b.band), name: axis, nameLocation: "middle", nameGap: 28 }, yAxis: valueAxis("Accounts", "count"), series: [{ name: "accounts", type: "bar", data, label: { show: true, position: "top" } }] }, "count");
+    segmentNote(drawn, { by: false }, "One bar per band for all accounts in the filter; use the filter to look at one segment.");
+  }
 }
 
 async function engagement() {
   const r = range();
-  const body = await metrics(["dau", "wau", "mau", "stickiness", "average_session_seconds"], { by: "" });
-  const groups = new Map([["DAU", [...seriesOf(body.items, "dau").values()][0]], ["WAU", [...seriesOf(body.items, "wau").values()][0]], ["MAU", [...seriesOf(body.items, "mau").values()][0]]]);
-  const allUsers = "Engagement is counted for all users or accounts; the segment split is on the revenue and retention pages.";
-  segmentNote(lines("Active users", "active", groups, null, { name: "Active users", unit: "count" }), { by: false }, allUsers);
-  segmentNote(lines("Stickiness (DAU/MAU)", "stickiness", seriesOf(body.items, "stickiness"), null, { name: "DAU/MAU", unit: "percent" }), { by: false }, allUsers);
-  segmentNote(lines("Average session", "sessions", seriesOf(body.items, "average_session_seconds"), null, { name: "Session length", unit: "seconds" }), { by: false }, allUsers);
-  const steps = ["visit", "signup", "onboarding_step", "converted_to_paid"];
-  const funnel = await api("/api/funnel", { steps, window: 30, from: r.from, to: r.to });
-  const totals = steps.map((_, i) => funnel.filter((row) => row.step === i + 1).reduce((sum, row) => sum + row.people, 0));
-  segmentNote(chart("Funnel: visit > signup > onboarding > paid (30 days)", "funnel", { xAxis: { type: "category", data: steps, name: "Step", nameLocation: "middle", nameGap: 28 }, yAxis: valueAxis("People", "count"), series: [{ name: "people", type: "bar", data: totals, label: { show: true, position: "top" } }] }, "count"), { by: false, where: false }, "The funnel follows people, before they belong to an account with attributes.");
-  const adoption = await api("/api/metrics", { names: "feature_adoption_rate", by: "feature", from: r.to, to: r.to, where: r.where });
-  segmentNote(chart(`Feature adoption, ${periodText(r.to, "month")}`, "adoption", { xAxis: { type: "category", data: adoption.items.map((i) => i.feature), name: "Feature", nameLocation: "middle", nameGap: 28 }, yAxis: valueAxis("Adoption", "percent"), series: [{ name: "adoption", type: "bar", data: adoption.items.map((i) => i.value === null ? null : Number(i.value)) }] }, "percent"), { by: false }, "Split by feature already; use the filter to look at one segment.");
+  const body = await metrics(["dau", "wau", "mau", "stickiness", "average_session_seconds"]);
+  const active = splitSeries(body.items, [["dau", "DAU"], ["wau", "WAU"], ["mau", "MAU"]], r.by);
+  segmentNote(lines("Active users", "active", active, null, { name: "Active users", unit: "count" }), {});
+  segmentNote(lines("Stickiness (DAU/MAU)", "stickiness", seriesOf(body.items, "stickiness", r.by), null, { name: "DAU/MAU", unit: "percent" }), {});
+  segmentNote(lines("Average session", "sessions", seriesOf(body.items, "average_session_seconds", r.by), null, { name: "Session length", unit: "seconds" }), {});
+  await funnelChart(r);
+  await adoptionChart(r);
   await lifecycleCharts(r);
   await retentionTriangle(r);
+}
+
+// The funnel over the range: per step, the people who reached it and (stacked above) those who
+// did the step before but not this one; with a segment split, a pair of bars per segment.
+const FUNNEL_STEPS = ["visit", "signup", "onboarding_step", "converted_to_paid"];
+const FUNNEL_WINDOW = 30;
+async function funnelChart(r) {
+  const rows = await api("/api/funnel", { steps: FUNNEL_STEPS, window: FUNNEL_WINDOW, from: r.from, to: r.to, by: r.by, where: r.where });
+  const groups = r.by ? [...new Set(rows.map((row) => String(row[r.by])))].sort() : [""];
+  const series = groups.flatMap((group) => {
+    const mine = rows.filter((row) => !r.by || String(row[r.by]) === group);
+    const reached = FUNNEL_STEPS.map((_, i) => mine.filter((row) => row.step === i + 1).reduce((sum, row) => sum + row.people, 0));
+    const dropped = reached.map((n, i) => (i === 0 ? null : reached[i - 1] - n));
+    const name = (what) => (r.by ? group + SPLIT + what : what);
+    return [
+      { name: name("reached"), type: "bar", stack: group || "all", data: reached, label: { show: true, position: "inside" } },
+      { name: name("dropped"), type: "bar", stack: group || "all", data: dropped, itemStyle: { opacity: 0.35 } },
+    ];
+  });
+  const drawn = chart(`Funnel: visit > signup > onboarding > paid (${FUNNEL_WINDOW} days)`, "funnel", { xAxis: { type: "category", data: FUNNEL_STEPS, name: "Step", nameLocation: "middle", nameGap: 28 }, yAxis: valueAxis("People", "count"), series }, "count");
+  segmentNote(drawn, {}, "");
+}
+
+// Feature adoption in the last month of the range: a bar per feature, per segment when split.
+async function adoptionChart(r) {
+  const adoption = await api("/api/metrics", { names: "feature_adoption_rate", by: ["feature", r.by], from: r.to, to: r.to, where: r.where });
+  const features = [...new Set(adoption.items.map((i) => i.feature))].sort();
+  const groups = r.by ? [...new Set(adoption.items.map((i) => String(i[r.by])))].sort() : ["adoption"];
+  const series = groups.map((group) => {
+    const values = new Map(adoption.items.filter((i) => !r.by || String(i[r.by]) === group).map((i) => [i.feature, i.value === null ? null : Number(i.value)]));
+    return { name: group, type: "bar", data: features.map((f) => values.get(f) ?? null) };
+  });
+  const drawn = chart(`Feature adoption, ${periodText(r.to, "month")}`, "adoption", { xAxis: { type: "category", data: features, name: "Feature", nameLocation: "middle", nameGap: 28 }, yAxis: valueAxis("Adoption", "percent"), series }, "percent");
+  segmentNote(drawn, {}, "");
 }
 
 // Lifecycle (PostHog): new, returning and resurrecting stacked above zero, dormant below it.
@@ -391,18 +458,18 @@ async function retentionTriangle(r) {
     if (!cohorts.has(row.cohort_start)) cohorts.set(row.cohort_start, { cohort: row.cohort_start, users: row.cohort_size });
     cohorts.get(row.cohort_start)[String(row.offset)] = row.rate === null ? "–" : Number(row.rate).toFixed(1) + "%";
   }
-  table(`User retention by first-${grain} cohort (% active ${grain}s later)`, "retention-triangle", ["cohort", "users", ...offsets], [...cohorts.values()]);
+  const box = table(`User retention by first-${grain} cohort (% active ${grain}s later)`, "retention-triangle", ["cohort", "users", ...offsets], [...cohorts.values()]);
+  segmentNote(box, { by: false }, "The cohorts are of all users in the filter; use the filter to look at one segment.");
 }
 
 async function voice() {
   const r = range();
-  const body = await metrics(["nps", "csat", "ces"], { by: "" });
+  const body = await metrics(["nps", "csat", "ces"]);
   // Surveys are sparse (quarterly NPS leaves months empty): lines join the known points and every
   // point has a marker, so a single answer period still shows.
   const sparse = { showSymbol: true, symbolSize: 7, connectNulls: true };
-  const surveysOnly = "Survey scores are shown for all respondents; filter the comments below to look at one segment.";
-  segmentNote(lines("NPS", "nps", seriesOf(body.items, "nps"), sparse, { name: "NPS (−100 to 100)", unit: "score" }), { by: false }, surveysOnly);
-  segmentNote(lines("CSAT and CES", "csat", new Map([["CSAT", [...seriesOf(body.items, "csat").values()][0]], ["CES", [...seriesOf(body.items, "ces").values()][0]]]), sparse, { name: "Satisfied or easy", unit: "percent" }), { by: false }, surveysOnly);
+  segmentNote(lines("NPS", "nps", seriesOf(body.items, "nps", r.by), sparse, { name: "NPS (−100 to 100)", unit: "score" }), {});
+  segmentNote(lines("CSAT and CES", "csat", splitSeries(body.items, [["csat", "CSAT"], ["ces", "CES"]], r.by), sparse, { name: "Satisfied or easy", unit: "percent" }), {});
   const last = new Date(r.to);
   const end = new Date(Date.UTC(last.getUTCFullYear(), last.getUTCMonth() + 1, 0)).toISOString().slice(0, 10);
   for (const survey of ["nps", "csat", "ces"]) {
@@ -414,8 +481,9 @@ async function voice() {
   const sent = { from: r.from, to: end, where: r.where };
   const rates = await api("/api/surveys/response-rates", Object.assign({ by: r.by }, sent)).catch(() => api("/api/surveys/response-rates", sent));
   const split = r.by && rates.length && r.by in rates[0] ? [r.by] : [];
-  table("Survey response rates", "response-rates", ["name", "touchpoint", "channel", ...split, "invitations", "responses", "response_rate"], rates, (c, row) => c === "response_rate" ? format(row[c], "percent") : row[c]);
-  const feedback = await api("/api/feedback", { from: r.from, to: r.to, limit: 1000 });
+  const ratesBox = table("Survey response rates", "response-rates", ["name", "touchpoint", "channel", ...split, "invitations", "responses", "response_rate"], rates, (c, row) => c === "response_rate" ? format(row[c], "percent") : row[c]);
+  segmentNote(ratesBox, { by: !r.by || split.length > 0 }, `Invitations cannot be split by ${r.by}: it is not an account attribute.`);
+  const feedback = await api("/api/feedback", { from: r.from, to: r.to, where: r.where, limit: 1000 });
   await feedbackSection(r, feedback);
   await drivers(r, feedback.items);
 }
@@ -423,10 +491,10 @@ async function voice() {
 // Detractor drivers: the themes and phrases that separate NPS detractors from promoters, each
 // with its z-score and the comments behind it (expanded in place; text nodes only).
 async function drivers(r, known) {
-  const page = await api("/api/feedback/drivers", { from: r.from, to: r.to, where: r.where, limit: 15 });
+  const page = await api("/api/feedback/drivers", { from: r.from, to: r.to, by: r.by, where: r.where, limit: 15 });
   const text = new Map(known.map((c) => [c.response_id, c]));
-  const rows = page.items.map((d) => Object.assign({}, d, { comments: d.comment_ids.join(" ") }));
-  table("Detractor drivers (NPS, z > 0: detractors)", "drivers", ["term", "kind", "z", "detractor_count", "promoter_count", "comments"], rows, (c, row) => {
+  const rows = page.items.map((d) => Object.assign({}, d, { comments: d.comment_ids.join(" ") }, r.by ? { [r.by]: d.segment[r.by] } : {}));
+  table("Detractor drivers (NPS, z > 0: detractors)", "drivers", [...(r.by ? [r.by] : []), "term", "kind", "z", "detractor_count", "promoter_count", "comments"], rows, (c, row) => {
     if (c === "z") return Number(row.z).toFixed(2);
     if (c !== "comments") return row[c];
     return el("details", {}, el("summary", {}, `${row.comment_ids.length} comments`),
@@ -438,10 +506,17 @@ async function drivers(r, known) {
 }
 
 async function support() {
-  const body = await metrics(["fcr", "resolution_hours_median", "resolution_hours_p90", "first_response_hours_median"], { by: "" });
   const r = range();
-  const tickets = "Ticket times are shown for all accounts in the filter.";
-  segmentNote(lines("First-contact resolution", "fcr", seriesOf(body.items, "fcr"), null, { name: "Resolved at first contact", unit: "percent" }), { by: false }, tickets);
+  const body = await metrics(["fcr"]);
+  segmentNote(lines("First-contact resolution", "fcr", seriesOf(body.items, "fcr", r.by), null, { name: "Resolved at first contact", unit: "percent" }), {});
+  await ticketTimes(r);
+}
+
+// Medians and a p90 on two axes: a segment split would triple the lines, so they are shown for
+// all accounts in the filter (the note says so).
+async function ticketTimes(r) {
+  const body = await metrics(["resolution_hours_median", "resolution_hours_p90", "first_response_hours_median"], { by: "" });
+  const tickets = "Ticket times are shown for all accounts in the filter: medians and a p90 on two axes would not read split by segment.";
   // Medians and the p90 differ by an order of magnitude: the p90 has its own axis on the right.
   const one = (name) => [...seriesOf(body.items, name).values()][0] || [];
   const series = [
@@ -1313,7 +1388,8 @@ function drillCell(column, row, currency) {
   return typeof value === "number" && !Number.isInteger(value) ? value.toFixed(2) : String(value);
 }
 
-// Opens the panel on `source`: { path: "/api/drill/mrr" or another drill route, params, title }.
+// Opens the panel on `source`: { path: "/api/drill/mrr" or another drill route (answering JSON
+// rows, format=csv and /page), params, title, noun: what the rows are, "accounts" unless said }.
 async function openDrill(source) {
   drillOpener = document.activeElement;
   const close = el("button", { type: "button", class: "close", "aria-label": "Close", onclick: closeDrill }, "×");
@@ -1332,7 +1408,9 @@ async function openDrill(source) {
   }
   const currency = body.reporting_currency;
   const csv = new URL(source.path, location.origin);
-  for (const [key, value] of Object.entries(Object.assign({}, source.params, { format: "csv" }))) if (value) csv.searchParams.set(key, value);
+  for (const [key, value] of Object.entries(Object.assign({}, source.params, { format: "csv" }))) {
+    for (const item of [].concat(value)) if (item !== "" && item !== null && item !== undefined) csv.searchParams.append(key, item);
+  }
   const columns = body.items.length ? Object.keys(body.items[0]) : [];
   const ratio = body.denominator === null ? null : el("p", { class: "ratio" },
     el("span", { class: "numerator", "data-value": String(body.numerator) }, amount(body.numerator, body.unit === "currency" ? "currency" : "", currency)),
@@ -1347,18 +1425,18 @@ async function openDrill(source) {
     ]),
     ...(ratio ? [ratio] : []), // not a ratio: nothing (replaceChildren would write "null")
     el("p", { class: "drill-tools" },
-      el("span", { id: "drill-count" }, `${count(body.items.length)} of ${count(body.total)} accounts`), " · ",
+      el("span", { id: "drill-count" }, `${count(body.items.length)} of ${count(body.total)} ${source.noun || "accounts"}`), " · ",
       el("a", { href: csv.pathname + csv.search, download: "", "data-export": "drill-csv" }, "Export CSV")),
     el("div", { class: "scroll" }, el("table", { id: "table-drill", "data-total": String(body.total) },
       el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)))),
       el("tbody", {}, body.items.map((row) => el("tr", { "data-account": row.account_id }, columns.map((c) => el("td", {}, drillCell(c, row, currency)))))))));
-  if (!body.items.length) drillBox.append(el("p", { class: "empty" }, "No account is behind this number."));
+  if (!body.items.length) drillBox.append(el("p", { class: "empty" }, `No ${source.noun === "people" ? "person" : "account"} is behind this number.`));
   drillBox.dataset.loaded = "1";
 }
 
-function metricDrill(name, period, where, label) {
+function metricDrill(name, period, where, label, extra) {
   const grain = range().grain;
-  openDrill({ path: "/api/drill/" + encodeURIComponent(name), params: { period, grain, where }, title: `${label || name} · ${period}` });
+  openDrill({ path: "/api/drill/" + encodeURIComponent(name), params: Object.assign({ period, grain, where }, extra || {}), title: `${label || name} · ${period}` });
 }
 
 // KPI tiles: a click or Enter on a tile opens the accounts behind its last period.
@@ -1375,28 +1453,78 @@ function drillCards(cards) {
   }
 }
 
-// Which metric a chart's series is ("segment": the series are the segments of the picker's split).
+// Which metric a chart's series is ("segment": the series are the segments of the picker's split;
+// "split": they are "label · segment" with the label naming the metric). Charts that are not a
+// metric's periods build their drill source themselves (`source`).
 const byName = (prefix) => (series) => prefix + series.toLowerCase();
 const DRILL_CHARTS = {
   "chart-mrr": { metric: "mrr", segment: true },
   "chart-movements": { metric: (series) => "mrr_" + series },
   "chart-churn": { metric: "customer_churn_rate", segment: true },
   "chart-retention": { metric: "customer_retention_rate", segment: true },
-  "chart-active": { metric: byName("") },
-  "chart-stickiness": { metric: "stickiness" },
-  "chart-sessions": { metric: "average_session_seconds" },
+  "chart-active": { metric: byName(""), split: true },
+  "chart-stickiness": { metric: "stickiness", segment: true },
+  "chart-sessions": { metric: "average_session_seconds", segment: true },
   "chart-lifecycle": { metric: byName("lifecycle_") },
   "chart-account-lifecycle": { metric: byName("account_lifecycle_") },
-  "chart-nps": { metric: "nps" },
-  "chart-csat": { metric: byName("") },
-  "chart-fcr": { metric: "fcr" },
+  "chart-nps": { metric: "nps", segment: true },
+  "chart-csat": { metric: byName(""), split: true },
+  "chart-fcr": { metric: "fcr", segment: true },
   "chart-times": { metric: (series) => ({ "first response, median": "first_response_hours_median", "resolution, median": "resolution_hours_median", "resolution, p90": "resolution_hours_p90" })[series] },
   "chart-cohorts-logos": { cohort: true },
   "chart-cohorts-revenue": { cohort: true },
+  "chart-adoption": { source: adoptionDrill },
+  "chart-funnel": { source: funnelDrill },
+  "chart-survival": { source: survivalDrill, nearest: true },
+  "chart-score-health": { source: scoreDrill("health") },
+  "chart-score-churn": { source: scoreDrill("churn") },
 };
 
+// A series name split into its label and segment ("MAU · pro"; no segment without a split).
+function seriesParts(name, r) {
+  const at = r.by ? name.lastIndexOf(SPLIT) : -1;
+  return at < 0 ? [name, null] : [name.slice(0, at), name.slice(at + SPLIT.length)];
+}
+
+// A feature's bar: the adopters of that feature (in that segment) in the chart's month.
+function adoptionDrill(option, series, index, r) {
+  const feature = option.xAxis[0].data[index];
+  const segment = r.by ? series : null;
+  if (feature === undefined) return null;
+  const period = r.to.slice(0, 7);
+  return { path: "/api/drill/feature_adoption_rate", params: { period, grain: "month", where: segmentWhere(r.where, r.by, segment), dimension: "feature", value: feature }, title: `Adopters of ${feature}${segment ? ` (${r.by} ${segment})` : ""} · ${period}` };
+}
+
+// A step's bar: the people who reached it, or (the paler bar) who dropped there.
+function funnelDrill(option, series, index, r) {
+  const [group, what] = r.by ? seriesParts(series, r) : [null, series];
+  const step = index + 1;
+  if (what === "dropped" && step === 1) return null;
+  const dropped = what === "dropped";
+  return { path: "/api/funnel/drill", params: { steps: FUNNEL_STEPS, step, dropped: dropped ? "true" : "", window: FUNNEL_WINDOW, from: r.from, to: r.to, where: segmentWhere(r.where, r.by, group) }, noun: "people", title: `Funnel step ${step} (${FUNNEL_STEPS[index]}): ${dropped ? "dropped" : "reached"}${group ? ` (${r.by} ${group})` : ""}` };
+}
+
+// A point of the curve: the accounts at risk at that duration, those that churned there flagged.
+function survivalDrill(option, series, index, r) {
+  const data = (option.series.find((s) => s.name === series) || option.series[0]).data;
+  const point = data[index];
+  if (!point) return null;
+  const segment = r.by ? series : null;
+  return { path: "/api/survival/drill", params: { days: point[0], where: segmentWhere(r.where, r.by, segment) }, title: `At risk at day ${Number(point[0]).toFixed(0)}${segment ? ` (${r.by} ${segment})` : ""}` };
+}
+
+// A band's bar: the accounts in that band of the score.
+function scoreDrill(score) {
+  return (option, series, index, r) => {
+    const band = option.xAxis[0].data[index];
+    if (band === undefined) return null;
+    return { path: "/api/scores/drill", params: { score, band, where: r.where }, title: score === "health" ? `Health band ${band}` : `Churn risk ${band}%` };
+  };
+}
+
 // A click on a chart: a bar, point or cell names its series and period; a click elsewhere in the
-// plot picks the period under the pointer and the series nearest to it.
+// plot picks the period (or, on a value axis, the nearest point) under the pointer and the series
+// nearest to it.
 function drillOn(instance, id) {
   const spec = DRILL_CHARTS[id];
   if (!spec) return;
@@ -1405,22 +1533,28 @@ function drillOn(instance, id) {
   let handled = 0;
   const open = (series, index) => {
     const option = instance.getOption();
+    const r = range();
     if (spec.cohort) {
       const cell = option.series[0].data.find((d) => d && d[0] === index[0] && d[1] === index[1]);
       if (!cell) return;
       const cohort = option.yAxis[0].data[index[1]];
       const offset = Number(option.xAxis[0].data[index[0]]);
-      const r = range();
       openDrill({ path: "/api/cohorts/drill", params: { cohort, offset, where: r.where }, title: `Cohort ${cohort}, ${offset} periods on` });
+      return;
+    }
+    if (spec.source) {
+      const source = spec.source(option, series, index, r);
+      if (source) openDrill(source);
       return;
     }
     const data = option.series.find((s) => s.name === series) || option.series[0];
     const point = data.data[index];
     const period = Array.isArray(point) ? point[0] : (option.xAxis[0].data || [])[index];
-    const name = typeof spec.metric === "function" ? spec.metric(data.name) : spec.metric;
+    const [label, part] = spec.split ? seriesParts(data.name, r) : [data.name, data.name];
+    const name = typeof spec.metric === "function" ? spec.metric(label) : spec.metric;
     if (!period || !name) return;
-    const r = range();
-    metricDrill(name, period, spec.segment ? segmentWhere(r.where, r.by, r.by ? data.name : null) : r.where, spec.segment && r.by ? `${name} (${r.by} ${data.name})` : name);
+    const segment = (spec.segment || spec.split) && r.by ? part : null;
+    metricDrill(name, period, segment === null ? r.where : segmentWhere(r.where, r.by, segment), segment === null ? name : `${name} (${r.by} ${segment})`);
   };
   instance.on("click", (params) => {
     if (params.componentType !== "series") return;
@@ -1432,16 +1566,18 @@ function drillOn(instance, id) {
       if (Date.now() - handled < 300 || spec.cohort) return;
       const at = [event.offsetX, event.offsetY];
       if (!instance.containPixel({ gridIndex: 0 }, at)) return;
-      const [index, y] = instance.convertFromPixel({ gridIndex: 0 }, at);
+      const [x, y] = instance.convertFromPixel({ gridIndex: 0 }, at);
       const series = instance.getOption().series;
+      // On a value axis (days of the survival curve) the point at or before x: the step drawn there.
+      const indexIn = (s) => (spec.nearest ? s.data.reduce((found, p, i) => (p[0] <= x ? i : found), 0) : x);
       let best = series[0];
       let distance = Infinity;
       for (const s of series) {
-        const point = s.data[index];
-        const value = Array.isArray(point) ? point[1] : point;
+        const point = s.data[indexIn(s)];
+        const value = Array.isArray(point) ? point[1] : point && typeof point === "object" ? point.value : point;
         if (value !== null && value !== undefined && Math.abs(Number(value) - y) < distance) { distance = Math.abs(Number(value) - y); best = s; }
       }
-      open(best.name, index);
+      open(best.name, indexIn(best));
     }, 0);
   });
 }
