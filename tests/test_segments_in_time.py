@@ -1,0 +1,174 @@
+"""Revenue split by what an account pays for (paid_plan, billing_interval, billing_currency) at
+each period's end, and the segment entering / leaving lines that keep every segment's MRR
+bridge adding up to the company's."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tenure
+from tenure.demo import DemoResult
+from tenure.errors import QueryError
+from tenure.workspace import Workspace
+from tests.books import load_book, sub, value
+
+JAN, APR = dt.date(2025, 1, 1), dt.date(2025, 4, 1)
+BRIDGE = [
+    "mrr_new",
+    "mrr_expansion",
+    "mrr_contraction",
+    "mrr_churned",
+    "mrr_reactivation",
+    "mrr_fx_impact",
+    "mrr_segment_entering",
+    "mrr_segment_leaving",
+]
+LINES = ["mrr", "mrr_net_change", *BRIDGE]
+
+
+def test_paid_plan_on_the_demo_differs_from_the_plan_attribute_and_adds_up(
+    demo_ws: tuple[Workspace, DemoResult],
+) -> None:
+    ws, _ = demo_ws
+    month = dt.date(2026, 10, 1)
+    total = ws.metrics(["mrr"], start=month, end=month)["value"].sum()
+    by_paid = ws.metrics(["mrr"], start=month, end=month, by=["paid_plan"])
+    by_attribute = ws.metrics(["mrr"], start=month, end=month, by=["plan"])
+    assert by_paid["value"].sum() == pytest.approx(total, abs=1e-6)
+    paid = by_paid.set_index("paid_plan")["value"]
+    signed_up = by_attribute.set_index("plan")["value"]
+    assert set(paid.index) == set(signed_up.index)
+    assert (paid - signed_up).abs().max() > 1
+    accounts = ws.drill("mrr", "2026-10", by=["plan", "paid_plan"])
+    assert (accounts["plan"] != accounts["paid_plan"]).sum() > 0
+    assert accounts["mrr_end"].sum() == pytest.approx(total, abs=1e-6)
+
+
+def test_an_upgrade_moves_the_opening_mrr_between_plans_and_a_churn_keeps_its_last_plan(
+    ws: Workspace,
+) -> None:
+    load_book(
+        ws,
+        [
+            sub("UP", 100, "2025-01-01", "2025-03-15", plan="basic"),
+            sub("UP", 250, "2025-03-15", plan="pro"),
+            sub("GONE", 50, "2025-01-01", "2025-02-10", plan="basic"),
+            # two plans at once: the one carrying the larger MRR, ties by name
+            sub("TWO", 30, "2025-01-01", plan="basic"),
+            sub("TWO", 30, "2025-01-01", plan="addon"),
+            sub("TWO", 10, "2025-01-01", plan="zeta"),
+        ],
+    )
+    frame = ws.metrics(LINES, start=JAN, end=APR, by=["paid_plan"])
+    assert value(frame, "mrr", "2025-01-01", paid_plan="addon") == Decimal(70)
+    assert value(frame, "mrr", "2025-01-01", paid_plan="basic") == Decimal(150)
+    assert value(frame, "mrr_churned", "2025-02-01", paid_plan="basic") == Decimal(-50)
+    march = {m: value(frame, m, "2025-03-01", paid_plan="basic") for m in LINES}
+    assert march["mrr_segment_leaving"] == Decimal(-100) and march["mrr_net_change"] == -100
+    assert march["mrr_expansion"] == 0
+    pro = {m: value(frame, m, "2025-03-01", paid_plan="pro") for m in LINES}
+    assert pro["mrr_segment_entering"] == Decimal(100) and pro["mrr_expansion"] == Decimal(150)
+    assert pro["mrr"] == Decimal(250)
+    company = ws.metrics(LINES, start=JAN, end=APR)
+    assert value(company, "mrr_expansion", "2025-03-01") == Decimal(150)
+    assert value(company, "mrr_segment_entering", "2025-03-01") == 0
+    moved = ws.drill("mrr_segment_leaving", "2025-03", by=["paid_plan"])
+    assert moved[["account_id", "paid_plan"]].values.tolist() == [["UP", "basic"]]
+    counts = ws.metrics(
+        ["customers", "segment_entering_customers", "segment_leaving_customers"],
+        start=APR.replace(month=3),
+        end=APR.replace(month=3),
+        by=["paid_plan"],
+    )
+    assert value(counts, "segment_entering_customers", "2025-03-01", paid_plan="pro") == 1
+    assert value(counts, "segment_leaving_customers", "2025-03-01", paid_plan="basic") == 1
+
+
+def test_billing_interval_and_currency(ws: Workspace) -> None:
+    load_book(
+        ws,
+        [
+            sub("Y", 1200, "2025-01-01", billing_period=12),
+            sub("Q", 300, "2025-01-01", billing_period=3),
+            sub("W", 10, "2025-01-01", billing_unit="week"),
+            sub("E", 100, "2025-01-01", currency="EUR"),
+        ],
+        fx=[{"date": dt.date(2024, 12, 1), "currency": "EUR", "rate_to_reporting": 1.1}],
+    )
+    frame = ws.metrics(["mrr"], start=JAN, end=JAN, by=["billing_interval", "billing_currency"])
+    found = {(r.billing_interval, r.billing_currency): r.value for r in frame.itertuples()}
+    assert found[("annual", "USD")] == Decimal(100)
+    assert found[("quarterly", "USD")] == Decimal(100)
+    assert found[("monthly", "EUR")] == pytest.approx(Decimal(110))
+    assert found[("weekly", "USD")] == pytest.approx(Decimal(10 * 52) / 12, abs=Decimal("1e-6"))
+
+
+def test_subscription_segments_split_revenue_metrics_only(ws: Workspace) -> None:
+    load_book(ws, [sub("A", 100, "2025-01-01")])
+    with pytest.raises(QueryError, match="'paid_plan'.*revenue metrics only.*arpu"):
+        ws.metrics(["mrr", "arpu"], start=JAN, end=JAN, by=["paid_plan"])
+    with pytest.raises(QueryError, match="valid: plan_group, paid_plan, billing_interval"):
+        ws.metrics(["mrr"], start=JAN, end=JAN, by=["colour"])
+
+
+# -- the segment bridges add up to the company's -------------------------------------------------
+BASE = dt.datetime(2024, 1, 1)
+spell = st.tuples(
+    st.integers(0, 400),  # start, days after BASE
+    st.one_of(st.none(), st.integers(1, 300)),  # length in days (None: still open)
+    st.sampled_from([9.99, 25, 100, 1200]),
+    st.sampled_from([1, 12]),
+    st.sampled_from(["basic", "pro", "max"]),
+    st.sampled_from(["USD", "EUR"]),
+)
+history = st.lists(st.lists(spell, min_size=1, max_size=4), min_size=1, max_size=8)
+FX = [
+    {
+        "date": dt.date(2023, 12, 1) + dt.timedelta(days=61 * i),
+        "currency": "EUR",
+        "rate_to_reporting": r,
+    }
+    for i, r in enumerate([1.1, 1.05, 1.2, 0.95, 1.0, 1.15, 1.08, 1.12])
+]
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(history)
+def test_segment_bridges_add_up_to_the_company_bridge(accounts: list) -> None:
+    subs = []
+    for number, spells in enumerate(accounts):
+        for start, length, amount, period, plan, currency in spells:
+            began = BASE + dt.timedelta(days=start, hours=number)
+            ended = None if length is None else began + dt.timedelta(days=length)
+            subs.append(
+                sub(f"A{number}", amount, began.isoformat(), ended and ended.isoformat())
+                | {"plan": plan, "billing_period": period, "currency": currency}
+            )
+    with tenure.connect("duckdb://") as ws:
+        load_book(ws, subs, fx=FX)
+        first, last = dt.date(2024, 1, 1), dt.date(2025, 6, 1)
+        company = _wide(ws.metrics(LINES, start=first, end=last), [])
+        for by in (["paid_plan"], ["billing_interval", "billing_currency"]):
+            split = _wide(ws.metrics(LINES, start=first, end=last, by=by), by)
+            for segment, row in split.iterrows():
+                lines = sum(row[m] for m in BRIDGE)
+                assert lines == row["mrr_net_change"], (by, segment)
+            summed = split.groupby(level="period_start").sum()
+            for period, row in company.iterrows():
+                for m in LINES[:-2]:  # the company has no entering or leaving lines
+                    assert summed.loc[period, m] == row[m], (by, period, m)
+                assert row["mrr_segment_entering"] == row["mrr_segment_leaving"] == 0
+                entering = summed.loc[period, "mrr_segment_entering"]
+                assert entering + summed.loc[period, "mrr_segment_leaving"] == 0
+
+
+def _wide(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    return frame.pivot_table(
+        index=["period_start", *by], columns="metric", values="value", aggfunc="first"
+    ).fillna(Decimal(0))
