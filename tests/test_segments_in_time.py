@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 import tenure
+from tenure.api.app import create_app
+from tenure.app.keys import create_key
+from tenure.app.store import Store
+from tenure.cli import app
 from tenure.demo import DemoResult
 from tenure.errors import QueryError
 from tenure.workspace import Workspace
@@ -111,7 +118,7 @@ def test_billing_interval_and_currency(ws: Workspace) -> None:
 
 def test_subscription_segments_split_revenue_metrics_only(ws: Workspace) -> None:
     load_book(ws, [sub("A", 100, "2025-01-01")])
-    with pytest.raises(QueryError, match="'paid_plan'.*revenue metrics only.*arpu"):
+    with pytest.raises(QueryError, match=r"'paid_plan'.*revenue metrics only.*arpu"):
         ws.metrics(["mrr", "arpu"], start=JAN, end=JAN, by=["paid_plan"])
     with pytest.raises(QueryError, match="valid: plan_group, paid_plan, billing_interval"):
         ws.metrics(["mrr"], start=JAN, end=JAN, by=["colour"])
@@ -172,3 +179,26 @@ def _wide(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return frame.pivot_table(
         index=["period_start", *by], columns="metric", values="value", aggfunc="first"
     ).fillna(Decimal(0))
+
+
+def test_cli_and_api_split_by_paid_plan(tmp_path: Path, store: Store) -> None:
+    db = f"duckdb:///{tmp_path / 'seg.duckdb'}"
+    with tenure.connect(db) as ws:
+        load_book(
+            ws,
+            [sub("A", 100, "2025-01-01", plan="basic"), sub("B", 40, "2025-01-01", plan="pro")],
+        )
+        client = TestClient(create_app(ws, store, base_url="http://testserver"))
+        viewer = {"Authorization": f"Bearer {create_key(store, 'viewer', 'viewer')}"}
+        params = {"names": "mrr", "from": "2025-01-01", "to": "2025-01-01", "by": "paid_plan"}
+        page = client.get("/api/metrics", headers=viewer, params=params).json()
+        assert {(r["paid_plan"], r["value"]) for r in page["items"]} == {
+            ("basic", "100.000000"),
+            ("pro", "40.000000"),
+        }
+        wrong = client.get("/api/metrics", headers=viewer, params={**params, "names": "dau"})
+        assert wrong.status_code == 400 and "revenue metrics only" in wrong.text
+    command = ["metrics", "mrr", "--by", "paid_plan", "--from", "2025-01", "--to", "2025-01"]
+    result = CliRunner().invoke(app, [*command, "--format", "csv", "--db", db])
+    assert result.exit_code == 0, result.output
+    assert "mrr,2025-01-01,basic,100.000000" in result.output
