@@ -23,7 +23,7 @@ from tenure.cli import app
 from tenure.demo import DemoResult
 from tenure.errors import QueryError
 from tenure.workspace import Workspace
-from tests.books import load_book, sub, value
+from tests.books import day, load_book, sub, value
 
 JAN, APR = dt.date(2025, 1, 1), dt.date(2025, 4, 1)
 BRIDGE = [
@@ -134,7 +134,13 @@ spell = st.tuples(
     st.sampled_from(["basic", "pro", "max"]),
     st.sampled_from(["USD", "EUR"]),
 )
-history = st.lists(st.lists(spell, min_size=1, max_size=4), min_size=1, max_size=8)
+change = st.tuples(st.integers(0, 500), st.sampled_from(["ann", "bo", "cy"]))  # day, owner
+account = st.tuples(
+    st.lists(spell, min_size=1, max_size=4),
+    st.sampled_from(["ann", "bo", "cy"]),  # the first owner
+    st.lists(change, max_size=2),
+)
+history = st.lists(account, min_size=1, max_size=8)
 FX = [
     {
         "date": dt.date(2023, 12, 1) + dt.timedelta(days=61 * i),
@@ -148,20 +154,32 @@ FX = [
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(history)
 def test_segment_bridges_add_up_to_the_company_bridge(accounts: list) -> None:
-    subs = []
-    for number, spells in enumerate(accounts):
+    subs, owners, changes = [], {}, []
+    for number, (spells, owner, moves) in enumerate(accounts):
+        name = f"A{number}"
+        owners[name] = {"owner": owner}
+        for rank, (days, new_owner) in enumerate(sorted(moves)):
+            changes.append((rank, name, BASE + dt.timedelta(days=days), new_owner))
         for start, length, amount, period, plan, currency in spells:
             began = BASE + dt.timedelta(days=start, hours=number)
             ended = None if length is None else began + dt.timedelta(days=length)
             subs.append(
-                sub(f"A{number}", amount, began.isoformat(), ended and ended.isoformat())
+                sub(name, amount, began.isoformat(), ended and ended.isoformat())
                 | {"plan": plan, "billing_period": period, "currency": currency}
             )
     with tenure.connect("duckdb://") as ws:
-        load_book(ws, subs, fx=FX)
+        load_book(ws, subs, fx=FX, accounts=owners)
+        for rank in sorted({c[0] for c in changes}):  # each account's changes in time order
+            rows = [
+                {"account_id": a, "created_at": dt.datetime(2020, 1, 1), "owner": o}
+                | {"name": f"Account {a}", "valid_from": when}
+                for r, a, when, o in changes
+                if r == rank
+            ]
+            assert ws.load("accounts", pd.DataFrame(rows)).rejected == 0
         first, last = dt.date(2024, 1, 1), dt.date(2025, 6, 1)
         company = _wide(ws.metrics(LINES, start=first, end=last), [])
-        for by in (["paid_plan"], ["billing_interval", "billing_currency"]):
+        for by in (["paid_plan"], ["billing_interval", "billing_currency"], ["owner"]):
             split = _wide(ws.metrics(LINES, start=first, end=last, by=by), by)
             for segment, row in split.iterrows():
                 lines = sum(row[m] for m in BRIDGE)
@@ -173,6 +191,33 @@ def test_segment_bridges_add_up_to_the_company_bridge(accounts: list) -> None:
                 assert row["mrr_segment_entering"] == row["mrr_segment_leaving"] == 0
                 entering = summed.loc[period, "mrr_segment_entering"]
                 assert entering + summed.loc[period, "mrr_segment_leaving"] == 0
+
+
+def test_an_owner_change_moves_the_account_between_owners_in_the_month_it_happens(
+    ws: Workspace,
+) -> None:
+    load_book(
+        ws,
+        [sub("A", 100, "2025-01-01"), sub("B", 40, "2025-01-01")],
+        accounts={"A": {"owner": "ann"}, "B": {"owner": "bo"}},
+    )
+    moved = {"account_id": "A", "name": "A", "created_at": day("2020-01-01"), "owner": "bo"}
+    report = ws.load("accounts", pd.DataFrame([moved | {"valid_from": day("2025-03-10")}]))
+    assert report.updated == 1
+    history = ws.table("account_history").to_pandas()
+    assert history[history.account_id == "A"]["value"].tolist() == ["ann", "bo"]
+    frame = ws.metrics(LINES, start=JAN, end=APR, by=["owner"])
+    assert value(frame, "mrr", "2025-02-01", owner="ann") == Decimal(100)
+    assert value(frame, "mrr_segment_leaving", "2025-03-01", owner="ann") == Decimal(-100)
+    assert value(frame, "mrr_segment_entering", "2025-03-01", owner="bo") == Decimal(100)
+    assert value(frame, "mrr", "2025-03-01", owner="bo") == Decimal(140)
+    assert value(frame, "mrr", "2025-03-01", owner="ann") == 0
+    # the change is recorded at the load time when the file gives no valid_from
+    later = ws.load("accounts", pd.DataFrame([moved | {"owner": "cy", "valid_from": None}]))
+    assert later.updated == 1
+    recorded = ws.table("account_history").to_pandas()
+    since = recorded[recorded.value == "cy"]["valid_from"].iloc[0]
+    assert abs(since - pd.Timestamp.now(tz="UTC").tz_localize(None)) < pd.Timedelta(days=1)
 
 
 def _wide(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:

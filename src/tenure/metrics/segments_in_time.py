@@ -17,8 +17,10 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from tenure.data.history import HISTORY
 from tenure.engine.segments import SUBSCRIPTION_SEGMENTS
 from tenure.engine.segments import with_segments as with_attributes
+from tenure.errors import TenureError
 from tenure.metrics import mrr
 from tenure.metrics.query import ZERO, Query, flag
 
@@ -32,8 +34,69 @@ _MONEY_AT_START = ("mrr_start", "mrr_fx_impact")
 
 
 def moving(query: Query) -> tuple[str, ...]:
-    """The query's segments whose value is read per period."""
-    return tuple(name for name in query.by if name in SUBSCRIPTION_SEGMENTS)
+    """The query's segments whose value is read per period: the subscription segments, and the
+    account attributes whose history (account_history) records a change."""
+    changing = query.memo("changing_attributes", lambda: _changing_attributes(query))
+    return tuple(n for n in query.by if n in SUBSCRIPTION_SEGMENTS or n in changing)
+
+
+def _changing_attributes(query: Query) -> frozenset[str]:
+    """Those of the query's account attributes with more than one recorded value for some
+    account (the others are read from accounts as they are)."""
+    names = [n for n in query.by if n not in SUBSCRIPTION_SEGMENTS]
+    if not names:
+        return frozenset()
+    try:
+        history = query.tables.table(HISTORY)
+    except TenureError:  # an engine other than the embedded store, without the table
+        return frozenset()
+    h = history.filter(history.attribute.isin(names))
+    per = h.group_by("attribute", "account_id").aggregate(rows=h.count())
+    changed = per.filter(per.rows > 1).select("attribute").distinct()
+    return frozenset(str(v) for v in query.run(changed)["attribute"])
+
+
+def _values(query: Query, name: str) -> ir.Table:
+    """account_id, period_index, value: the segment's value at every period's end (index 0
+    included)."""
+    if name in SUBSCRIPTION_SEGMENTS:
+        return query.memo(f"values:{name}", lambda: _paid_values(query, name))
+    return query.memo(f"values:{name}", lambda: _attribute_values(query, name))
+
+
+def _attribute_values(query: Query, name: str) -> ir.Table:
+    """The attribute's value in force at each period's end: the latest account_history row
+    from before it, or before the first row the first recorded value; an account without
+    history has its value in accounts."""
+    accounts = query.accounts
+    kind = accounts.schema()[name]
+    history = query.tables.table(HISTORY)
+    h = history.filter(history.attribute == name)
+    h = h.select(
+        h_account="account_id", recorded=h.value.cast(kind), since=query.local(h.valid_from)
+    )
+    periods = query.instants.select("period_index", "instant")
+    at = h.cross_join(periods)
+    before = at.since < at.instant
+    seconds = at.since.epoch_seconds()
+    order = [ibis.desc(flag(before)), ibis.desc(ibis.cases((before, seconds), else_=-seconds))]
+    rank = ibis.row_number().over(group_by=[at.h_account, at.period_index], order_by=order)
+    at = at.mutate(rank=rank)
+    picked = at.filter(at.rank == 0).select(
+        "h_account", h_index="period_index", recorded="recorded"
+    )
+    grid = accounts.select("account_id", current=accounts[name]).cross_join(
+        periods.select("period_index")
+    )
+    joined = grid.left_join(
+        picked,
+        [grid.account_id == picked.h_account, grid.period_index == picked.h_index],
+    )
+    return joined.select(
+        "account_id",
+        "period_index",
+        value=ibis.cases((joined.h_account.notnull(), joined.recorded), else_=joined.current),
+    )
 
 
 def _interval(subs: ir.Table) -> ir.StringValue:
@@ -60,11 +123,12 @@ def _interval(subs: ir.Table) -> ir.StringValue:
     )
 
 
-def _paid_values(query: Query, names: tuple[str, ...]) -> ir.Table:
-    """account_id, period_index and each of `names` at every period's end (index 0 included):
-    among the subscriptions paying then, the value carrying the largest MRR (converted at the
-    rate of the period's last day; ties by value); an account paying nothing then keeps the
-    value of the last subscription it paid (the one ending last). NULL before it ever paid."""
+def _paid_values(query: Query, name: str) -> ir.Table:
+    """account_id, period_index, value: the subscription segment `name` at every period's end
+    (index 0 included): among the subscriptions paying then, the value carrying the largest MRR
+    (converted at the rate of the period's last day; ties by value); an account paying nothing
+    then keeps the value of the last subscription it paid (the one ending last). NULL before it
+    ever paid."""
     spells = mrr.paying_spells(query)
     subs = query.facts("subscriptions")
     kinds = subs.select(
@@ -84,25 +148,13 @@ def _paid_values(query: Query, names: tuple[str, ...]) -> ir.Table:
         weight=ibis.cases((in_force, weight), else_=0.0),
         ended=ibis.cases((in_force, at.instant), else_=at.pay_to),
     )
-    found: ir.Table | None = None
-    for name in names:
-        g = at.group_by("account_id", "period_index", value=at[name]).aggregate(
-            force=at.force.max(), weight=at.weight.sum(), ended=at.ended.max()
-        )
-        order = [ibis.desc(g.force), ibis.desc(g.weight), ibis.desc(g.ended), g.value]
-        rank = ibis.row_number().over(group_by=[g.account_id, g.period_index], order_by=order)
-        g = g.mutate(rank=rank)
-        g = g.filter(g.rank == 0)
-        if found is None:
-            found = g.select("account_id", "period_index", **{name: g.value})
-        else:
-            other = g.select(o_account="account_id", o_index="period_index", **{name: g.value})
-            found = found.join(
-                other,
-                [found.account_id == other.o_account, found.period_index == other.o_index],
-            ).drop("o_account", "o_index")
-    assert found is not None
-    return found
+    g = at.group_by("account_id", "period_index", value=at[name]).aggregate(
+        force=at.force.max(), weight=at.weight.sum(), ended=at.ended.max()
+    )
+    order = [ibis.desc(g.force), ibis.desc(g.weight), ibis.desc(g.ended), g.value]
+    rank = ibis.row_number().over(group_by=[g.account_id, g.period_index], order_by=order)
+    g = g.mutate(rank=rank)
+    return g.filter(g.rank == 0).select("account_id", "period_index", "value")
 
 
 def segmented_mrr(query: Query) -> ir.Table:
@@ -119,17 +171,16 @@ def _segmented_mrr(query: Query) -> ir.Table:
     zeros = {m: _zero(m) for m in SEGMENT_MEASURES}
     if not names:
         return with_attributes(rows.mutate(**zeros), query.accounts, static)
-    values = query.memo("paid_values", lambda: _paid_values(query, names))
-    end = values.select(
-        e_account="account_id", e_index="period_index", **{f"e__{n}": values[n] for n in names}
-    )
-    start = values.select(
-        s_account="account_id",
-        s_index=values.period_index + 1,
-        **{f"s__{n}": values[n] for n in names},
-    )
-    r = rows.left_join(end, [rows.account_id == end.e_account, rows.period_index == end.e_index])
-    r = r.left_join(start, [r.account_id == start.s_account, r.period_index == start.s_index])
+    r = rows
+    for n in names:
+        values = _values(query, n)
+        end = values.select(e_account="account_id", e_index="period_index", **{f"e__{n}": "value"})
+        start = values.select(
+            s_account="account_id", s_index=values.period_index + 1, **{f"s__{n}": "value"}
+        )
+        r = r.left_join(end, [r.account_id == end.e_account, r.period_index == end.e_index])
+        r = r.left_join(start, [r.account_id == start.s_account, r.period_index == start.s_index])
+        r = r.drop("e_account", "e_index", "s_account", "s_index")
     opening = (r.customers_start > 0) | (r.mrr_start != 0)
     same = ibis.and_(*[r[f"e__{n}"].identical_to(r[f"s__{n}"]) for n in names])
     r = r.mutate(moved=opening & ~same)
@@ -204,9 +255,9 @@ def segmented_scheduled(query: Query) -> ir.Table:
     rows = mrr.account_scheduled_churn(query)
     names = moving(query)
     static = [n for n in query.by if n not in names]
-    if names:
-        values = query.memo("paid_values", lambda: _paid_values(query, names))
-        end = values.rename(e_account="account_id", e_index="period_index")
+    for n in names:
+        values = _values(query, n)
+        end = values.select(e_account="account_id", e_index="period_index", **{n: "value"})
         rows = rows.left_join(
             end, [rows.account_id == end.e_account, rows.period_index == end.e_index]
         ).drop("e_account", "e_index")
