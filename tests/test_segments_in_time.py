@@ -47,14 +47,14 @@ def test_paid_plan_on_the_demo_differs_from_the_plan_attribute_and_adds_up(
     total = ws.metrics(["mrr"], start=month, end=month)["value"].sum()
     by_paid = ws.metrics(["mrr"], start=month, end=month, by=["paid_plan"])
     by_attribute = ws.metrics(["mrr"], start=month, end=month, by=["plan"])
-    assert by_paid["value"].sum() == pytest.approx(total, abs=1e-6)
+    assert by_paid["value"].sum() == pytest.approx(total, abs=Decimal("1e-6"))
     paid = by_paid.set_index("paid_plan")["value"]
     signed_up = by_attribute.set_index("plan")["value"]
     assert set(paid.index) == set(signed_up.index)
     assert (paid - signed_up).abs().max() > 1
     accounts = ws.drill("mrr", "2026-10", by=["plan", "paid_plan"])
     assert (accounts["plan"] != accounts["paid_plan"]).sum() > 0
-    assert accounts["mrr_end"].sum() == pytest.approx(total, abs=1e-6)
+    assert accounts["mrr_end"].sum() == pytest.approx(total, abs=Decimal("1e-6"))
 
 
 def test_an_upgrade_moves_the_opening_mrr_between_plans_and_a_churn_keeps_its_last_plan(
