@@ -172,7 +172,7 @@ def test_filters_take_quoted_identifiers_and_columns_named_like_keywords(ws: Wor
     with pytest.raises(QueryError) as unknown:
         parse_filter("owner = 'Ann'", accounts)
     assert str(unknown.value).endswith(
-        'valid: account_id, name, created_at, "case", order, sales_owner, tier'
+        'valid: account_id, name, created_at, valid_from, "case", order, sales_owner, tier'
     )
     with pytest.raises(QueryError, match=r"unknown column 'Ann' in filter \(text goes in single"):
         parse_filter('sales_owner = "Ann"', accounts)

@@ -72,6 +72,16 @@ def test_filters_and_grains_match(both: tuple[Workspace, Workspace]) -> None:
             spark.metrics(names, **options),  # type: ignore[arg-type]
             ["metric", "period_start"],
         )
+    # The subscription segments, read at each period's end with the segment entering / leaving
+    # lines of the MRR bridge, by quarter.
+    names = ["mrr", "mrr_segment_entering", "mrr_segment_leaving", "customers"]
+    by = ["paid_plan", "billing_interval"]
+    options = {"start": FIRST, "end": LAST, "grain": "quarter", "by": by}
+    _same(
+        duck.metrics(names, **options),  # type: ignore[arg-type]
+        spark.metrics(names, **options),  # type: ignore[arg-type]
+        ["metric", "period_start", *by],
+    )
     # Drill-downs are compared in test_lifecycle_by_week_drill_stickiness_and_retention_match.
 
 

@@ -113,6 +113,12 @@ ACCOUNTS = TableContract(
         Column("account_id", _ID, True, "your id for the account"),
         Column("name", Kind.STRING, description="display name"),
         Column("created_at", Kind.TIMESTAMP, True, "when the account was created"),
+        Column(
+            "valid_from",
+            Kind.TIMESTAMP,
+            description="when this row's attribute values took effect (default: the load "
+            "time); a change is kept in account_history from then",
+        ),
     ),
     keeps_attributes=True,
     example={
@@ -418,6 +424,27 @@ FX_RATES = TableContract(
     example={"date": "2025-06-01", "currency": "JPY", "rate_to_reporting": "0.0069"},
 )
 
+ACCOUNT_HISTORY = TableContract(
+    name="account_history",
+    description="The history of account attributes: each value and when it took effect. A load "
+    "of accounts that changes an attribute adds its row (at the row's valid_from, else the load "
+    "time); a history kept elsewhere can be loaded here directly. Before its first row an "
+    "attribute has its first recorded value.",
+    key=("account_id", "attribute", "valid_from"),
+    columns=(
+        Column("account_id", _ID, True),
+        Column("attribute", Kind.STRING, True, "an accounts column (owner, tier, country, ...)"),
+        Column("value", Kind.STRING, description="the value from valid_from on (empty: none)"),
+        Column("valid_from", Kind.TIMESTAMP, True, "when the value took effect"),
+    ),
+    example={
+        "account_id": "A00042",
+        "attribute": "owner",
+        "value": "Mika",
+        "valid_from": "2025-09-01",
+    },
+)
+
 CONTRACTS: dict[str, TableContract] = {
     t.name: t
     for t in (
@@ -437,12 +464,16 @@ CONTRACTS: dict[str, TableContract] = {
 LOAD_ORDER: tuple[str, ...] = tuple(CONTRACTS)[-1:] + tuple(CONTRACTS)[:-1]
 
 
+# Tables derived from the canonical ones by the loader, which can also be loaded directly.
+DERIVED: dict[str, TableContract] = {ACCOUNT_HISTORY.name: ACCOUNT_HISTORY}
+
+
 def contract_for(table: str) -> TableContract:
     try:
-        return CONTRACTS[table]
+        return CONTRACTS[table] if table in CONTRACTS else DERIVED[table]
     except KeyError:
         from tenure.errors import ContractError
 
         raise ContractError(
-            f"unknown table {table!r}; choose one of: {', '.join(CONTRACTS)}"
+            f"unknown table {table!r}; choose one of: {', '.join([*CONTRACTS, *DERIVED])}"
         ) from None

@@ -28,8 +28,14 @@ from zoneinfo import available_timezones
 import duckdb
 import pyarrow as pa
 
-from tenure.data import csv_safe, validate
-from tenure.data.contract import CONTRACTS, TableContract, contract_for
+from tenure.data import csv_safe, history, validate
+from tenure.data.contract import (
+    ACCOUNT_HISTORY,
+    ACCOUNTS,
+    CONTRACTS,
+    TableContract,
+    contract_for,
+)
 from tenure.data.mapping import Mapping, resolve_columns
 from tenure.data.readers import (
     STAGING,
@@ -361,6 +367,12 @@ def _load_staged(
             if progress is not None:
                 progress(done, len(chunks))
         run.finish()
+        if contract.name == "accounts" and report.inserted + report.updated:
+            ensure_table(con, ACCOUNT_HISTORY)
+            attributes = [
+                c for c in table_columns(con, "accounts") if c not in ACCOUNTS.column_names
+            ]
+            history.record(con, attributes)
         con.execute(
             f"INSERT INTO {LOADS_TABLE} VALUES (now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?)",
             [

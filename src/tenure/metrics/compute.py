@@ -13,9 +13,17 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from tenure.engine.calendar import check_grain, floor_date, parse_period, shift
-from tenure.engine.segments import attribute_columns
+from tenure.engine.segments import SUBSCRIPTION_SEGMENTS, attribute_columns
 from tenure.errors import QueryError
-from tenure.metrics import engagement, lifecycle, mrr, sources, support, voice
+from tenure.metrics import (
+    engagement,
+    lifecycle,
+    mrr,
+    segments_in_time,
+    sources,
+    support,
+    voice,
+)
 from tenure.metrics.catalog import Context, Metric, metric, ratio
 from tenure.metrics.definitions import Definitions
 from tenure.metrics.policy import RevenuePolicy
@@ -36,6 +44,9 @@ class Source:
     # reads `build`.
     by_segment: Callable[[Query], ir.Table] | None = None
     additive: bool = True  # False: quantiles, NULL (not 0) where a period has no rows
+    # Per-account rows with the query's segments attached, for sources whose segments are read
+    # per period (revenue: paid_plan, ...); `build` is then the same rows without segments.
+    segmented: Callable[[Query], ir.Table] | None = None
 
 
 def _added(rows: Callable[[Query], ir.Table], measures: tuple[str, ...], *dims: str) -> Source:
@@ -56,8 +67,16 @@ def _added(rows: Callable[[Query], ir.Table], measures: tuple[str, ...], *dims: 
 
 
 SOURCES: dict[str, Source] = {
-    "mrr": Source(mrr.account_mrr, mrr.MEASURES),
-    "scheduled": Source(mrr.account_scheduled_churn, ("scheduled_churn_mrr",)),
+    "mrr": Source(
+        mrr.account_mrr,
+        (*mrr.MEASURES, *segments_in_time.SEGMENT_MEASURES),
+        segmented=segments_in_time.segmented_mrr,
+    ),
+    "scheduled": Source(
+        mrr.account_scheduled_churn,
+        ("scheduled_churn_mrr",),
+        segmented=segments_in_time.segmented_scheduled,
+    ),
     "orders": Source(sources.account_orders, sources.ORDER_MEASURES),
     "buyers": Source(
         sources.account_buyers, sources.BUYER_MEASURES, by_segment=sources.segment_buyers
@@ -126,7 +145,9 @@ def _summed(query: Query, measures: Sequence[str]) -> ir.Table:
         assert source.per_account or not query.by, "company-wide sources have no segments"
         if not source.additive:
             quantiles.update(names)
-        if source.by_segment is not None:
+        if source.segmented is not None:
+            rows = source.segmented(query)
+        elif source.by_segment is not None:
             rows = source.by_segment(query)
         elif source.per_account:
             rows = query.with_segments(source.build(query))
@@ -144,7 +165,7 @@ def _summed(query: Query, measures: Sequence[str]) -> ir.Table:
     types["fx_missing"] = ibis.dtype("int64")
     grid = query.calendar.select("period_index")
     if query.by:
-        grid = grid.cross_join(query.accounts.select(*query.by).distinct())
+        grid = grid.cross_join(segments_in_time.segment_values(query))
     flat = {m for part, has in parts if not has for m in part.columns} | {"fx_missing"}
     union = None
     for part, has in [(grid, False), *parts]:
@@ -244,11 +265,20 @@ def make_query(
 def _split_names(
     tables: Tables, metrics: Sequence[Metric], by: Sequence[str]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Account attributes and fact dimensions among the `by` names; an unknown name is an error
-    that lists what each kind allows."""
+    """Account attributes (and the subscription segments) and fact dimensions among the `by`
+    names; an unknown name is an error that lists what each kind allows."""
     attributes = attribute_columns(tables.table("accounts"))
     for name in by:
         if name in attributes:
+            continue
+        if name in SUBSCRIPTION_SEGMENTS:
+            lacking = [m.name for m in metrics if not _by_subscription(m)]
+            if lacking:
+                raise QueryError(
+                    f"{name!r} (the subscription's) splits revenue metrics only (MRR, its "
+                    f"movements, customer counts and rates); {', '.join(lacking)} cannot be "
+                    "split by it: ask for them separately or split by an account attribute"
+                )
             continue
         having = [m.name for m in metrics if name in m.dimensions]
         lacking = [m.name for m in metrics if name not in m.dimensions]
@@ -260,14 +290,22 @@ def _split_names(
                 "ask for them separately"
             )
         dims = sorted({d for m in metrics for d in m.dimensions})
+        valid = [*attributes, *SUBSCRIPTION_SEGMENTS]
         raise QueryError(
-            f"unknown segment attribute {name!r}; valid: {', '.join(attributes) or 'none loaded'}"
+            f"unknown segment attribute {name!r}; valid: {', '.join(valid)}"
             + (f"; these metrics also split by: {', '.join(dims)}" if dims else "")
         )
+    segments = (*attributes, *SUBSCRIPTION_SEGMENTS)
     return (
-        tuple(n for n in by if n in attributes),
-        tuple(n for n in by if n not in attributes),
+        tuple(n for n in by if n in segments),
+        tuple(n for n in by if n not in segments),
     )
+
+
+def _by_subscription(m: Metric) -> bool:
+    """Whether every measure of `m` comes from the subscriptions (or is company-wide), so that
+    it can be split by a subscription segment."""
+    return all(x.startswith("company_") or source_of(x) in ("mrr", "scheduled") for x in m.measures)
 
 
 def compute(
@@ -397,7 +435,11 @@ def drill(
         return found
     source = source_of(m.drill_measures[0])
     shown = [x for x in m.drill_measures if source_of(x) == source]
-    rows = query.with_segments(SOURCES[source].build(query))
+    reader = SOURCES[source]
+    if reader.segmented is not None:
+        rows = reader.segmented(query)
+    else:
+        rows = query.with_segments(reader.build(query))
     rows = rows.filter(rows.period_start == day)
     if dimension is not None:
         rows = rows.filter(rows[dimension[0]].cast("string") == dimension[1])

@@ -82,11 +82,23 @@ REVENUE_METRICS: tuple[Metric, ...] = (
         "revenue",
         "Change in MRR from exchange rates alone (not a movement)",
     ),
+    _money(
+        "mrr_segment_entering",
+        "revenue",
+        "Opening MRR of accounts that moved into the segment during the period (0 for the "
+        "whole company: it nets out against mrr_segment_leaving)",
+    ),
+    _money(
+        "mrr_segment_leaving",
+        "revenue",
+        "Opening MRR of accounts that moved out of the segment during the period (negative)",
+    ),
     Metric(
         "mrr_net_change",
         "revenue",
         "currency",
-        "Change in MRR over the period: the sum of all movements and FX impact",
+        "Change in MRR over the period: the sum of all movements, FX impact and, per segment, "
+        "the segment entering and leaving lines",
         "mrr_end - mrr_start",
         ("mrr_end", "mrr_start"),
         lambda w, ctx: w.mrr_end - w.mrr_start,
@@ -183,6 +195,16 @@ REVENUE_METRICS: tuple[Metric, ...] = (
     _count("new_customers", "customers_new", "Accounts paying for the first time"),
     _count("reactivated_customers", "customers_reactivated", "Churned accounts paying again"),
     _count("churned_customers", "customers_churned", "Paying accounts that stopped paying"),
+    _count(
+        "segment_entering_customers",
+        "customers_segment_entering",
+        "Customers at the period's start that moved into the segment during it",
+    ),
+    _count(
+        "segment_leaving_customers",
+        "customers_segment_leaving",
+        "Customers at the period's start that moved out of the segment during it",
+    ),
     Metric(
         "customer_churn_rate",
         "retention",

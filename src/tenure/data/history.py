@@ -1,0 +1,49 @@
+"""The history of account attributes: after each load of accounts, every attribute whose value
+differs from the latest one recorded in account_history (or was never recorded) gets a row,
+from the account's `valid_from` if the load gave one, else from the load time (a first value:
+from the account's created_at, since nothing earlier is known)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+
+from tenure.data.contract import ACCOUNT_HISTORY
+from tenure.data.readers import quote
+
+HISTORY = ACCOUNT_HISTORY.name
+
+
+def record(con: duckdb.DuckDBPyConnection, attributes: Sequence[str]) -> int:
+    """Add the changed attribute values of accounts to account_history (the table exists);
+    returns the rows added. Runs inside the load's transaction."""
+    added = 0
+    fresh = "_tenure_history_new"
+    for name in attributes:
+        value = f"CAST(a.{quote(name)} AS VARCHAR)"
+        latest = (
+            f"SELECT account_id, value FROM {HISTORY} WHERE attribute = ? "
+            "QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY valid_from DESC) = 1"
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {fresh} AS "
+            f"SELECT a.account_id, ?::VARCHAR AS attribute, {value} AS value, "
+            # a first value stands from the account's creation, a change from the load
+            "coalesce(a.valid_from, CASE WHEN h.account_id IS NULL THEN a.created_at "
+            "ELSE now()::TIMESTAMP END) AS valid_from "
+            f"FROM accounts a LEFT JOIN ({latest}) h ON h.account_id = a.account_id "
+            f"WHERE h.account_id IS NULL OR h.value IS DISTINCT FROM {value}",
+            [name, name],
+        )
+        # A value given again for the same instant replaces the one recorded for it.
+        con.execute(
+            f"DELETE FROM {HISTORY} h USING {fresh} f WHERE h.account_id = f.account_id "
+            "AND h.attribute = f.attribute AND h.valid_from = f.valid_from"
+        )
+        con.execute(
+            f"INSERT INTO {HISTORY} SELECT account_id, attribute, value, valid_from FROM {fresh}"
+        )
+        added += int(con.execute(f"SELECT count(*) FROM {fresh}").fetchall()[0][0])
+    con.execute(f"DROP TABLE IF EXISTS {fresh}")
+    return added

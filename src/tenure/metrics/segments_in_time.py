@@ -1,0 +1,277 @@
+"""Segments whose value changes over time, and the MRR bridge per segment.
+
+A split by such a segment reads each account's value in force at each period's end: the built-in
+subscription segments (paid_plan, billing_interval, billing_currency: what the account pays for)
+always change with the subscriptions. An account that changes segment between two period ends
+while it was a customer at the first one leaves the old segment with its opening MRR
+(mrr_segment_leaving, at this period's rates) and enters the new one with it
+(mrr_segment_entering), where its movements of the period then count, so that per segment
+
+    mrr_end - mrr_start = movements + fx_impact + segment_entering + segment_leaving
+
+and the segments' bridges add up to the company's (entering and leaving net to zero).
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from tenure.data.history import HISTORY
+from tenure.engine.segments import SUBSCRIPTION_SEGMENTS
+from tenure.engine.segments import with_segments as with_attributes
+from tenure.errors import TenureError
+from tenure.metrics import mrr
+from tenure.metrics.query import ZERO, Query, flag
+
+SEGMENT_MEASURES = (
+    "mrr_segment_entering",
+    "mrr_segment_leaving",
+    "customers_segment_entering",
+    "customers_segment_leaving",
+)
+_MONEY_AT_START = ("mrr_start", "mrr_fx_impact")
+
+
+def moving(query: Query) -> tuple[str, ...]:
+    """The query's segments whose value is read per period: the subscription segments, and the
+    account attributes whose history (account_history) records a change."""
+    changing = query.memo("changing_attributes", lambda: _changing_attributes(query))
+    return tuple(n for n in query.by if n in SUBSCRIPTION_SEGMENTS or n in changing)
+
+
+def _changing_attributes(query: Query) -> frozenset[str]:
+    """Those of the query's account attributes with more than one recorded value for some
+    account (the others are read from accounts as they are)."""
+    names = [n for n in query.by if n not in SUBSCRIPTION_SEGMENTS]
+    if not names:
+        return frozenset()
+    try:
+        history = query.tables.table(HISTORY)
+    except TenureError:  # an engine other than the embedded store, without the table
+        return frozenset()
+    h = history.filter(history.attribute.isin(names))
+    per = h.group_by("attribute", "account_id").aggregate(rows=h.count())
+    changed = per.filter(per.rows > 1).select("attribute").distinct()
+    return frozenset(str(v) for v in query.run(changed)["attribute"])
+
+
+def _values(query: Query, name: str) -> ir.Table:
+    """account_id, period_index, value: the segment's value at every period's end (index 0
+    included)."""
+    if name in SUBSCRIPTION_SEGMENTS:
+        return query.memo(f"values:{name}", lambda: _paid_values(query, name))
+    return query.memo(f"values:{name}", lambda: _attribute_values(query, name))
+
+
+def _attribute_values(query: Query, name: str) -> ir.Table:
+    """The attribute's value in force at each period's end: the latest account_history row
+    from before it, or before the first row the first recorded value; an account without
+    history has its value in accounts."""
+    accounts = query.accounts
+    kind = accounts.schema()[name]
+    history = query.tables.table(HISTORY)
+    h = history.filter(history.attribute == name)
+    h = h.select(
+        h_account="account_id", recorded=h.value.cast(kind), since=query.local(h.valid_from)
+    )
+    periods = query.instants.select("period_index", "instant")
+    at = h.cross_join(periods)
+    before = at.since < at.instant
+    seconds = at.since.epoch_seconds()
+    order = [ibis.desc(flag(before)), ibis.desc(ibis.cases((before, seconds), else_=-seconds))]
+    rank = ibis.row_number().over(group_by=[at.h_account, at.period_index], order_by=order)
+    at = at.mutate(rank=rank)
+    picked = at.filter(at.rank == 0).select(
+        "h_account", h_index="period_index", recorded="recorded"
+    )
+    grid = accounts.select("account_id", current=accounts[name]).cross_join(
+        periods.select("period_index")
+    )
+    joined = grid.left_join(
+        picked,
+        [grid.account_id == picked.h_account, grid.period_index == picked.h_index],
+    )
+    return joined.select(
+        "account_id",
+        "period_index",
+        value=ibis.cases((joined.h_account.notnull(), joined.recorded), else_=joined.current),
+    )
+
+
+def _interval(subs: ir.Table) -> ir.StringValue:
+    """A subscription's billing interval as a word (monthly, annual, every 2 months, ...)."""
+    n = subs.billing_period.cast("int64")
+    months = ibis.cases((subs.billing_unit == "year", n * 12), else_=n)
+    by_months = ibis.cases(
+        (months == 1, "monthly"),
+        (months == 3, "quarterly"),
+        (months == 6, "semiannual"),
+        (months == 12, "annual"),
+        else_=ibis.literal("every ") + months.cast("string") + ibis.literal(" months"),
+    )
+    by_weeks = ibis.cases(
+        (n == 1, "weekly"), else_=ibis.literal("every ") + n.cast("string") + " weeks"
+    )
+    by_days = ibis.cases(
+        (n == 1, "daily"), else_=ibis.literal("every ") + n.cast("string") + " days"
+    )
+    return ibis.cases(
+        (subs.billing_unit == "week", by_weeks),
+        (subs.billing_unit == "day", by_days),
+        else_=by_months,
+    )
+
+
+def _paid_values(query: Query, name: str) -> ir.Table:
+    """account_id, period_index, value: the subscription segment `name` at every period's end
+    (index 0 included): among the subscriptions paying then, the value carrying the largest MRR
+    (converted at the rate of the period's last day; ties by value); an account paying nothing
+    then keeps the value of the last subscription it paid (the one ending last). NULL before it
+    ever paid."""
+    spells = mrr.paying_spells(query)
+    subs = query.facts("subscriptions")
+    kinds = subs.select(
+        s_id="subscription_id",
+        paid_plan=subs.plan,
+        billing_interval=_interval(subs),
+        billing_currency=subs.currency,
+    )
+    s = spells.join(kinds, spells.subscription_id == kinds.s_id)
+    periods = query.instants.select("period_index", "instant", day="last_day")
+    at = s.join(periods, s.pay_from < periods.instant)
+    at = query.with_rate(at, "day")
+    in_force = at.pay_to.isnull() | (at.pay_to >= at.instant)
+    weight = at.monthly.cast("float64") * at.rate.cast("float64").fill_null(1.0)
+    at = at.mutate(
+        force=flag(in_force),
+        weight=ibis.cases((in_force, weight), else_=0.0),
+        ended=ibis.cases((in_force, at.instant), else_=at.pay_to),
+    )
+    g = at.group_by("account_id", "period_index", value=at[name]).aggregate(
+        force=at.force.max(), weight=at.weight.sum(), ended=at.ended.max()
+    )
+    order = [ibis.desc(g.force), ibis.desc(g.weight), ibis.desc(g.ended), g.value]
+    rank = ibis.row_number().over(group_by=[g.account_id, g.period_index], order_by=order)
+    g = g.mutate(rank=rank)
+    return g.filter(g.rank == 0).select("account_id", "period_index", "value")
+
+
+def segmented_mrr(query: Query) -> ir.Table:
+    """The per-account MRR rows (mrr.account_mrr plus SEGMENT_MEASURES) with the query's
+    segments attached; an account that changed segment while a customer has two rows in the
+    period, one leaving the old segment and one entering the new (see the module's text)."""
+    return query.memo("segmented_mrr", lambda: _segmented_mrr(query))
+
+
+def _segmented_mrr(query: Query) -> ir.Table:
+    rows = mrr.account_mrr(query)
+    names = moving(query)
+    static = [n for n in query.by if n not in names]
+    zeros = {m: _zero(m) for m in SEGMENT_MEASURES}
+    if not names:
+        return with_attributes(rows.mutate(**zeros), query.accounts, static)
+    r = rows
+    for n in names:
+        values = _values(query, n)
+        end = values.select(e_account="account_id", e_index="period_index", **{f"e__{n}": "value"})
+        start = values.select(
+            s_account="account_id", s_index=values.period_index + 1, **{f"s__{n}": "value"}
+        )
+        r = r.left_join(end, [r.account_id == end.e_account, r.period_index == end.e_index])
+        r = r.left_join(start, [r.account_id == start.s_account, r.period_index == start.s_index])
+        r = r.drop("e_account", "e_index", "s_account", "s_index")
+    opening = (r.customers_start > 0) | (r.mrr_start != 0)
+    same = ibis.and_(*[r[f"e__{n}"].identical_to(r[f"s__{n}"]) for n in names])
+    r = r.mutate(moved=opening & ~same)
+    types = {**rows.schema(), **{m: _zero(m).type() for m in SEGMENT_MEASURES}}
+    stay = r.filter(~r.moved)
+    moved = r.filter(r.moved)
+    zero = {m: _zero(m) for m in (*mrr.MEASURES, *SEGMENT_MEASURES)}
+    parts = [
+        _row(stay, types, {**_columns(stay), **zeros}, names, "e__"),
+        # the opening balance leaves the old segment ...
+        _row(
+            moved,
+            types,
+            {
+                **zero,
+                "movement": ibis.literal("segment_leaving"),
+                "mrr_start": moved.mrr_start,
+                "mrr_fx_impact": moved.mrr_fx_impact,
+                "customers_start": moved.customers_start,
+                "mrr_segment_leaving": -(moved.mrr_start + moved.mrr_fx_impact),
+                "customers_segment_leaving": moved.customers_start,
+            },
+            names,
+            "s__",
+        ),
+        # ... and enters the new one, where the period's movements count
+        _row(
+            moved,
+            types,
+            {
+                **_columns(moved),
+                **zeros,
+                "mrr_start": zero["mrr_start"],
+                "mrr_fx_impact": zero["mrr_fx_impact"],
+                "customers_start": zero["customers_start"],
+                "mrr_segment_entering": moved.mrr_start + moved.mrr_fx_impact,
+                "customers_segment_entering": moved.customers_start,
+            },
+            names,
+            "e__",
+        ),
+    ]
+    both = parts[0].union(parts[1]).union(parts[2])
+    return with_attributes(both, query.accounts, static)
+
+
+def _columns(r: ir.Table) -> dict[str, ir.Value]:
+    return {c: r[c] for c in ("movement", *mrr.MEASURES)}
+
+
+def _row(
+    r: ir.Table,
+    types: dict[str, ir.DataType],
+    values: dict[str, ir.Value],
+    names: tuple[str, ...],
+    prefix: str,
+) -> ir.Table:
+    """One branch of the split: the keys, every measure cast to one type, the segments."""
+    measures = ["movement", *mrr.MEASURES, *SEGMENT_MEASURES]
+    return r.select(
+        "account_id",
+        "period_index",
+        "period_start",
+        "cohort",
+        **{m: values[m].cast(types[m]) for m in measures},
+        **{n: r[f"{prefix}{n}"] for n in names},
+    )
+
+
+def segmented_scheduled(query: Query) -> ir.Table:
+    """mrr.account_scheduled_churn with the query's segments at each period's end."""
+    rows = mrr.account_scheduled_churn(query)
+    names = moving(query)
+    static = [n for n in query.by if n not in names]
+    for n in names:
+        values = _values(query, n)
+        end = values.select(e_account="account_id", e_index="period_index", **{n: "value"})
+        rows = rows.left_join(
+            end, [rows.account_id == end.e_account, rows.period_index == end.e_index]
+        ).drop("e_account", "e_index")
+    return with_attributes(rows, query.accounts, static)
+
+
+def segment_values(query: Query) -> ir.Table:
+    """The distinct combinations of the query's segments, for the period x segment grid."""
+    if not moving(query):
+        return query.accounts.select(*query.by).distinct()
+    return segmented_mrr(query).select(*query.by).distinct()
+
+
+def _zero(measure: str) -> ir.Value:
+    if measure.startswith("mrr_"):
+        return ZERO
+    return ibis.literal(0).cast("int64")
