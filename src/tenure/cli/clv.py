@@ -12,6 +12,7 @@ from tenure.cli.common import (
     DbOption,
     FormatOption,
     GrainOption,
+    Group,
     OutputOption,
     WhereOption,
     emit,
@@ -24,6 +25,7 @@ from tenure.cli.common import (
 from tenure.errors import TenureError
 
 clv_app = typer.Typer(
+    cls=Group,
     help="Predictive lifetime value: BG/NBD or Pareto/NBD with Gamma-Gamma, and sBG renewals.",
     no_args_is_help=True,
 )

@@ -13,6 +13,7 @@ from tenure.cli.common import (
     EndOption,
     FormatOption,
     GrainOption,
+    Group,
     OutputOption,
     StartOption,
     WhereOption,
@@ -24,7 +25,9 @@ from tenure.cli.common import (
 from tenure.errors import TenureError
 
 engagement_app = typer.Typer(
-    help="Engagement: stickiness and retention of users and accounts.", no_args_is_help=True
+    cls=Group,
+    help="Engagement: stickiness and retention of users and accounts.",
+    no_args_is_help=True,
 )
 
 UnitOption = Annotated[str, typer.Option("--unit", help="user or account.")]

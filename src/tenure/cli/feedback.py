@@ -11,6 +11,7 @@ from tenure.cli.common import (
     DbOption,
     EndOption,
     FormatOption,
+    Group,
     OutputOption,
     StartOption,
     WhereOption,
@@ -21,6 +22,7 @@ from tenure.cli.common import (
 )
 
 feedback_app = typer.Typer(
+    cls=Group,
     help="Survey comments in any language: themes, detractor drivers, search, quality.",
     no_args_is_help=True,
 )

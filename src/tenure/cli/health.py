@@ -11,6 +11,7 @@ import typer
 from tenure.cli.common import (
     DbOption,
     FormatOption,
+    Group,
     HorizonOption,
     OutputOption,
     WhereOption,
@@ -24,7 +25,7 @@ from tenure.cli.common import (
 from tenure.errors import TenureError
 
 churn_app = typer.Typer(
-    help="Churn prediction trained on this workspace's history.", no_args_is_help=True
+    cls=Group, help="Churn prediction trained on this workspace's history.", no_args_is_help=True
 )
 
 

@@ -9,6 +9,7 @@ import typer
 from tenure.cli.common import (
     AppDbOption,
     DbOption,
+    Group,
     err,
     friendly_errors,
     open_store,
@@ -17,7 +18,7 @@ from tenure.cli.common import (
     write,
 )
 
-keys_app = typer.Typer(help="API keys for the REST API.", no_args_is_help=True)
+keys_app = typer.Typer(cls=Group, help="API keys for the REST API.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ import typer
 from tenure.cli.common import (
     AppDbOption,
     DbOption,
+    Group,
     emit,
     friendly_errors,
     open_live,
@@ -18,7 +19,9 @@ from tenure.cli.common import (
 )
 from tenure.errors import TenureError
 
-sources_app = typer.Typer(help="Data sources synced into the workspace.", no_args_is_help=True)
+sources_app = typer.Typer(
+    cls=Group, help="Data sources synced into the workspace.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:

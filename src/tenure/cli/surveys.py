@@ -11,6 +11,7 @@ from tenure.cli.common import (
     ByOption,
     DbOption,
     FormatOption,
+    Group,
     WhereOption,
     emit,
     friendly_errors,
@@ -19,7 +20,7 @@ from tenure.cli.common import (
     parse_date,
 )
 
-surveys_app = typer.Typer(help="Surveys sent by signed links.", no_args_is_help=True)
+surveys_app = typer.Typer(cls=Group, help="Surveys sent by signed links.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
