@@ -1,7 +1,5 @@
 """`tenure automations`: when-then rules, created from YAML and run on demand."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

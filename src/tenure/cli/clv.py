@@ -1,8 +1,6 @@
 """`tenure clv`: predictive lifetime value (BG/NBD or Pareto/NBD with Gamma-Gamma) and the sBG
 renewal model."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,8 +1,6 @@
 """`tenure engagement`: the distribution of active days (stickiness) and retention by cohort,
 of users or accounts."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

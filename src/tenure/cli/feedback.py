@@ -1,7 +1,5 @@
 """`tenure feedback`: themes, detractor themes, search and scorer quality of survey comments."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

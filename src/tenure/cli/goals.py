@@ -1,7 +1,5 @@
 """`tenure goals`: targets, progress and status."""
 
-from __future__ import annotations
-
 import datetime as dt
 from typing import Annotated, Any
 

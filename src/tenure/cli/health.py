@@ -1,7 +1,5 @@
 """Customer health (`tenure health`) and churn prediction (`tenure churn`)."""
 
-from __future__ import annotations
-
 import datetime as dt
 from pathlib import Path
 from typing import Annotated

@@ -1,7 +1,5 @@
 """The server (`tenure serve`) and its API keys (`tenure keys`)."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 import typer

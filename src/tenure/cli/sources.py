@@ -1,7 +1,5 @@
 """`tenure sources`: connect Stripe, Zendesk, HubSpot and the like, and sync them."""
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated
 

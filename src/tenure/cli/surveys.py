@@ -1,7 +1,5 @@
 """`tenure surveys`: response rates of the surveys sent by signed links."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
