@@ -1,7 +1,5 @@
 """`tenure automations`: when-then rules, created from YAML and run on demand."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +8,7 @@ import typer
 from tenure.cli.common import (
     AppDbOption,
     DbOption,
+    Group,
     emit,
     friendly_errors,
     open_reader,
@@ -18,7 +17,7 @@ from tenure.cli.common import (
 )
 from tenure.errors import TenureError
 
-automations_app = typer.Typer(help="When-then automations.", no_args_is_help=True)
+automations_app = typer.Typer(cls=Group, help="When-then automations.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,8 +1,6 @@
 """`tenure clv`: predictive lifetime value (BG/NBD or Pareto/NBD with Gamma-Gamma) and the sBG
 renewal model."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
@@ -12,6 +10,7 @@ from tenure.cli.common import (
     DbOption,
     FormatOption,
     GrainOption,
+    Group,
     OutputOption,
     WhereOption,
     emit,
@@ -24,6 +23,7 @@ from tenure.cli.common import (
 from tenure.errors import TenureError
 
 clv_app = typer.Typer(
+    cls=Group,
     help="Predictive lifetime value: BG/NBD or Pareto/NBD with Gamma-Gamma, and sBG renewals.",
     no_args_is_help=True,
 )

@@ -110,7 +110,20 @@ def capture(width: int = 120) -> Iterator[Captured]:
 _ARGV: ContextVar[list[str] | None] = ContextVar("tenure_cli_argv", default=None)
 
 
-class Invocation(typer.core.TyperGroup):
+class Group(typer.core.TyperGroup):
+    """A command group whose `--help` defaults to False instead of None. Typer passes a bool
+    flag's bool value through but coerces a None with a pydantic TypeAdapter, and building one
+    imports pydantic (about 0.1 s): every group above the command that runs, the root included,
+    processes its `--help`, so with None `tenure GROUP --help` would pay for it."""
+
+    def get_help_option(self, ctx: Any) -> typer.core.TyperOption | None:
+        option = super().get_help_option(ctx)
+        if option is not None and option.default is None:
+            option.default = False
+        return option
+
+
+class Invocation(Group):
     """The root command group; it keeps the arguments it was called with, so that a command can
     hand them to a server that holds its store (see `tenure.cli.remote`)."""
 

@@ -1,8 +1,6 @@
 """Data commands: load files, build the demo, the KPI report, the contract, settings, the load
 history and the Parquet export."""
 
-from __future__ import annotations
-
 import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any

@@ -1,8 +1,6 @@
 """`tenure engagement`: the distribution of active days (stickiness) and retention by cohort,
 of users or accounts."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
@@ -13,6 +11,7 @@ from tenure.cli.common import (
     EndOption,
     FormatOption,
     GrainOption,
+    Group,
     OutputOption,
     StartOption,
     WhereOption,
@@ -24,7 +23,9 @@ from tenure.cli.common import (
 from tenure.errors import TenureError
 
 engagement_app = typer.Typer(
-    help="Engagement: stickiness and retention of users and accounts.", no_args_is_help=True
+    cls=Group,
+    help="Engagement: stickiness and retention of users and accounts.",
+    no_args_is_help=True,
 )
 
 UnitOption = Annotated[str, typer.Option("--unit", help="user or account.")]

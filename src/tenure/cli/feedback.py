@@ -1,7 +1,5 @@
 """`tenure feedback`: themes, detractor themes, search and scorer quality of survey comments."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
@@ -11,6 +9,7 @@ from tenure.cli.common import (
     DbOption,
     EndOption,
     FormatOption,
+    Group,
     OutputOption,
     StartOption,
     WhereOption,
@@ -21,6 +20,7 @@ from tenure.cli.common import (
 )
 
 feedback_app = typer.Typer(
+    cls=Group,
     help="Survey comments in any language: themes, detractor drivers, search, quality.",
     no_args_is_help=True,
 )

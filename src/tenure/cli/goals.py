@@ -1,7 +1,5 @@
 """`tenure goals`: targets, progress and status."""
 
-from __future__ import annotations
-
 import datetime as dt
 from typing import Annotated, Any
 
@@ -11,6 +9,7 @@ from tenure.cli.common import (
     AppDbOption,
     DbOption,
     FormatOption,
+    Group,
     emit,
     friendly_errors,
     open_reader,
@@ -19,7 +18,9 @@ from tenure.cli.common import (
 )
 from tenure.errors import TenureError
 
-goals_app = typer.Typer(help="Goals: targets, progress and status.", no_args_is_help=True)
+goals_app = typer.Typer(
+    cls=Group, help="Goals: targets, progress and status.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,5 @@
 """Customer health (`tenure health`) and churn prediction (`tenure churn`)."""
 
-from __future__ import annotations
-
 import datetime as dt
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +9,7 @@ import typer
 from tenure.cli.common import (
     DbOption,
     FormatOption,
+    Group,
     HorizonOption,
     OutputOption,
     WhereOption,
@@ -24,7 +23,7 @@ from tenure.cli.common import (
 from tenure.errors import TenureError
 
 churn_app = typer.Typer(
-    help="Churn prediction trained on this workspace's history.", no_args_is_help=True
+    cls=Group, help="Churn prediction trained on this workspace's history.", no_args_is_help=True
 )
 
 

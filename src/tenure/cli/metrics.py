@@ -1,8 +1,6 @@
 """Metric commands: metrics per period and segment, drill-down to accounts, cohorts, funnels
 and survival."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -1,7 +1,5 @@
 """The server (`tenure serve`) and its API keys (`tenure keys`)."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 import typer
@@ -9,6 +7,7 @@ import typer
 from tenure.cli.common import (
     AppDbOption,
     DbOption,
+    Group,
     err,
     friendly_errors,
     open_store,
@@ -17,7 +16,7 @@ from tenure.cli.common import (
     write,
 )
 
-keys_app = typer.Typer(help="API keys for the REST API.", no_args_is_help=True)
+keys_app = typer.Typer(cls=Group, help="API keys for the REST API.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:

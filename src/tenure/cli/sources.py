@@ -1,7 +1,5 @@
 """`tenure sources`: connect Stripe, Zendesk, HubSpot and the like, and sync them."""
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated
 
@@ -10,6 +8,7 @@ import typer
 from tenure.cli.common import (
     AppDbOption,
     DbOption,
+    Group,
     emit,
     friendly_errors,
     open_live,
@@ -18,7 +17,9 @@ from tenure.cli.common import (
 )
 from tenure.errors import TenureError
 
-sources_app = typer.Typer(help="Data sources synced into the workspace.", no_args_is_help=True)
+sources_app = typer.Typer(
+    cls=Group, help="Data sources synced into the workspace.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,5 @@
 """`tenure surveys`: response rates of the surveys sent by signed links."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
@@ -11,6 +9,7 @@ from tenure.cli.common import (
     ByOption,
     DbOption,
     FormatOption,
+    Group,
     WhereOption,
     emit,
     friendly_errors,
@@ -19,7 +18,7 @@ from tenure.cli.common import (
     parse_date,
 )
 
-surveys_app = typer.Typer(help="Surveys sent by signed links.", no_args_is_help=True)
+surveys_app = typer.Typer(cls=Group, help="Surveys sent by signed links.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
