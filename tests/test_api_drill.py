@@ -314,3 +314,90 @@ def test_a_score_band_drills_to_its_accounts(client: TestClient, store: Store) -
         client.get("/api/scores/drill/page", headers=key, params={"score": "mood", "band": "red"}),
         422,
     )
+
+
+def test_a_score_distribution_honours_the_filter_and_the_split(
+    client: TestClient, store: Store, workspace: Workspace
+) -> None:
+    key = _key(store)
+    base = {"survey": "nps", **RANGE}
+    every = client.get("/api/surveys/distribution", headers=key, params=base).json()
+    assert {b["score"] for b in every} <= set(range(11)) and len(every) > 5
+    total = sum(b["answers"] for b in every)
+    plans = workspace.table("accounts").to_pandas().set_index("account_id")["plan"]
+    answers = workspace.table("survey_responses").to_pandas()
+    day = answers["responded_at"].dt.date
+    nps = answers[
+        (answers["survey"] == "nps") & (day >= dt.date(2026, 1, 1)) & (day <= dt.date(2026, 9, 1))
+    ]
+    assert total == len(nps)  # the demo's workspace keeps UTC, so local days are UTC days
+    plan = plans.dropna().iloc[0]
+    narrowed = client.get(
+        "/api/surveys/distribution", headers=key, params={**base, "where": f"plan = '{plan}'"}
+    ).json()
+    mine = nps[nps["account_id"].map(plans) == plan]
+    assert 0 < sum(b["answers"] for b in narrowed) == len(mine) < total
+    split = client.get(
+        "/api/surveys/distribution", headers=key, params={**base, "by": "plan"}
+    ).json()
+    assert sum(b["answers"] for b in split) == total
+    assert {(b["score"], b["answers"]) for b in split if b["plan"] == plan} == {
+        (b["score"], b["answers"]) for b in narrowed
+    }
+    # The paid-plan segments split revenue metrics only: refused with their names.
+    paid = client.get("/api/surveys/distribution", headers=key, params={**base, "by": "paid_plan"})
+    _problem(paid, 400)
+    assert "paid_plan" in paid.json()["detail"]
+    _problem(client.get("/api/surveys/distribution", headers=key, params={**base, "by": "x"}), 400)
+
+
+def test_a_score_bar_drills_to_its_answers(
+    client: TestClient, store: Store, workspace: Workspace
+) -> None:
+    key = _key(store)
+    base = {"survey": "nps", **RANGE}
+    bars = client.get("/api/surveys/distribution", headers=key, params=base).json()
+    total = sum(b["answers"] for b in bars)
+    bar = next(b for b in bars if b["score"] == 1)  # holds the formula comment
+    params = {**base, "score": 1}
+    page = client.get(
+        "/api/surveys/distribution/drill/page", headers=key, params={**params, "limit": 1000}
+    ).json()
+    assert page["total"] == page["numerator"] == bar["answers"] > 0
+    assert page["denominator"] == total
+    assert page["value"] == pytest.approx(100 * bar["answers"] / total)
+    assert {r["score"] for r in page["items"]} == {1}
+    first = page["items"][0]
+    assert list(first)[:2] == ["account_id", "name"]
+    assert {"respondent", "responded_at", "comment", "language"} <= set(first)
+    formula = next(r for r in page["items"] if r["response_id"] == "F1")
+    assert formula["comment"] == "=1+1 slow" and formula["account_id"] == "A000001"
+    rows = _csv(client, key, "/api/surveys/distribution/drill", params)
+    assert len(rows) == bar["answers"]
+    assert next(r for r in rows if r["response_id"] == "F1")["comment"] == "'=1+1 slow"
+    # One segment's bar: its answers, of that segment's answers.
+    split = client.get(
+        "/api/surveys/distribution", headers=key, params={**base, "by": "plan"}
+    ).json()
+    one = max((b for b in split if b["plan"] is not None), key=lambda b: b["answers"])
+    segment = {**base, "score": one["score"], "by": "plan", "value": one["plan"]}
+    page = client.get("/api/surveys/distribution/drill/page", headers=key, params=segment).json()
+    assert page["numerator"] == one["answers"] == page["total"]
+    assert page["denominator"] == sum(b["answers"] for b in split if b["plan"] == one["plan"])
+    assert {r["plan"] for r in page["items"]} == {one["plan"]}
+    lonely = {**params, "by": "plan"}
+    _problem(client.get("/api/surveys/distribution/drill", headers=key, params=lonely), 400)
+    _problem(
+        client.get("/api/surveys/distribution/drill", headers=key, params={**params, "score": "x"}),
+        422,
+    )
+    _problem(
+        client.get(
+            "/api/surveys/distribution/drill/page",
+            headers=key,
+            params={**params, "survey": "mood"},
+        ),
+        422,
+    )
+    backwards = {**params, "from": "2026-09-01", "to": "2026-01-01"}
+    _problem(client.get("/api/surveys/distribution/drill", headers=key, params=backwards), 400)

@@ -9,11 +9,13 @@ another scale are first mapped linearly onto 0-10. CSAT and CES thresholds are d
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from tenure.errors import QueryError
 from tenure.metrics.definitions import Definitions, scale_share
 from tenure.metrics.query import Query, flag
 from tenure.metrics.tables import Tables
@@ -107,13 +109,86 @@ def account_voice(query: Query) -> ir.Table:
 
 
 def score_distribution(
-    tables: Tables, survey: str, start: dt.date, end: dt.date, where: str | None = None
+    tables: Tables,
+    survey: str,
+    start: dt.date,
+    end: dt.date,
+    where: str | None = None,
+    by: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """How many answers of `survey` gave each score, answered from `start` to `end` (inclusive)."""
-    query = Query(tables, "day", start, end, where=where)
+    """How many answers of `survey` gave each score, answered from `start` to `end` (inclusive,
+    local days), of the accounts `where` keeps; with `by` (account attributes), per segment."""
+    query, rows = _answers(tables, survey, start, end, where, by)
+    keys = [*query.by, "score"]
+    counted = rows.group_by(keys).aggregate(answers=rows.count()).order_by(keys)
+    frame: pd.DataFrame = counted.to_pandas()
+    return frame
+
+
+def score_responses(
+    tables: Tables,
+    survey: str,
+    score: float,
+    start: dt.date,
+    end: dt.date,
+    where: str | None = None,
+    segment: tuple[str, str] | None = None,
+) -> pd.DataFrame:
+    """The answers behind one bar of `score_distribution`: those of `survey` that gave `score`
+    (of one segment, `segment` = (account attribute, value as text), when given), newest first,
+    each with its account, respondent (user_id), comment and language. `frame.attrs`: the
+    numerator (these answers) and denominator (every answer of the survey in the range and
+    segment) of the bar's share."""
+    by = (segment[0],) if segment is not None else ()
+    query, rows = _answers(tables, survey, start, end, where, by)
+    if segment is not None:
+        rows = rows.filter(rows[segment[0]].cast("string") == segment[1])
+    picked = rows.score == score
+    totals = rows.aggregate(numerator=flag(picked).sum(), denominator=rows.count()).to_pandas()
+    chosen = rows.filter(picked)
+    names = query.accounts.select(name_account="account_id", name="name")
+    chosen = chosen.left_join(names, chosen.account_id == names.name_account)
+    shown = chosen.select(
+        "account_id",
+        "name",
+        *query.by,
+        respondent=chosen.user_id,
+        responded_at=chosen.responded_at,
+        score=chosen.score,
+        comment=chosen.comment,
+        language=chosen.language,
+        response_id=chosen.response_id,
+    ).order_by(ibis.desc("responded_at"), "response_id")
+    result: pd.DataFrame = shown.to_pandas()
+    numerator, denominator = (int(totals[c].iloc[0] or 0) for c in ("numerator", "denominator"))
+    within = f" of {segment[0]} {segment[1]}" if segment is not None else ""
+    result.attrs = {
+        "definition": (
+            f"{survey} answers scoring {score:g} / all {survey} answers{within} from {start} "
+            f"to {end}"
+        ),
+        "unit": "percent",
+        "value": 100.0 * numerator / denominator if denominator else None,
+        "numerator": numerator,
+        "denominator": denominator,
+    }
+    return result
+
+
+def _answers(
+    tables: Tables,
+    survey: str,
+    start: dt.date,
+    end: dt.date,
+    where: str | None,
+    by: Sequence[str],
+) -> tuple[Query, ir.Table]:
+    """The answers of `survey` on the local days `start` to `end`, of the accounts `where` keeps,
+    with the `by` attributes of each answer's account (NULL for an unknown account)."""
+    if end < start:
+        raise QueryError(f"the range ends ({end}) before it starts ({start})")
+    query = Query(tables, "day", start, end, by=tuple(by), where=where)
     answers = query.facts("survey_responses")
     day = query.local(answers.responded_at).date()
     rows = answers.filter(answers.survey == survey, day >= start, day <= end)
-    counted = rows.group_by("score").aggregate(answers=rows.count()).order_by("score")
-    frame: pd.DataFrame = counted.to_pandas()
-    return frame
+    return query, query.with_segments(rows)

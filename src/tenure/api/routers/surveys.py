@@ -12,7 +12,16 @@ from tenure.api.deps import BaseUrl, CachedReads, Editor, Live, StoreDep, Viewer
 from tenure.api.form import render
 from tenure.api.frames import records
 from tenure.api.problems import EXPENSIVE, Problem, errors
+from tenure.api.routers.metrics import (
+    Format,
+    Limit,
+    PageOffset,
+    Where,
+    behind_page,
+    rows_or_csv,
+)
 from tenure.api.schemas import (
+    BehindPage,
     Day,
     Id,
     InvitationIn,
@@ -24,6 +33,8 @@ from tenure.api.schemas import (
 )
 from tenure.app import surveys as survey_rules
 from tenure.app.store import Invitation, Survey
+from tenure.engine.bounds import check_by
+from tenure.workspace import Workspace
 
 router = APIRouter()
 Kind = Annotated[str, Query(pattern="^(nps|csat|ces|custom)$")]
@@ -67,21 +78,105 @@ def response_rates(
     return records(rates)
 
 
+First = Annotated[Day, Query(alias="from")]
+Last = Annotated[Day, Query(alias="to")]
+Score = Annotated[float, Query(ge=-1_000_000, le=1_000_000)]
+Attribute = Annotated[str | None, Query(max_length=100)]
+AttributeValue = Annotated[str | None, Query(max_length=200)]
+
+
 @router.get(
     "/api/surveys/distribution",
-    summary="Answers per score of one survey kind",
+    summary="Answers per score of one survey kind, of the accounts in the filter, per segment",
     response_model=list[Row],
     responses=errors(*EXPENSIVE),
 )
 def score_counts(
     read: CachedReads,
     survey: Kind,
-    start: Annotated[Day, Query(alias="from")],
-    end: Annotated[Day, Query(alias="to")],
+    start: First,
+    end: Last,
+    by: Annotated[list[str] | None, Query(max_length=2)] = None,
+    where: Where = None,
 ) -> Response:
+    """`where` keeps the answers of the accounts it matches; `by` splits by account attributes
+    (the paid-plan segments split revenue metrics only, and are refused here)."""
     from tenure.metrics.voice import score_distribution
 
-    return read.respond(lambda ws: records(score_distribution(ws, survey, start, end)), list[Row])
+    segments = check_by(by or [])
+    return read.respond(
+        lambda ws: records(score_distribution(ws, survey, start, end, where=where, by=segments)),
+        list[Row],
+    )
+
+
+@router.get(
+    "/api/surveys/distribution/drill",
+    summary="The answers behind one bar of a score distribution (format=csv: as a CSV file)",
+    response_model=list[Row],
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **errors(*EXPENSIVE),
+    },
+)
+def score_drill(
+    read: CachedReads,
+    survey: Kind,
+    score: Score,
+    start: First,
+    end: Last,
+    where: Where = None,
+    by: Attribute = None,
+    value: AttributeValue = None,
+    format: Format = "json",
+) -> Response:
+    """`by` and `value` keep the answers of one segment's bar (accounts whose attribute `by`
+    is `value`)."""
+    from tenure.metrics.voice import score_responses
+
+    segment = _segment(by, value)
+    return rows_or_csv(
+        read,
+        lambda ws: score_responses(ws, survey, score, start, end, where=where, segment=segment),
+        format,
+        f"{survey}-{score:g}" + (f"-{value}" if segment else ""),
+    )
+
+
+@router.get(
+    "/api/surveys/distribution/drill/page",
+    summary="The answers behind one bar of a score distribution, with the answers giving that "
+    "score and all answers of the survey in the range (and segment)",
+    response_model=BehindPage,
+    responses=errors(*EXPENSIVE),
+)
+def score_drill_page(
+    read: CachedReads,
+    survey: Kind,
+    score: Score,
+    start: First,
+    end: Last,
+    where: Where = None,
+    by: Attribute = None,
+    value: AttributeValue = None,
+    limit: Limit = 100,
+    offset: PageOffset = 0,
+) -> Response:
+    from tenure.metrics.voice import score_responses
+
+    segment = _segment(by, value)
+
+    def page(ws: Workspace) -> BehindPage:
+        frame = score_responses(ws, survey, score, start, end, where=where, segment=segment)
+        return behind_page(frame, limit, offset, ws.reporting_currency)
+
+    return read.respond(page, BehindPage)
+
+
+def _segment(by: str | None, value: str | None) -> tuple[str, str] | None:
+    if (by is None) != (value is None):
+        raise Problem(400, "Bad request", "give both by and value, or neither")
+    return None if by is None or value is None else (by, value)
 
 
 @router.post("/api/surveys", status_code=201, summary="Create a survey (NPS, CSAT, CES or custom)")
