@@ -401,3 +401,40 @@ def test_a_score_bar_drills_to_its_answers(
     )
     backwards = {**params, "from": "2026-09-01", "to": "2026-01-01"}
     _problem(client.get("/api/surveys/distribution/drill", headers=key, params=backwards), 400)
+
+
+def test_a_paid_plan_split_counts_its_plans_against_the_size_limit(
+    client: TestClient, store: Store, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = _key(store)
+    plans = workspace.table("subscriptions").to_pandas()["plan"].nunique()
+    assert plans > 1
+    params = {"names": "mrr", "by": "paid_plan", "from": "2026-02-01", "to": "2026-07-01"}
+    monkeypatch.setenv("TENURE_MAX_CELLS", str(6 * plans))  # six months, plans + NULL over it
+    refused = client.get("/api/metrics", headers=key, params=params)
+    _problem(refused, 400)
+    assert f"{plans + 1:,} segments" in refused.json()["detail"]
+    monkeypatch.setenv("TENURE_MAX_CELLS", str(6 * (plans + 1)))
+    answer = client.get("/api/metrics", headers=key, params=params)
+    assert answer.status_code == 200, answer.text
+    assert {r["paid_plan"] for r in answer.json()["items"]} <= set(
+        workspace.table("subscriptions").to_pandas()["plan"]
+    ) | {None}
+
+
+def test_a_paid_plan_point_drills_to_that_plans_accounts(client: TestClient, store: Store) -> None:
+    key = _key(store)
+    rows = client.get(
+        "/api/metrics",
+        headers=key,
+        params={"names": "mrr", "by": "paid_plan", "from": "2026-08-01", "to": "2026-08-01"},
+    ).json()["items"]
+    point = max(rows, key=lambda r: float(r["value"] or 0))
+    params = {"period": "2026-08", "dimension": "paid_plan", "value": point["paid_plan"]}
+    page = client.get("/api/drill/mrr/page", headers=key, params={**params, "limit": 1000}).json()
+    assert float(page["value"]) == pytest.approx(float(point["value"]))
+    assert float(point["value"]) > 0
+    assert {r["paid_plan"] for r in page["items"]} == {point["paid_plan"]}
+    assert sum(float(r["mrr_end"]) for r in page["items"]) == pytest.approx(float(point["value"]))
+    nps = client.get("/api/drill/nps", headers=key, params=params)
+    _problem(nps, 400)

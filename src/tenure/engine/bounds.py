@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import ibis.expr.types as ir
 
 from tenure.engine.calendar import check_grain, count_periods, floor_date, shift
+from tenure.engine.segments import SUBSCRIPTION_SEGMENTS
 from tenure.errors import QueryError
 
 CELLS_ENV = "TENURE_MAX_CELLS"
@@ -59,12 +60,30 @@ def check_cells(periods: int, metrics: int, segments: int = 1, *, what: str = "m
         )
 
 
-def segment_count(tables: Sequence[ir.Table], by: Sequence[str]) -> int:
+# The subscriptions' columns each built-in subscription segment is read from (see
+# tenure.metrics.segments_in_time): an account's value is one subscription's.
+PAID_SEGMENT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "paid_plan": ("plan",),
+    "billing_interval": ("billing_unit", "billing_period"),
+    "billing_currency": ("currency",),
+}
+assert set(PAID_SEGMENT_COLUMNS) == set(SUBSCRIPTION_SEGMENTS)
+
+
+def segment_count(
+    tables: Sequence[ir.Table], by: Sequence[str], subscriptions: ir.Table | None = None
+) -> int:
     """An upper bound of the segments `by` splits into: the distinct combinations of the
     columns one table holds together (accounts' attributes), times the distinct values of each
-    column found elsewhere (a fact dimension), each plus one for NULL."""
-    remaining = list(by)
+    column found elsewhere (a fact dimension), times for each built-in subscription segment
+    (paid_plan, ...) the distinct values among `subscriptions` (its plans, ...), each plus one
+    for NULL."""
     count = 1
+    for name in by:  # these shadow a loaded accounts column of the same name
+        if name in PAID_SEGMENT_COLUMNS and subscriptions is not None:
+            columns = PAID_SEGMENT_COLUMNS[name]
+            count *= int(subscriptions.select(*columns).distinct().count().execute()) + 1
+    remaining = [c for c in by if c not in PAID_SEGMENT_COLUMNS]
     for table in tables:
         here = [c for c in remaining if c in table.columns]
         if not here:

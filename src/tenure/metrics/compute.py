@@ -413,15 +413,18 @@ def drill(
     in March and the MRR each one took). `frame.attrs` carries the metric, period, definition,
     unit, and the period's value, numerator and denominator over all of the rows' segments.
     `dimension` (name, value) keeps one value of a fact dimension of the metric (one feature
-    of feature_adoption_rate): its rows, and its value, numerator and denominator."""
+    of feature_adoption_rate), or of a subscription segment of a revenue metric (one paid
+    plan): its rows, and its value, numerator and denominator."""
     m = metric(name)
     if not m.drill_measures:
         raise QueryError(
             f"{name} is company-wide (costs carry no account); drill into customers or "
             "new_customers instead"
         )
-    if dimension is not None and dimension[0] not in m.dimensions:
-        splits = ", ".join(m.dimensions) or "none"
+    paid = dimension is not None and dimension[0] in SUBSCRIPTION_SEGMENTS and _by_subscription(m)
+    if dimension is not None and dimension[0] not in m.dimensions and not paid:
+        splits = ", ".join([*m.dimensions, *(SUBSCRIPTION_SEGMENTS if _by_subscription(m) else ())])
+        splits = splits or "none"
         raise QueryError(f"{name} cannot be split by {dimension[0]!r}; it splits by: {splits}")
     day = parse_period(period, grain)
     split = [*by, dimension[0]] if dimension is not None else list(by)

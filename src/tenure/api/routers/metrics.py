@@ -90,7 +90,8 @@ def metrics(
     def compute(ws: Workspace) -> MetricPage:
         if segments:
             tables = [ws.table(t) for t in ("accounts", *CONTRACTS) if ws.has_table(t)]
-            check_cells(periods, len(set(names)), segment_count(tables, segments))
+            paid = ws.table("subscriptions") if ws.has_table("subscriptions") else None
+            check_cells(periods, len(set(names)), segment_count(tables, segments, paid))
         frame = ws.metrics(names, grain=grain, start=start, end=end, by=segments, where=where)
         return MetricPage(
             items=records(frame.iloc[offset : offset + limit]),
