@@ -936,3 +936,124 @@ def test_no_page_scrolls_sideways_on_a_phone(page: Any, server: dict[str, Any]) 
     assert page.is_hidden("header nav") and page.is_visible("#menu")
     page.click("#menu")
     assert page.is_visible("header nav")
+
+
+def _watch(page: Any) -> list[str]:
+    """Console errors and failed API answers from now on (none may reach the user)."""
+    problems: list[str] = []
+    page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+    page.on(
+        "response",
+        lambda r: r.status >= 400 and "/api/" in r.url and problems.append(f"{r.status} {r.url}"),
+    )
+    return problems
+
+
+def test_the_paid_plan_segment_splits_revenue_and_notes_the_rest(
+    page: Any, server: dict[str, Any]
+) -> None:
+    problems = _watch(page)
+    _open(page, server, "/revenue?from=2026-01&to=2026-09")
+    page.select_option("select[name=by]", label="Paid plan (billing)")
+    page.click("#pickers button[type=submit]")
+    page.wait_for_url("**by=paid_plan**")
+    page.wait_for_selector("#page[data-loaded]", timeout=60_000)
+    assert page.get_attribute("#page", "data-loaded") == "1", page.inner_text("#error")
+    assert page.get_attribute("[data-panel=mrr]", "data-segment") == "applied"
+    window = {"names": "mrr", "from": "2026-01-01", "to": "2026-09-01", "by": "paid_plan"}
+    expected = _api(server, "/api/metrics", window)["items"]
+    plans = {str(r["paid_plan"]) for r in expected}
+    lines = dict(_series(page, "chart-mrr"))
+    assert set(lines) == plans and len(plans) > 1
+    assert page.inner_text("[data-panel=movements] .unsplit") == (
+        "all accounts: not split by Paid plan (billing)"
+    )
+    # A point of one plan's line opens that plan's paying accounts.
+    plan = max(
+        plans, key=lambda p: sum(float(r["value"]) for r in expected if str(r["paid_plan"]) == p)
+    )
+    last = next(
+        r
+        for r in reversed(expected)
+        if str(r["paid_plan"]) == plan and r["period_start"] >= "2026-09"
+    )
+    page.locator("#chart-mrr").scroll_into_view_if_needed()
+    x, y = page.evaluate(
+        "() => { const c = echarts.getInstanceByDom(document.getElementById('chart-mrr'));"
+        f" const s = c.getOption().series.find((s) => s.name === {plan!r});"
+        " const p = s.data[s.data.length - 1]; return c.convertToPixel({ seriesIndex: 0 }, p); }"
+    )
+    box = page.locator("#chart-mrr").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    _drilled(page)
+    assert page.inner_text("#drill-title") == f"mrr (Paid plan (billing) {plan}) · 2026-09-01"
+    drill = _api(
+        server,
+        "/api/drill/mrr/page",
+        {"period": "2026-09", "dimension": "paid_plan", "value": plan, "limit": 1000},
+    )
+    assert float(drill["value"]) == pytest.approx(float(last["value"]))
+    assert page.locator("#table-drill tbody tr").count() == drill["total"] > 0
+    page.keyboard.press("Escape")
+    # Usage and voice metrics cannot be split by it: drawn for all accounts, with the note.
+    _open(page, server, "/engagement?from=2026-01&to=2026-09&by=paid_plan")
+    for panel in ("active", "stickiness", "funnel", "adoption"):
+        assert page.get_attribute(f"[data-panel={panel}]", "data-segment") == "ignored", panel
+        assert page.inner_text(f"[data-panel={panel}] .unsplit") == (
+            "all accounts: not split by Paid plan (billing)"
+        )
+    _open(page, server, "/retention?from=2026-01&to=2026-09&by=paid_plan")
+    assert page.get_attribute("[data-panel=churn]", "data-segment") == "applied"
+    assert page.get_attribute("[data-panel=survival]", "data-segment") == "ignored"
+    assert page.is_hidden("#error")
+    assert problems == [], problems
+
+
+def test_an_nps_score_bar_opens_its_answers_with_comments_as_text(
+    page: Any, server: dict[str, Any]
+) -> None:
+    _open(page, server, "/voice?from=2026-09&to=2026-09")
+    window = {"survey": "nps", "from": "2026-09-01", "to": "2026-09-30"}
+    bars = _api(server, "/api/surveys/distribution", window)
+    assert page.get_attribute("[data-panel=distribution-nps]", "data-segment") == "applied"
+    ((_, shown),) = _series(page, "chart-distribution-nps")
+    assert shown == [b["answers"] for b in bars]
+    index = next(i for i, b in enumerate(bars) if b["score"] == 2)  # holds the <script> comment
+    _click_bar(page, "chart-distribution-nps", 0, index)
+    assert page.inner_text("#drill-title") == "NPS score 2 · 2026-09-01 to 2026-09-30"
+    assert page.inner_text("#drill-numerator") == f"{bars[index]['answers']:,}"
+    assert page.inner_text("#drill-denominator") == f"{sum(b['answers'] for b in bars):,}"
+    rows = page.locator("#table-drill tbody tr")
+    assert rows.count() == bars[index]["answers"]
+    header = page.locator("#table-drill th").all_inner_texts()
+    assert header[:7] == [
+        "account_id",
+        "name",
+        "respondent",
+        "responded_at",
+        "score",
+        "comment",
+        "language",
+    ]
+    cell = page.locator("#table-drill td", has_text="slow reports")
+    assert cell.count() == 1 and cell.first.inner_text() == XSS
+    assert page.locator("#drill script, #drill img").count() == 0
+    assert page.evaluate("window.__tenure_xss") is None
+    with page.expect_download() as csv:
+        page.click("#drill a[data-export=drill-csv]")
+    lines = Path(csv.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("account_id,name,respondent")
+    page.keyboard.press("Escape")
+    # With a segment picked, the bars split by it and the filter narrows them.
+    _open(page, server, "/voice?from=2026-01&to=2026-09&by=plan&where=country%20%3D%20%27DE%27")
+    assert page.get_attribute("[data-panel=distribution-nps]", "data-segment") == "applied"
+    split = _api(
+        server,
+        "/api/surveys/distribution",
+        {**window, "from": "2026-01-01", "by": "plan", "where": "country = 'DE'"},
+    )
+    series = dict(_series(page, "chart-distribution-nps"))
+    assert set(series) == {str(b["plan"]) for b in split}
+    assert sum(v or 0 for values in series.values() for v in values) == sum(
+        b["answers"] for b in split
+    )

@@ -272,7 +272,7 @@ def _split_names(
         if name in attributes:
             continue
         if name in SUBSCRIPTION_SEGMENTS:
-            lacking = [m.name for m in metrics if not _by_subscription(m)]
+            lacking = [m.name for m in metrics if not splits_by_subscription(m)]
             if lacking:
                 raise QueryError(
                     f"{name!r} (the subscription's) splits revenue metrics only (MRR, its "
@@ -302,7 +302,7 @@ def _split_names(
     )
 
 
-def _by_subscription(m: Metric) -> bool:
+def splits_by_subscription(m: Metric) -> bool:
     """Whether every measure of `m` comes from the subscriptions (or is company-wide), so that
     it can be split by a subscription segment."""
     return all(x.startswith("company_") or source_of(x) in ("mrr", "scheduled") for x in m.measures)
@@ -421,9 +421,15 @@ def drill(
             f"{name} is company-wide (costs carry no account); drill into customers or "
             "new_customers instead"
         )
-    paid = dimension is not None and dimension[0] in SUBSCRIPTION_SEGMENTS and _by_subscription(m)
+    paid = (
+        dimension is not None
+        and dimension[0] in SUBSCRIPTION_SEGMENTS
+        and splits_by_subscription(m)
+    )
     if dimension is not None and dimension[0] not in m.dimensions and not paid:
-        splits = ", ".join([*m.dimensions, *(SUBSCRIPTION_SEGMENTS if _by_subscription(m) else ())])
+        splits = ", ".join(
+            [*m.dimensions, *(SUBSCRIPTION_SEGMENTS if splits_by_subscription(m) else ())]
+        )
         splits = splits or "none"
         raise QueryError(f"{name} cannot be split by {dimension[0]!r}; it splits by: {splits}")
     day = parse_period(period, grain)

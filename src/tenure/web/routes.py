@@ -3,6 +3,7 @@ reads the JSON API with the session cookie."""
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import resources
 from typing import Annotated, Any
 
@@ -14,7 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from tenure.app import auth
 from tenure.app import keys as key_rules
 from tenure.app.store import Store
-from tenure.engine.segments import attribute_columns
+from tenure.engine.segments import SUBSCRIPTION_SEGMENTS, attribute_columns
 from tenure.live import LiveWorkspace
 
 PAGES = [
@@ -31,6 +32,14 @@ PAGES = [
     ("surveys", "Surveys"),
     ("sources", "Sources"),
 ]
+# The built-in subscription segments in the segment picker, labelled apart from the accounts'
+# own attributes (a loaded `plan` is the sign-up plan; paid_plan is the plan being paid for).
+PAID_SEGMENTS = {
+    "paid_plan": "Paid plan (billing)",
+    "billing_interval": "Billing interval (billing)",
+    "billing_currency": "Billing currency (billing)",
+}
+assert set(PAID_SEGMENTS) == set(SUBSCRIPTION_SEGMENTS)
 WITH_PICKERS = {"overview", "dashboard", "revenue", "retention", "engagement", "voice", "support"}
 _templates = Environment(
     loader=PackageLoader("tenure.web", "templates"), autoescape=select_autoescape(default=True)
@@ -105,6 +114,8 @@ def mount(app: FastAPI) -> None:
             pickers=slug in WITH_PICKERS,
             params=dict(request.query_params),
             attributes=attributes,
+            paid_segments=PAID_SEGMENTS,
+            paid_metrics=_paid_metrics(),
             user=user.name,
             role=user.role,
             account_id=account_id,
@@ -129,3 +140,12 @@ def mount(app: FastAPI) -> None:
     @app.get("/accounts/{account_id}", include_in_schema=False)
     def account_page(request: Request, account_id: str) -> Response:
         return show(request, "account", f"Account {account_id}", account_id)
+
+
+@cache
+def _paid_metrics() -> list[str]:
+    """The catalog metrics a paid segment can split (the dashboard shows the others unsplit)."""
+    from tenure.metrics.catalog import CATALOG
+    from tenure.metrics.compute import splits_by_subscription
+
+    return [name for name, m in CATALOG.items() if splits_by_subscription(m)]

@@ -70,12 +70,26 @@ function range() {
     where: query.get("where") || "",
   };
 }
+// The picker also offers the built-in subscription segments (paid_plan, ...), which split revenue
+// metrics only: a request for other metrics is sent unsplit, and `body.split` says which split was
+// applied ("" for none), so the chart groups by it and its note says what was not split.
+const PAID_SEGMENTS = JSON.parse(page.dataset.paidSegments || "{}");
+const PAID_METRICS = new Set(JSON.parse(page.dataset.paidMetrics || "[]"));
+function segmentLabel(by) { return PAID_SEGMENTS[by] || by; }
+function paidSegment(by) { return Object.prototype.hasOwnProperty.call(PAID_SEGMENTS, by); }
+// The split an API that splits by account attributes only can apply: the picker's, unless paid.
+function attributeSplit(r) { return r.by && !paidSegment(r.by) ? r.by : ""; }
 async function metrics(names, extra) {
   const r = range();
-  const body = await api("/api/metrics", Object.assign({ names, from: r.from, to: r.to, grain: r.grain, by: r.by, where: r.where, limit: 10000 }, extra || {}));
+  const wanted = Object.assign({ by: r.by }, extra || {}).by;
+  const by = paidSegment(wanted) && ![].concat(names).every((n) => PAID_METRICS.has(n)) ? "" : wanted;
+  const body = await api("/api/metrics", Object.assign({ names, from: r.from, to: r.to, grain: r.grain, where: r.where, limit: 10000 }, extra || {}, { by }));
   CURRENCY = body.reporting_currency || CURRENCY;
+  body.split = [].concat(by).filter(Boolean).length ? by : "";
   return body;
 }
+// What a chart of `body` applies of the picker (for segmentNote).
+function applied(body) { return { by: body.split === range().by }; }
 
 // -- periods -------------------------------------------------------------------------------------
 // The one place that knows whether a period is over: its end (exclusive) is after today. The
@@ -181,8 +195,9 @@ function segmentNote(shown, applies, reason) {
   const by = applies.by !== false;
   const where = applies.where !== false;
   box.dataset.segment = (r.by && !by) || (r.where && !where) ? "ignored" : "applied";
+  box.dataset.split = by ? r.by : ""; // what a click on it drills into
   if (box.dataset.segment !== "ignored") return;
-  const what = [!by && r.by ? `not split by ${r.by}` : "", !where && r.where ? "filter not applied" : ""].filter(Boolean).join("; ");
+  const what = [!by && r.by ? `not split by ${segmentLabel(r.by)}` : "", !where && r.where ? "filter not applied" : ""].filter(Boolean).join("; ");
   box.querySelector("h2").append(" ", el("span", { class: "unsplit", title: reason }, `all accounts: ${what}`));
 }
 
@@ -284,7 +299,7 @@ async function overview() {
   const r = range();
   const body = await metrics(KPIS.map((k) => k[0]), { by: "" });
   const cards = el("div", { class: "cards", id: "kpis" });
-  if (r.by) content.append(el("p", { class: "unsplit", title: "Each card is one number for all accounts (in the filter); the charts on the other pages split by segment." }, `Cards show all accounts: not split by ${r.by}`));
+  if (r.by) content.append(el("p", { class: "unsplit", title: "Each card is one number for all accounts (in the filter); the charts on the other pages split by segment." }, `Cards show all accounts: not split by ${segmentLabel(r.by)}`));
   content.append(cards);
   for (const [name, label] of KPIS) {
     const rows = body.items.filter((r) => r.metric === name);
@@ -308,7 +323,7 @@ async function overview() {
 async function revenue() {
   const r = range();
   const body = await metrics(["mrr", "mrr_new", "mrr_expansion", "mrr_contraction", "mrr_churned", "mrr_reactivation"]);
-  segmentNote(lines("MRR", "mrr", seriesOf(body.items, "mrr", r.by), null, { name: "MRR", unit: "currency" }), {});
+  segmentNote(lines("MRR", "mrr", seriesOf(body.items, "mrr", body.split), null, { name: "MRR", unit: "currency" }), applied(body));
   const moves = ["mrr_new", "mrr_expansion", "mrr_reactivation", "mrr_contraction", "mrr_churned"];
   const total = await metrics(moves, { by: "" });
   // A movement too small for the scale still draws a sliver that can be clicked (barMinHeight);
@@ -342,8 +357,8 @@ function retentionScale(values) {
 async function retention() {
   const r = range();
   const body = await metrics(["customer_churn_rate", "customer_retention_rate"]);
-  segmentNote(lines("Customer churn rate", "churn", seriesOf(body.items, "customer_churn_rate", r.by), null, { name: "Churn rate", unit: "percent" }), {});
-  segmentNote(lines("Customer retention rate", "retention", seriesOf(body.items, "customer_retention_rate", r.by), null, { name: "Retention rate", unit: "percent" }), {});
+  segmentNote(lines("Customer churn rate", "churn", seriesOf(body.items, "customer_churn_rate", body.split), null, { name: "Churn rate", unit: "percent" }), applied(body));
+  segmentNote(lines("Customer retention rate", "retention", seriesOf(body.items, "customer_retention_rate", body.split), null, { name: "Retention rate", unit: "percent" }), applied(body));
   const cohorts = await api("/api/cohorts", { from: r.from, to: r.to, where: r.where });
   for (const [kind, field] of [["logos", "retention"], ["revenue", "revenue_retention"]]) {
     const names = [...new Set(cohorts.map((c) => c.cohort))];
@@ -353,15 +368,16 @@ async function retention() {
     segmentNote(heat, { by: false }, "A cohort table has one row per cohort; use the filter to look at one segment.");
   }
   // One curve per segment of the picker's split (the API splits by an account attribute).
-  const survival = await api("/api/survival", { by: r.by, where: r.where });
+  const by = attributeSplit(r);
+  const survival = await api("/api/survival", { by, where: r.where });
   const curves = new Map();
   for (const p of survival.curve) {
-    const key = r.by ? String(p[r.by]) : "survival";
+    const key = by ? String(p[by]) : "survival";
     if (!curves.has(key)) curves.set(key, []);
     curves.get(key).push([Number(p.duration), Number(p.survival)]);
   }
   const curve = chart("Account survival (Kaplan-Meier)", "survival", { xAxis: { type: "value", name: "Days since first payment", nameLocation: "middle", nameGap: 28 }, yAxis: { type: "value", max: 1, name: "Share of accounts still paying", nameLocation: "middle", nameGap: 52, axisLabel: { formatter: (v) => (100 * v).toFixed(0) + "%" } }, tooltip: { trigger: "axis", valueFormatter: (v) => (100 * v).toFixed(1) + "%" }, series: [...curves.entries()].map(([name, data]) => ({ name, type: "line", step: "end", showSymbol: false, data })) });
-  segmentNote(curve, {}, "");
+  segmentNote(curve, { by: by === r.by }, "Survival splits by account attributes only.");
   await scoreCharts(r);
 }
 
@@ -387,10 +403,11 @@ async function scoreCharts(r) {
 async function engagement() {
   const r = range();
   const body = await metrics(["dau", "wau", "mau", "stickiness", "average_session_seconds"]);
-  const active = splitSeries(body.items, [["dau", "DAU"], ["wau", "WAU"], ["mau", "MAU"]], r.by);
-  segmentNote(lines("Active users", "active", active, null, { name: "Active users", unit: "count" }), {});
-  segmentNote(lines("Stickiness (DAU/MAU)", "stickiness", seriesOf(body.items, "stickiness", r.by), null, { name: "DAU/MAU", unit: "percent" }), {});
-  segmentNote(lines("Average session", "sessions", seriesOf(body.items, "average_session_seconds", r.by), null, { name: "Session length", unit: "seconds" }), {});
+  const active = splitSeries(body.items, [["dau", "DAU"], ["wau", "WAU"], ["mau", "MAU"]], body.split);
+  const usage = "Usage metrics split by account attributes; the billing segments split revenue metrics only.";
+  segmentNote(lines("Active users", "active", active, null, { name: "Active users", unit: "count" }), applied(body), usage);
+  segmentNote(lines("Stickiness (DAU/MAU)", "stickiness", seriesOf(body.items, "stickiness", body.split), null, { name: "DAU/MAU", unit: "percent" }), applied(body), usage);
+  segmentNote(lines("Average session", "sessions", seriesOf(body.items, "average_session_seconds", body.split), null, { name: "Session length", unit: "seconds" }), applied(body), usage);
   await funnelChart(r);
   await adoptionChart(r);
   await lifecycleCharts(r);
@@ -401,7 +418,8 @@ async function engagement() {
 // did the step before but not this one; with a segment split, a pair of bars per segment.
 const FUNNEL_STEPS = ["visit", "signup", "onboarding_step", "converted_to_paid"];
 const FUNNEL_WINDOW = 30;
-async function funnelChart(r) {
+async function funnelChart(picked) {
+  const r = Object.assign({}, picked, { by: attributeSplit(picked) });
   const rows = await api("/api/funnel", { steps: FUNNEL_STEPS, window: FUNNEL_WINDOW, from: r.from, to: r.to, by: r.by, where: r.where });
   const groups = r.by ? [...new Set(rows.map((row) => String(row[r.by])))].sort() : [""];
   const series = groups.flatMap((group) => {
@@ -415,11 +433,12 @@ async function funnelChart(r) {
     ];
   });
   const drawn = chart(`Funnel: visit > signup > onboarding > paid (${FUNNEL_WINDOW} days)`, "funnel", { xAxis: { type: "category", data: FUNNEL_STEPS, name: "Step", nameLocation: "middle", nameGap: 28 }, yAxis: valueAxis("People", "count"), series }, "count");
-  segmentNote(drawn, {}, "");
+  segmentNote(drawn, { by: r.by === picked.by }, "The funnel splits by account attributes only.");
 }
 
 // Feature adoption in the last month of the range: a bar per feature, per segment when split.
-async function adoptionChart(r) {
+async function adoptionChart(picked) {
+  const r = Object.assign({}, picked, { by: attributeSplit(picked) });
   const adoption = await api("/api/metrics", { names: "feature_adoption_rate", by: ["feature", r.by], from: r.to, to: r.to, where: r.where });
   const features = [...new Set(adoption.items.map((i) => i.feature))].sort();
   const groups = r.by ? [...new Set(adoption.items.map((i) => String(i[r.by])))].sort() : ["adoption"];
@@ -428,7 +447,7 @@ async function adoptionChart(r) {
     return { name: group, type: "bar", data: features.map((f) => values.get(f) ?? null) };
   });
   const drawn = chart(`Feature adoption, ${periodText(r.to, "month")}`, "adoption", { xAxis: { type: "category", data: features, name: "Feature", nameLocation: "middle", nameGap: 28 }, yAxis: valueAxis("Adoption", "percent"), series }, "percent");
-  segmentNote(drawn, {}, "");
+  segmentNote(drawn, { by: r.by === picked.by }, "Adoption splits by account attributes only.");
 }
 
 // Lifecycle (PostHog): new, returning and resurrecting stacked above zero, dormant below it.
@@ -468,24 +487,41 @@ async function voice() {
   // Surveys are sparse (quarterly NPS leaves months empty): lines join the known points and every
   // point has a marker, so a single answer period still shows.
   const sparse = { showSymbol: true, symbolSize: 7, connectNulls: true };
-  segmentNote(lines("NPS", "nps", seriesOf(body.items, "nps", r.by), sparse, { name: "NPS (−100 to 100)", unit: "score" }), {});
-  segmentNote(lines("CSAT and CES", "csat", splitSeries(body.items, [["csat", "CSAT"], ["ces", "CES"]], r.by), sparse, { name: "Satisfied or easy", unit: "percent" }), {});
-  const last = new Date(r.to);
-  const end = new Date(Date.UTC(last.getUTCFullYear(), last.getUTCMonth() + 1, 0)).toISOString().slice(0, 10);
-  for (const survey of ["nps", "csat", "ces"]) {
-    const counts = await api("/api/surveys/distribution", { survey, from: r.from, to: end });
-    const drawn = chart(`${survey.toUpperCase()} score distribution`, "distribution-" + survey, { xAxis: { type: "category", data: counts.map((c) => c.score), name: "Score", nameLocation: "middle", nameGap: 28 }, yAxis: valueAxis("Answers", "count"), series: [{ name: "answers", type: "bar", data: counts.map((c) => c.answers) }] }, "count");
-    segmentNote(drawn, { by: false, where: false }, "The distribution counts every answer in the range.");
-  }
+  const answers = "Survey answers split by account attributes; the billing segments split revenue metrics only.";
+  segmentNote(lines("NPS", "nps", seriesOf(body.items, "nps", body.split), sparse, { name: "NPS (−100 to 100)", unit: "score" }), applied(body), answers);
+  segmentNote(lines("CSAT and CES", "csat", splitSeries(body.items, [["csat", "CSAT"], ["ces", "CES"]], body.split), sparse, { name: "Satisfied or easy", unit: "percent" }), applied(body), answers);
+  const end = rangeEnd(r);
+  const by = attributeSplit(r);
+  for (const survey of ["nps", "csat", "ces"]) await distributionChart(survey, r, by, end, answers);
   // Invitations sent in the range, by the segment picker when it names an account attribute.
   const sent = { from: r.from, to: end, where: r.where };
-  const rates = await api("/api/surveys/response-rates", Object.assign({ by: r.by }, sent)).catch(() => api("/api/surveys/response-rates", sent));
-  const split = r.by && rates.length && r.by in rates[0] ? [r.by] : [];
+  const rates = await api("/api/surveys/response-rates", Object.assign({ by }, sent)).catch(() => api("/api/surveys/response-rates", sent));
+  const split = by && rates.length && by in rates[0] ? [by] : [];
   const ratesBox = table("Survey response rates", "response-rates", ["name", "touchpoint", "channel", ...split, "invitations", "responses", "response_rate"], rates, (c, row) => c === "response_rate" ? format(row[c], "percent") : row[c]);
-  segmentNote(ratesBox, { by: !r.by || split.length > 0 }, `Invitations cannot be split by ${r.by}: it is not an account attribute.`);
+  segmentNote(ratesBox, { by: !r.by || split.length > 0 }, `Invitations cannot be split by ${segmentLabel(r.by)}: it is not an account attribute.`);
   const feedback = await api("/api/feedback", { from: r.from, to: r.to, where: r.where, limit: 1000 });
   await feedbackSection(r, feedback);
-  await drivers(r, feedback.items);
+  await drivers(Object.assign({}, r, { by }), feedback.items);
+}
+
+// The last day of the range's last month: the survey charts count answers up to it.
+function rangeEnd(r) {
+  const last = new Date(r.to);
+  return new Date(Date.UTC(last.getUTCFullYear(), last.getUTCMonth() + 1, 0)).toISOString().slice(0, 10);
+}
+
+// Answers per score of one survey in the range, of the accounts in the filter; with an account
+// attribute picked, a bar per segment and score. A bar opens the answers behind it.
+async function distributionChart(survey, r, by, end, reason) {
+  const counts = await api("/api/surveys/distribution", { survey, from: r.from, to: end, by, where: r.where });
+  const scores = [...new Set(counts.map((c) => Number(c.score)))].sort((a, b) => a - b);
+  const groups = by ? [...new Set(counts.map((c) => String(c[by])))].sort() : ["answers"];
+  const series = groups.map((group) => {
+    const mine = new Map(counts.filter((c) => !by || String(c[by]) === group).map((c) => [Number(c.score), c.answers]));
+    return { name: group, type: "bar", data: scores.map((score) => mine.get(score) ?? null) };
+  });
+  const drawn = chart(`${survey.toUpperCase()} score distribution`, "distribution-" + survey, { xAxis: { type: "category", data: scores, name: "Score", nameLocation: "middle", nameGap: 28 }, yAxis: valueAxis("Answers", "count"), series }, "count");
+  segmentNote(drawn, { by: by === r.by }, reason);
 }
 
 // Detractor drivers: the themes and phrases that separate NPS detractors from promoters, each
@@ -508,7 +544,7 @@ async function drivers(r, known) {
 async function support() {
   const r = range();
   const body = await metrics(["fcr"]);
-  segmentNote(lines("First-contact resolution", "fcr", seriesOf(body.items, "fcr", r.by), null, { name: "Resolved at first contact", unit: "percent" }), {});
+  segmentNote(lines("First-contact resolution", "fcr", seriesOf(body.items, "fcr", body.split), null, { name: "Resolved at first contact", unit: "percent" }), applied(body), "Tickets split by account attributes; the billing segments split revenue metrics only.");
   await ticketTimes(r);
 }
 
@@ -1430,7 +1466,8 @@ async function openDrill(source) {
     el("div", { class: "scroll" }, el("table", { id: "table-drill", "data-total": String(body.total) },
       el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)))),
       el("tbody", {}, body.items.map((row) => el("tr", { "data-account": row.account_id }, columns.map((c) => el("td", {}, drillCell(c, row, currency)))))))));
-  if (!body.items.length) drillBox.append(el("p", { class: "empty" }, `No ${source.noun === "people" ? "person" : "account"} is behind this number.`));
+  const one = { people: "person", answers: "answer" }[source.noun] || "account";
+  if (!body.items.length) drillBox.append(el("p", { class: "empty" }, `No ${one} is behind this number.`));
   drillBox.dataset.loaded = "1";
 }
 
@@ -1478,6 +1515,9 @@ const DRILL_CHARTS = {
   "chart-survival": { source: survivalDrill, nearest: true },
   "chart-score-health": { source: scoreDrill("health") },
   "chart-score-churn": { source: scoreDrill("churn") },
+  "chart-distribution-nps": { source: distributionDrill("nps") },
+  "chart-distribution-csat": { source: distributionDrill("csat") },
+  "chart-distribution-ces": { source: distributionDrill("ces") },
 };
 
 // A series name split into its label and segment ("MAU · pro"; no segment without a split).
@@ -1522,6 +1562,19 @@ function scoreDrill(score) {
   };
 }
 
+// A score's bar: the answers giving that score (in that segment), of all the survey's answers.
+function distributionDrill(survey) {
+  return (option, series, index, r) => {
+    const score = option.xAxis[0].data[index];
+    if (score === undefined) return null;
+    const segment = r.by ? series : null;
+    const params = { survey, score, from: r.from, to: rangeEnd(r), where: r.where };
+    if (segment === "null") params.where = r.where ? `(${r.where}) AND ${r.by} IS NULL` : `${r.by} IS NULL`;
+    else if (segment !== null) Object.assign(params, { by: r.by, value: segment });
+    return { path: "/api/surveys/distribution/drill", params, noun: "answers", title: `${survey.toUpperCase()} score ${score}${segment !== null ? ` (${r.by} ${segment})` : ""} · ${params.from} to ${params.to}` };
+  };
+}
+
 // A click on a chart: a bar, point or cell names its series and period; a click elsewhere in the
 // plot picks the period (or, on a value axis, the nearest point) under the pointer and the series
 // nearest to it.
@@ -1534,6 +1587,8 @@ function drillOn(instance, id) {
   const open = (series, index) => {
     const option = instance.getOption();
     const r = range();
+    const split = instance.getDom().closest(".panel").dataset.split;
+    if (split !== undefined) r.by = split; // the split the chart applied (none: its note says so)
     if (spec.cohort) {
       const cell = option.series[0].data.find((d) => d && d[0] === index[0] && d[1] === index[1]);
       if (!cell) return;
@@ -1554,6 +1609,10 @@ function drillOn(instance, id) {
     const name = typeof spec.metric === "function" ? spec.metric(label) : spec.metric;
     if (!period || !name) return;
     const segment = (spec.segment || spec.split) && r.by ? part : null;
+    if (segment !== null && paidSegment(r.by)) { // a billing segment is not an account attribute
+      metricDrill(name, period, r.where, `${name} (${segmentLabel(r.by)} ${segment})`, { dimension: r.by, value: segment });
+      return;
+    }
     metricDrill(name, period, segment === null ? r.where : segmentWhere(r.where, r.by, segment), segment === null ? name : `${name} (${r.by} ${segment})`);
   };
   instance.on("click", (params) => {
