@@ -1005,6 +1005,9 @@ def test_the_paid_plan_segment_splits_revenue_and_notes_the_rest(
     _open(page, server, "/retention?from=2026-01&to=2026-09&by=paid_plan")
     assert page.get_attribute("[data-panel=churn]", "data-segment") == "applied"
     assert page.get_attribute("[data-panel=survival]", "data-segment") == "ignored"
+    for slug, panel in (("voice", "nps"), ("voice", "distribution-nps"), ("support", "fcr")):
+        _open(page, server, f"/{slug}?from=2026-01&to=2026-09&by=paid_plan")
+        assert page.get_attribute(f"[data-panel={panel}]", "data-segment") == "ignored", panel
     assert page.is_hidden("#error")
     assert problems == [], problems
 
