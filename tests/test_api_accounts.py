@@ -258,13 +258,34 @@ def test_one_account_with_its_health_components(client: TestClient, viewer: dict
     assert missing.status_code == 404 and missing.json()["title"] == "Not found"
 
 
+def test_the_timeline_reads_the_snapshot_mrr_history(
+    client: TestClient, viewer: dict[str, str], workspace: Workspace
+) -> None:
+    """A: 50 from 15 January 2026, 200 from 15 June (each month read at its end); the twelve
+    months to the snapshot's, as the metric itself answers for A alone; G never paid."""
+    body = client.get("/api/accounts/A/timeline", headers=viewer).json()
+    months = [(row["period_start"], float(row["value"])) for row in body["mrr"]]
+    assert months == [("2025-12-01", 0)] + [(f"2026-{m:02}-01", 50) for m in range(1, 6)] + [
+        (f"2026-{m:02}-01", 200) for m in range(6, 12)
+    ]
+    first, last = dt.date(2025, 12, 1), dt.date(2026, 11, 1)
+    for account in ("A", "E", "H", "G"):
+        rows = client.get(f"/api/accounts/{account}/timeline", headers=viewer).json()["mrr"]
+        metric = workspace.metrics(
+            ["mrr"], start=first, end=last, where=f"account_id = '{account}'"
+        )
+        assert [float(r["value"]) for r in rows] == [float(v) for v in metric["value"]], account
+    missing = client.get("/api/accounts/NOPE/timeline", headers=viewer).json()
+    assert missing["mrr"] == [] and missing["events"] == []
+
+
 def test_503_until_the_first_snapshot_then_stale_after_a_load(
     tmp_path: Path, store: Store, viewer: dict[str, str]
 ) -> None:
     with tenure.connect(f"duckdb:///{tmp_path / 'fresh.duckdb'}") as ws:
         _company(ws)
         client = TestClient(create_app(ws, store))
-        for path in ("/api/accounts", "/api/accounts/A"):
+        for path in ("/api/accounts", "/api/accounts/A", "/api/accounts/A/timeline"):
             building = client.get(path, headers=viewer)
             assert building.status_code == 503, path
             assert building.headers["content-type"] == "application/problem+json"

@@ -1,4 +1,4 @@
-"""Engine results as JSON-ready rows, and text values as filter literals."""
+"""Engine results as JSON-ready rows."""
 
 from __future__ import annotations
 
@@ -18,9 +18,3 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         }
         for row in clean.to_dict("records")
     ]
-
-
-def literal(value: str) -> str:
-    """A text value as a filter literal: quoted, with quotes doubled (the filter parser reads it
-    as one string, never as syntax)."""
-    return "'" + value.replace("'", "''") + "'"

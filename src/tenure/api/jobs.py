@@ -39,8 +39,9 @@ def refresh_snapshot(live: LiveWorkspace) -> int:
     with live.reader() as ws:
         seen = account_snapshot.loads_seen(ws)
         frame = account_snapshot.build(ws, as_of=day)
+        history = account_snapshot.mrr_history(ws, as_of=day)
     with live.writer(changes_data=False) as ws:
-        rows = account_snapshot.save(ws, frame, as_of=day, loads=seen)
+        rows = account_snapshot.save(ws, frame, history, as_of=day, loads=seen)
     log.info("account snapshot refreshed: %d accounts", rows)
     return rows
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from tenure.data import loader
+from tenure.engine.calendar import floor_date, shift
 from tenure.engine.filters import parse_filter
 from tenure.errors import QueryError, TenureError
 from tenure.metrics.account_features import account_features
@@ -33,6 +34,9 @@ from tenure.models.health import HealthModel
 
 SNAPSHOT_TABLE = "account_snapshot"
 INFO_TABLE = "account_snapshot_info"  # one row: what the snapshot was built from
+# Per account and month: MRR over the twelve months to the snapshot's, for the account page.
+HISTORY_TABLE = "account_mrr_history"
+HISTORY_MONTHS = 12
 BANDS = ("red", "yellow", "green")
 
 _MONEY = pa.decimal128(MONEY.precision or 18, MONEY.scale or 6)
@@ -73,6 +77,9 @@ SCHEMA = pa.schema(
     ]
 )
 COLUMNS: tuple[str, ...] = tuple(SCHEMA.names)
+HISTORY_SCHEMA = pa.schema(
+    [("account_id", pa.string()), ("period_start", pa.date32()), ("value", _MONEY)]
+)
 SORTABLE: tuple[str, ...] = tuple(f.name for f in SCHEMA if not pa.types.is_list(f.type))
 
 
@@ -334,6 +341,29 @@ def _account_rows(ws: Any, day: dt.date) -> pd.DataFrame:
     return frame
 
 
+def mrr_history(ws: Any, *, as_of: dt.date | None = None) -> pd.DataFrame:
+    """Every account's MRR in each of the twelve months up to the month of `as_of` (default
+    today), zeros included: what `ws.metrics(["mrr"], where="account_id = ...")` answers for
+    one account, computed for all of them in one engine query."""
+    day = as_of or dt.date.today()
+    first = shift(floor_date(day, "month"), "month", -(HISTORY_MONTHS - 1))
+    query = Query(ws, "month", first, day, policy=ws.policy, definitions=ws.definitions, as_of=day)
+    months = query.calendar.filter(query.calendar.period_start >= first).select("period_start")
+    mrr = account_mrr(query)
+    mrr = mrr.select(h_account="account_id", h_start="period_start", value="mrr_end")
+    pairs = ws.table("accounts").select("account_id").cross_join(months)
+    rows = pairs.left_join(
+        mrr, [pairs.account_id == mrr.h_account, pairs.period_start == mrr.h_start]
+    )
+    rows = rows.select(
+        "account_id",
+        "period_start",
+        value=rows.value.fill_null(ibis.literal(Decimal(0), type=MONEY)).cast(MONEY),
+    )
+    frame: pd.DataFrame = rows.order_by(["account_id", "period_start"]).to_pandas()
+    return frame
+
+
 def _churn_model(ws: Any) -> Any | None:
     """The stored churn model, or None when none has been trained."""
     from tenure.models import store
@@ -403,15 +433,22 @@ def refresh(ws: Any, *, as_of: dt.date | None = None) -> int:
     """Build the snapshot and swap it in for the old one; return the number of rows."""
     day = as_of or dt.date.today()
     seen = loads_seen(ws)  # before building: a load meanwhile leaves the snapshot stale
-    return save(ws, build(ws, as_of=day), as_of=day, loads=seen)
+    built = build(ws, as_of=day), mrr_history(ws, as_of=day)
+    return save(ws, *built, as_of=day, loads=seen)
 
 
 def save(
-    ws: Any, frame: pd.DataFrame, *, as_of: dt.date, loads: tuple[int, dt.datetime | None]
+    ws: Any,
+    frame: pd.DataFrame,
+    history: pd.DataFrame,
+    *,
+    as_of: dt.date,
+    loads: tuple[int, dt.datetime | None],
 ) -> int:
-    """Swap a built snapshot in for the old one in one transaction (readers see the old rows or
-    the new, never none). `loads` is what `loads_seen` said before it was built. A server builds
-    on a reader and saves on its writer, so a load never waits for a build."""
+    """Swap a built snapshot and its MRR history in for the old ones in one transaction
+    (readers see the old rows or the new, never none). `loads` is what `loads_seen` said before
+    they were built. A server builds on a reader and saves on its writer, so a load never waits
+    for a build."""
     if ws.read_only:
         raise TenureError(
             "the workspace is open read-only; refresh the account snapshot on a writable one"
@@ -419,21 +456,27 @@ def save(
     day = as_of
     refreshed = frame["refreshed_at"].iloc[0] if len(frame) else dt.datetime.now(dt.UTC)
     count, last_load = loads
-    arrow = pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False)
-    # Unique names: two refreshes at once each write their own staging table.
-    staging = exp.to_table(f"_account_snapshot_staging_{uuid.uuid4().hex}")
-    view = f"_account_snapshot_frame_{uuid.uuid4().hex}"
+    tables = {
+        SNAPSHOT_TABLE: pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False),
+        HISTORY_TABLE: pa.Table.from_pandas(history, schema=HISTORY_SCHEMA, preserve_index=False),
+    }
+    # Unique names: two refreshes at once each write their own staging tables.
+    token = uuid.uuid4().hex
+    views = {name: f"_{name}_frame_{token}" for name in tables}
     con = ws.duckdb
     con.execute(
         "CREATE TABLE IF NOT EXISTS account_snapshot_info (as_of DATE, refreshed_at TIMESTAMP, "
         "loads BIGINT, last_load_at TIMESTAMP, accounts BIGINT)"
     )
-    con.register(view, arrow)
+    for name, arrow in tables.items():
+        con.register(views[name], arrow)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(_sql(exp.select("*").from_(exp.to_table(view)).ctas(staging)))
-        con.execute("DROP TABLE IF EXISTS account_snapshot")
-        con.execute(_sql(exp.rename_table(staging, exp.to_table(SNAPSHOT_TABLE))))
+        for name in tables:
+            staging = exp.to_table(f"_{name}_staging_{token}")
+            con.execute(_sql(exp.select("*").from_(exp.to_table(views[name])).ctas(staging)))
+            con.execute("DROP TABLE IF EXISTS " + _sql(exp.to_table(name)))
+            con.execute(_sql(exp.rename_table(staging, exp.to_table(name))))
         con.execute("DELETE FROM account_snapshot_info")
         con.execute(
             "INSERT INTO account_snapshot_info VALUES (?, ?, ?, ?, ?)",
@@ -444,7 +487,8 @@ def save(
         con.execute("ROLLBACK")
         raise
     finally:
-        con.unregister(view)
+        for view in views.values():
+            con.unregister(view)
     return len(frame)
 
 
@@ -466,7 +510,7 @@ def status(ws: Any) -> dict[str, Any] | None:
 def exists(ws: Any) -> bool:
     """Whether a snapshot with this version's columns has been built (one built by an older
     version counts as none: the next refresh replaces it)."""
-    if not ws.has_table(SNAPSHOT_TABLE):
+    if not ws.has_table(SNAPSHOT_TABLE) or not ws.has_table(HISTORY_TABLE):
         return False
     return tuple(ws.backend.table(SNAPSHOT_TABLE).columns) == COLUMNS
 
@@ -479,6 +523,17 @@ def _table(ws: Any) -> ir.Table:
         )
     table: ir.Table = ws.backend.table(SNAPSHOT_TABLE)
     return table
+
+
+def account_mrr_history(ws: Any, account_id: str) -> pd.DataFrame:
+    """One account's `period_start, value` rows from the snapshot's MRR history (none for an
+    unknown account). Raises TenureError when no snapshot has been built."""
+    _table(ws)
+    history = ws.backend.table(HISTORY_TABLE)
+    found = history.filter(history.account_id == account_id).order_by("period_start")
+    rows: pd.DataFrame = found.select("period_start", "value").to_pandas()
+    rows["period_start"] = rows["period_start"].dt.date  # dates, as the metrics answer them
+    return rows
 
 
 def account(ws: Any, account_id: str) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from tenure.api.deps import CachedReads
-from tenure.api.frames import literal, records
+from tenure.api.frames import records
 from tenure.api.problems import EXPENSIVE, PROBLEM, Problem, errors, problem
 from tenure.api.routers.metrics import Format, Limit, PageOffset, Where, behind_page, rows_or_csv
 from tenure.api.schemas import (
@@ -159,14 +159,23 @@ def account(read: CachedReads, request: Request, account_id: AccountId) -> Respo
     "/api/accounts/{account_id}/timeline",
     summary="One account's MRR, events, answers and tickets",
     response_model=Timeline,
-    responses=errors(*EXPENSIVE),
+    responses={**_BUILDING, **errors(*EXPENSIVE)},
 )
-def account_timeline(read: CachedReads, account_id: AccountId) -> Response:
-    return read.respond(lambda ws: _timeline(ws, account_id), Timeline)
+def account_timeline(read: CachedReads, request: Request, account_id: AccountId) -> Response:
+    try:
+        return read.respond(lambda ws: _timeline(ws, account_id), Timeline, derived=True)
+    except _Building:
+        return _building(request)
 
 
 def _timeline(ws: Workspace, account_id: str) -> Timeline:
-    mrr = ws.metrics(["mrr"], where=f"account_id = {literal(account_id)}")
+    from tenure.models import account_snapshot
+
+    if not account_snapshot.exists(ws):
+        raise _Building
+    # The snapshot's MRR history: the twelve months `ws.metrics(["mrr"])` would answer for this
+    # account, computed for every account at once when the snapshot was built.
+    mrr = account_snapshot.account_mrr_history(ws, account_id)
     events = ws.table("events")
     recent = (
         events.filter(events.account_id == account_id).order_by(events.occurred_at.desc()).limit(50)
@@ -184,7 +193,7 @@ def _timeline(ws: Workspace, account_id: str) -> Timeline:
         .limit(50)
     )
     return Timeline(
-        mrr=records(mrr[["period_start", "value"]]),
+        mrr=records(mrr),
         events=records(
             recent.select("occurred_at", "name", "user_id", "feature", "page").to_pandas()
         ),

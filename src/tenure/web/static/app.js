@@ -950,32 +950,32 @@ async function account() {
   const id = page.dataset.account;
   const [detail, timeline] = await Promise.all([
     api("/api/accounts/" + encodeURIComponent(id)).catch((error) => ({ missing: error.message })),
-    api(`/api/accounts/${encodeURIComponent(id)}/timeline`),
+    api(`/api/accounts/${encodeURIComponent(id)}/timeline`).catch((error) => ({ missing: error.message })),
   ]);
-  if (detail.missing) {
-    content.append(el("p", { class: "empty", id: "account-missing" }, detail.missing));
-  } else {
-    document.querySelector("main h1").textContent = detail.name || detail.account_id;
-    const currency = detail.reporting_currency;
-    const { box } = panel("Account", "account");
-    box.append(facts([
-      ["Account id", detail.account_id],
-      ["Owner", detail.owner ?? "–"],
-      ["Paid plan", detail.paid_plan ?? "not paying"],
-      ["ARR", money(detail.arr, currency)],
-      ["MRR", money(detail.mrr, currency)],
-      ["Next renewal", detail.next_renewal ?? "–"],
-      ["Scheduled churn", detail.scheduled_churn_on],
-      ["Health", healthCell(detail)],
-      ["Churn risk", churnCell(detail)],
-      ["Last activity", when(detail.last_activity)],
-      ["Open tickets", String(detail.open_tickets)],
-      ["Last NPS", npsCell(detail)],
-      ["Snapshot of", localTime(detail.refreshed_at)],
-    ]), el("div", { class: "driver-lists" }, driverList("Pulling health down", detail.health_drivers), driverList("Churn drivers", detail.churn_drivers)));
-    if (detail.health_components) {
-      table("Health components", "health", ["component", "score", "weight", "measure"], detail.health_components, (c, row) => c === "score" ? (row.score === null ? "–" : Number(row.score).toFixed(0)) : row[c]);
-    }
+  if (detail.missing || timeline.missing) { // an unknown account, or the snapshot still being built
+    content.append(el("p", { class: "empty", id: "account-missing" }, detail.missing || timeline.missing));
+    return;
+  }
+  document.querySelector("main h1").textContent = detail.name || detail.account_id;
+  const currency = detail.reporting_currency;
+  const { box } = panel("Account", "account");
+  box.append(facts([
+    ["Account id", detail.account_id],
+    ["Owner", detail.owner ?? "–"],
+    ["Paid plan", detail.paid_plan ?? "not paying"],
+    ["ARR", money(detail.arr, currency)],
+    ["MRR", money(detail.mrr, currency)],
+    ["Next renewal", detail.next_renewal ?? "–"],
+    ["Scheduled churn", detail.scheduled_churn_on],
+    ["Health", healthCell(detail)],
+    ["Churn risk", churnCell(detail)],
+    ["Last activity", when(detail.last_activity)],
+    ["Open tickets", String(detail.open_tickets)],
+    ["Last NPS", npsCell(detail)],
+    ["Snapshot of", localTime(detail.refreshed_at)],
+  ]), el("div", { class: "driver-lists" }, driverList("Pulling health down", detail.health_drivers), driverList("Churn drivers", detail.churn_drivers)));
+  if (detail.health_components) {
+    table("Health components", "health", ["component", "score", "weight", "measure"], detail.health_components, (c, row) => c === "score" ? (row.score === null ? "–" : Number(row.score).toFixed(0)) : row[c]);
   }
   if (detail.reporting_currency) CURRENCY = detail.reporting_currency;
   lines("MRR", "account-mrr", new Map([["MRR", timeline.mrr.map((p) => [p.period_start, p.value === null ? null : Number(p.value)])]]), null, { name: "MRR", unit: "currency" });
