@@ -61,22 +61,21 @@ def test_every_metric_matches_by_segment(both: tuple[Workspace, Workspace]) -> N
 def test_filters_and_grains_match(both: tuple[Workspace, Workspace]) -> None:
     duck, spark = both
     # Every metric is compared by month in test_every_metric_matches_by_segment; here a money
-    # balance, a rate, a per-user average and an order metric under a filter and other grains.
+    # balance, a rate, a per-user average and an order metric under a filter by week (over the
+    # last quarter: the week calendar is what differs, a year of weeks only repeats it).
     names = ["mrr", "customer_churn_rate", "arpu", "repeat_purchase_rate"]
-    # Weeks over the last quarter (the week calendar is what differs; a year of weeks only
-    # repeats it), quarters over the whole span.
-    for grain, start in (("week", dt.date(2026, 7, 1)), ("quarter", FIRST)):
-        options = {"start": start, "end": LAST, "grain": grain, "where": "seats >= 5"}
-        _same(
-            duck.metrics(names, **options),  # type: ignore[arg-type]
-            spark.metrics(names, **options),  # type: ignore[arg-type]
-            ["metric", "period_start"],
-        )
-    # The subscription segments, read at each period's end with the segment entering / leaving
-    # lines of the MRR bridge, by quarter.
-    names = ["mrr", "mrr_segment_entering", "mrr_segment_leaving", "customers"]
+    options = {"start": dt.date(2026, 7, 1), "end": LAST, "grain": "week", "where": "seats >= 5"}
+    _same(
+        duck.metrics(names, **options),  # type: ignore[arg-type]
+        spark.metrics(names, **options),  # type: ignore[arg-type]
+        ["metric", "period_start"],
+    )
+    # By quarter under the filter, split by the subscription segments read at each period's end,
+    # with the segment entering / leaving lines of the MRR bridge (their customer counts are
+    # compared on DuckDB only: on Spark they take four times as long as these together).
+    names = ["mrr", "mrr_segment_entering", "mrr_segment_leaving"]
     by = ["paid_plan", "billing_interval"]
-    options = {"start": FIRST, "end": LAST, "grain": "quarter", "by": by}
+    options = {"start": FIRST, "end": LAST, "grain": "quarter", "by": by, "where": "seats >= 5"}
     _same(
         duck.metrics(names, **options),  # type: ignore[arg-type]
         spark.metrics(names, **options),  # type: ignore[arg-type]
