@@ -46,9 +46,10 @@ java:
 		echo "installing a Java runtime for Spark"; \
 		apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
 
-# The app-store tests also run on PostgreSQL when .ci/postgres can start a server here.
+# The app-store tests also run on PostgreSQL when .ci/postgres can start a server here. The tests
+# run on every core (pytest-xdist), a module per process so that its fixtures are built once.
 unit: $(STAMP) java browser
-	TENURE_TEST_PG="$${TENURE_TEST_PG:-$$(bash .ci/postgres)}" $(BIN)/python -m pytest -q
+	TENURE_TEST_PG="$${TENURE_TEST_PG:-$$(bash .ci/postgres)}" $(BIN)/python -m pytest -q -n auto --dist loadfile
 
 test: lint typecheck unit
 
