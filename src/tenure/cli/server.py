@@ -15,7 +15,6 @@ from tenure.cli.common import (
     out,
     write,
 )
-from tenure.errors import TenureError
 
 keys_app = typer.Typer(cls=Group, help="API keys for the REST API.", no_args_is_help=True)
 
@@ -46,7 +45,6 @@ def serve(
     from tenure.api.warming import Warming
     from tenure.cli.remote import announced
 
-    switch_threads_often()
     address = f"http://{host}:{port}"
     local = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
     with contextlib.ExitStack() as held:
@@ -74,24 +72,6 @@ def serve(
         server.run()
         if warming.error is not None:
             raise warming.error
-
-
-def switch_threads_often() -> None:
-    """Hand the GIL between threads every 0.5 ms instead of Python's 5 ms. A request answered
-    from the cache needs the GIL a few dozen times (socket, thread pool, serialisation) while
-    computations build Ibis expressions in pure Python on other threads; at 5 ms a turn each
-    hand-over waited behind every busy thread, so cached answers queued for hundreds of
-    milliseconds. $TENURE_SWITCH_INTERVAL_MS overrides it (Python's own default: 5)."""
-    import os
-    import sys
-
-    text = os.environ.get("TENURE_SWITCH_INTERVAL_MS", "0.5")
-    try:
-        sys.setswitchinterval(float(text) / 1000)
-    except ValueError:
-        raise TenureError(
-            f"TENURE_SWITCH_INTERVAL_MS must be a positive number of milliseconds, not {text!r}"
-        ) from None
 
 
 @keys_app.command("create")
