@@ -726,7 +726,9 @@ def test_the_api_docs_render_offline_under_the_strict_policy(
 
 # -- drill-through, comments, the cancelling section, saved views, a phone ---------------------------
 def _drilled(page: Any) -> None:
-    page.wait_for_function("() => document.getElementById('drill').dataset.loaded === '1'")
+    page.wait_for_function(
+        "() => document.getElementById('drill').dataset.loaded === '1'", timeout=90_000
+    )
 
 
 def test_a_kpi_tile_and_a_movement_bar_open_the_accounts_behind_them(
