@@ -12,7 +12,15 @@ from fastapi.responses import JSONResponse
 from tenure.api.deps import CachedReads
 from tenure.api.frames import records
 from tenure.api.problems import EXPENSIVE, PROBLEM, Problem, errors, problem
-from tenure.api.routers.metrics import Format, Limit, PageOffset, Where, behind_page, rows_or_csv
+from tenure.api.routers.metrics import (
+    CSV_ANSWER,
+    Format,
+    Limit,
+    PageOffset,
+    Where,
+    behind_page,
+    rows_or_csv,
+)
 from tenure.api.schemas import (
     AccountDetail,
     AccountPage,
@@ -238,7 +246,7 @@ def score_distribution(
     summary="The accounts in one band of a score distribution (format=csv: as a CSV file)",
     response_model=list[Row],
     responses={
-        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **CSV_ANSWER,
         **_BUILDING,
         **errors(*EXPENSIVE),
     },

@@ -49,6 +49,12 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 PageOffset = Annotated[int, Query(ge=0, le=2_147_483_647)]
 
 
+# OpenAPI for a route that answers JSON rows or, with format=csv, a CSV file.
+CSV_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
+}
+
+
 @router.get("/api/metrics/catalog", summary="The metric catalog", responses=errors(*PROTECTED))
 def catalog(_: Viewer) -> list[CatalogEntry]:
     from tenure.metrics.catalog import CATALOG
@@ -176,7 +182,7 @@ def _text(value: object) -> str:
     summary="The accounts behind one metric in one period (format=csv: as a CSV file)",
     response_model=list[Row],
     responses={
-        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **CSV_ANSWER,
         **errors(*EXPENSIVE),
     },
 )
@@ -250,7 +256,7 @@ Offset = Annotated[int, Query(ge=0, le=1000)]
     summary="The accounts behind one cohort cell (format=csv: as a CSV file)",
     response_model=list[Row],
     responses={
-        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **CSV_ANSWER,
         **errors(*EXPENSIVE),
     },
 )
@@ -395,7 +401,7 @@ Days = Annotated[float, Query(ge=0, le=1_000_000)]
     "flagged (format=csv: as a CSV file)",
     response_model=list[Row],
     responses={
-        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **CSV_ANSWER,
         **errors(*EXPENSIVE),
     },
 )
@@ -467,7 +473,7 @@ FunnelStep = Annotated[int, Query(ge=1, le=8)]
     "(format=csv: as a CSV file)",
     response_model=list[Row],
     responses={
-        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **CSV_ANSWER,
         **errors(*EXPENSIVE),
     },
 )
@@ -571,7 +577,7 @@ def feedback_comments(
     summary="A table as CSV",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **CSV_ANSWER,
         **errors(*EXPENSIVE, 404),
     },
 )

@@ -13,6 +13,7 @@ from tenure.api.form import render
 from tenure.api.frames import records
 from tenure.api.problems import EXPENSIVE, Problem, errors
 from tenure.api.routers.metrics import (
+    CSV_ANSWER,
     Format,
     Limit,
     PageOffset,
@@ -115,7 +116,7 @@ def score_counts(
     summary="The answers behind one bar of a score distribution (format=csv: as a CSV file)",
     response_model=list[Row],
     responses={
-        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **CSV_ANSWER,
         **errors(*EXPENSIVE),
     },
 )
