@@ -12,38 +12,39 @@ import duckdb
 from tenure.data.contract import ACCOUNT_HISTORY
 from tenure.data.readers import quote
 
-HISTORY = ACCOUNT_HISTORY.name
+HISTORY = quote(ACCOUNT_HISTORY.name)
+FRESH = quote("_tenure_history_new")  # one attribute's new rows, while they are recorded
+# The latest value recorded for each account, of the attribute given as the parameter.
+LATEST = (
+    f"SELECT account_id, value FROM {HISTORY} WHERE attribute = ? "
+    "QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY valid_from DESC) = 1"
+)
 
 
 def record(con: duckdb.DuckDBPyConnection, attributes: Sequence[str]) -> int:
     """Add the changed attribute values of accounts to account_history (the table exists);
     returns the rows added. Runs inside the load's transaction."""
     added = 0
-    fresh = "_tenure_history_new"
     for name in attributes:
         value = f"CAST(a.{quote(name)} AS VARCHAR)"
-        latest = (
-            f"SELECT account_id, value FROM {HISTORY} WHERE attribute = ? "
-            "QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY valid_from DESC) = 1"
-        )
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {fresh} AS "
+            f"CREATE OR REPLACE TEMP TABLE {FRESH} AS "
             f"SELECT a.account_id, ?::VARCHAR AS attribute, {value} AS value, "
             # a first value stands from the account's creation, a change from the load
             "coalesce(a.valid_from, CASE WHEN h.account_id IS NULL THEN a.created_at "
             "ELSE now()::TIMESTAMP END) AS valid_from "
-            f"FROM accounts a LEFT JOIN ({latest}) h ON h.account_id = a.account_id "
+            f"FROM accounts a LEFT JOIN ({LATEST}) h ON h.account_id = a.account_id "
             f"WHERE h.account_id IS NULL OR h.value IS DISTINCT FROM {value}",
             [name, name],
         )
         # A value given again for the same instant replaces the one recorded for it.
         con.execute(
-            f"DELETE FROM {HISTORY} h USING {fresh} f WHERE h.account_id = f.account_id "
+            f"DELETE FROM {HISTORY} h USING {FRESH} f WHERE h.account_id = f.account_id "
             "AND h.attribute = f.attribute AND h.valid_from = f.valid_from"
         )
-        con.execute(
-            f"INSERT INTO {HISTORY} SELECT account_id, attribute, value, valid_from FROM {fresh}"
-        )
-        added += int(con.execute(f"SELECT count(*) FROM {fresh}").fetchall()[0][0])
-    con.execute(f"DROP TABLE IF EXISTS {fresh}")
+        inserted = con.execute(
+            f"INSERT INTO {HISTORY} SELECT account_id, attribute, value, valid_from FROM {FRESH}"
+        ).fetchall()
+        added += int(inserted[0][0])  # DuckDB answers an INSERT with its row count
+    con.execute(f"DROP TABLE IF EXISTS {FRESH}")
     return added

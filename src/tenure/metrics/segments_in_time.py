@@ -17,7 +17,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from tenure.data.history import HISTORY
+from tenure.data.contract import ACCOUNT_HISTORY
 from tenure.engine.segments import SUBSCRIPTION_SEGMENTS
 from tenure.engine.segments import with_segments as with_attributes
 from tenure.errors import TenureError
@@ -47,7 +47,7 @@ def _changing_attributes(query: Query) -> frozenset[str]:
     if not names:
         return frozenset()
     try:
-        history = query.tables.table(HISTORY)
+        history = query.tables.table(ACCOUNT_HISTORY.name)
     except TenureError:  # an engine other than the embedded store, without the table
         return frozenset()
     h = history.filter(history.attribute.isin(names))
@@ -70,7 +70,7 @@ def _attribute_values(query: Query, name: str) -> ir.Table:
     history has its value in accounts."""
     accounts = query.accounts
     kind = accounts.schema()[name]
-    history = query.tables.table(HISTORY)
+    history = query.tables.table(ACCOUNT_HISTORY.name)
     h = history.filter(history.attribute == name)
     h = h.select(
         h_account="account_id", recorded=h.value.cast(kind), since=query.local(h.valid_from)
