@@ -193,33 +193,25 @@ class FeedbackPage(Page):
 Number = int | float | Decimal
 
 
-class DrillPage(Page):
-    """The accounts behind one metric in one period (one page of them), with the period's value
-    and the numerator and denominator of its ratio (null denominator: not a ratio); money as
-    exact decimal strings in the reporting currency."""
+class BehindPage(Page):
+    """The accounts (or people) behind one number of a chart (one page of them), with the
+    number, the numerator and denominator of its ratio (null denominator: not a ratio) and what
+    they count; money as exact decimal strings in the reporting currency."""
+
+    definition: str
+    unit: str
+    value: Number | None
+    numerator: Number | None
+    denominator: Number | None
+    reporting_currency: str
+
+
+class DrillPage(BehindPage):
+    """The accounts behind one catalog metric in one period."""
 
     metric: str
     period_start: dt.date
     grain: str
-    definition: str
-    unit: str
-    value: Number | None
-    numerator: Number | None
-    denominator: Number | None
-    reporting_currency: str
-
-
-class BehindPage(Page):
-    """The accounts (or people) behind one number of a chart that is not a catalog metric's
-    period (a funnel step, a survival point, a score band), one page of them, with the number's
-    numerator and denominator and what they count."""
-
-    definition: str
-    unit: str
-    value: Number | None
-    numerator: Number | None
-    denominator: Number | None
-    reporting_currency: str
 
 
 class ComparePeriod(BaseModel):

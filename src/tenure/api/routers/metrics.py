@@ -198,7 +198,7 @@ def drill(
 ) -> Response:
     """`dimension` and `value` keep one value of a fact dimension of the metric (e.g. the
     adopters of one feature: dimension=feature&value=reports)."""
-    split = _dimension(dimension, value)
+    split = one_value("dimension", dimension, value)
     return rows_or_csv(
         read,
         lambda ws: ws.drill(name, period, grain=grain, where=where, dimension=split),
@@ -224,7 +224,7 @@ def drill_page(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
 ) -> Response:
-    split = _dimension(dimension, value)
+    split = one_value("dimension", dimension, value)
 
     def page(ws: Workspace) -> DrillPage:
         frame = ws.drill(name, period, grain=grain, where=where, dimension=split)
@@ -295,9 +295,11 @@ def cohort_drill_page(
     return read.respond(page, DrillPage)
 
 
-def _dimension(name: str | None, value: str | None) -> tuple[str, str] | None:
+def one_value(label: str, name: str | None, value: str | None) -> tuple[str, str] | None:
+    """The (name, value) a drill keeps, from two query parameters given together or not at
+    all (400 naming `label`, the name's parameter, otherwise)."""
     if (name is None) != (value is None):
-        raise Problem(400, "Bad request", "give both dimension and value, or neither")
+        raise Problem(400, "Bad request", f"give both {label} and value, or neither")
     return None if name is None or value is None else (name, value)
 
 
@@ -336,40 +338,30 @@ def rows_or_csv(
 
 def behind_page(frame: pd.DataFrame, limit: int, offset: int, currency: str) -> BehindPage:
     """One page of the rows behind a number, with the number's parts from `frame.attrs`."""
-    about = frame.attrs
-    return BehindPage(
-        items=records(frame.iloc[offset : offset + limit]),
-        total=len(frame),
-        limit=limit,
-        offset=offset,
-        definition=about["definition"],
-        unit=about["unit"],
-        value=about["value"],
-        numerator=about["numerator"],
-        denominator=about["denominator"],
-        reporting_currency=currency,
-    )
+    return BehindPage(**_page_parts(frame, limit, offset, currency))
 
 
 def _drill_page(
     frame: pd.DataFrame, name: str, grain: str, limit: int, offset: int, currency: str
 ) -> DrillPage:
+    parts = _page_parts(frame, limit, offset, currency)
+    return DrillPage(**parts, metric=name, period_start=frame.attrs["period_start"], grain=grain)
+
+
+def _page_parts(frame: pd.DataFrame, limit: int, offset: int, currency: str) -> dict[str, Any]:
     about = frame.attrs
-    return DrillPage(
-        items=records(frame.iloc[offset : offset + limit]),
-        total=len(frame),
-        limit=limit,
-        offset=offset,
-        metric=name,
-        period_start=about["period_start"],
-        grain=grain,
-        definition=about["definition"],
-        unit=about["unit"],
-        value=about["value"],
-        numerator=about["numerator"],
-        denominator=about["denominator"],
-        reporting_currency=currency,
-    )
+    return {
+        "items": records(frame.iloc[offset : offset + limit]),
+        "total": len(frame),
+        "limit": limit,
+        "offset": offset,
+        "definition": about["definition"],
+        "unit": about["unit"],
+        "value": about["value"],
+        "numerator": about["numerator"],
+        "denominator": about["denominator"],
+        "reporting_currency": currency,
+    }
 
 
 @router.get(

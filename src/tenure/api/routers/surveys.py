@@ -19,6 +19,7 @@ from tenure.api.routers.metrics import (
     PageOffset,
     Where,
     behind_page,
+    one_value,
     rows_or_csv,
 )
 from tenure.api.schemas import (
@@ -135,7 +136,7 @@ def score_drill(
     is `value`)."""
     from tenure.metrics.voice import score_responses
 
-    segment = _segment(by, value)
+    segment = one_value("by", by, value)
     return rows_or_csv(
         read,
         lambda ws: score_responses(ws, survey, score, start, end, where=where, segment=segment),
@@ -165,19 +166,13 @@ def score_drill_page(
 ) -> Response:
     from tenure.metrics.voice import score_responses
 
-    segment = _segment(by, value)
+    segment = one_value("by", by, value)
 
     def page(ws: Workspace) -> BehindPage:
         frame = score_responses(ws, survey, score, start, end, where=where, segment=segment)
         return behind_page(frame, limit, offset, ws.reporting_currency)
 
     return read.respond(page, BehindPage)
-
-
-def _segment(by: str | None, value: str | None) -> tuple[str, str] | None:
-    if (by is None) != (value is None):
-        raise Problem(400, "Bad request", "give both by and value, or neither")
-    return None if by is None or value is None else (by, value)
 
 
 @router.post("/api/surveys", status_code=201, summary="Create a survey (NPS, CSAT, CES or custom)")
