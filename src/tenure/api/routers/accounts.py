@@ -3,6 +3,7 @@ the same for every caller), and one account's timeline."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import pandas as pd
@@ -57,6 +58,22 @@ def _building(request: Request) -> JSONResponse:
         request.url.path,
     )
     return JSONResponse(body, 503, media_type=PROBLEM, headers={"Retry-After": str(RETRY_SECONDS)})
+
+
+def _require_snapshot(ws: Workspace) -> None:
+    """Raise _Building while the account snapshot does not exist yet."""
+    from tenure.models import account_snapshot
+
+    if not account_snapshot.exists(ws):
+        raise _Building
+
+
+def _once_built(request: Request, answer: Callable[[], Response]) -> Response:
+    """`answer()`, or 503 with Retry-After while the account snapshot is being built."""
+    try:
+        return answer()
+    except _Building:
+        return _building(request)
 
 
 def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -132,10 +149,7 @@ def accounts(
             snapshot=_snapshot_info(info),
         )
 
-    try:
-        return read.respond(page, AccountPage, derived=True)
-    except _Building:
-        return _building(request)
+    return _once_built(request, lambda: read.respond(page, AccountPage, derived=True))
 
 
 @router.get(
@@ -148,8 +162,7 @@ def account(read: CachedReads, request: Request, account_id: AccountId) -> Respo
     from tenure.models import account_snapshot
 
     def detail(ws: Workspace) -> AccountDetail:
-        if not account_snapshot.exists(ws):
-            raise _Building
+        _require_snapshot(ws)
         row = account_snapshot.account(ws, account_id)
         if row.empty:
             raise Problem(404, "Not found", f"account {account_id!r} does not exist")
@@ -157,10 +170,7 @@ def account(read: CachedReads, request: Request, account_id: AccountId) -> Respo
             {**_rows(row)[0], "reporting_currency": ws.reporting_currency}
         )
 
-    try:
-        return read.respond(detail, AccountDetail, derived=True)
-    except _Building:
-        return _building(request)
+    return _once_built(request, lambda: read.respond(detail, AccountDetail, derived=True))
 
 
 @router.get(
@@ -170,17 +180,15 @@ def account(read: CachedReads, request: Request, account_id: AccountId) -> Respo
     responses={**_BUILDING, **errors(*EXPENSIVE)},
 )
 def account_timeline(read: CachedReads, request: Request, account_id: AccountId) -> Response:
-    try:
-        return read.respond(lambda ws: _timeline(ws, account_id), Timeline, derived=True)
-    except _Building:
-        return _building(request)
+    return _once_built(
+        request, lambda: read.respond(lambda ws: _timeline(ws, account_id), Timeline, derived=True)
+    )
 
 
 def _timeline(ws: Workspace, account_id: str) -> Timeline:
     from tenure.models import account_snapshot
 
-    if not account_snapshot.exists(ws):
-        raise _Building
+    _require_snapshot(ws)
     # The snapshot's MRR history: the twelve months `ws.metrics(["mrr"])` would answer for this
     # account, computed for every account at once when the snapshot was built.
     mrr = account_snapshot.account_mrr_history(ws, account_id)
@@ -231,14 +239,10 @@ def score_distribution(
     from tenure.models import account_snapshot
 
     def counts(ws: Workspace) -> list[dict[str, Any]]:
-        if not account_snapshot.exists(ws):
-            raise _Building
+        _require_snapshot(ws)
         return records(account_snapshot.distribution(ws, score, where=where))
 
-    try:
-        return read.respond(counts, list[Row], derived=True)
-    except _Building:
-        return _building(request)
+    return _once_built(request, lambda: read.respond(counts, list[Row], derived=True))
 
 
 @router.get(
@@ -259,16 +263,16 @@ def score_drill(
     where: Where = None,
     format: Format = "json",
 ) -> Response:
-    try:
-        return rows_or_csv(
+    return _once_built(
+        request,
+        lambda: rows_or_csv(
             read,
             lambda ws: _band_accounts(ws, score, band, where),
             format,
             f"{score}-{band}",
             derived=True,
-        )
-    except _Building:
-        return _building(request)
+        ),
+    )
 
 
 @router.get(
@@ -291,15 +295,11 @@ def score_drill_page(
         frame = _band_accounts(ws, score, band, where)
         return behind_page(frame, limit, offset, ws.reporting_currency)
 
-    try:
-        return read.respond(page, BehindPage, derived=True)
-    except _Building:
-        return _building(request)
+    return _once_built(request, lambda: read.respond(page, BehindPage, derived=True))
 
 
 def _band_accounts(ws: Workspace, score: str, band: str, where: str | None) -> pd.DataFrame:
     from tenure.models import account_snapshot
 
-    if not account_snapshot.exists(ws):
-        raise _Building
+    _require_snapshot(ws)
     return account_snapshot.band_accounts(ws, score, band, where=where)
