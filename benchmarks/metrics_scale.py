@@ -147,20 +147,35 @@ def main() -> None:
             flush=True,
         )
         baseline = best_of(args.runs, lambda: con.execute(BASELINE).fetch_df())
-        revenue_retention = [n for n, m in CATALOG.items() if m.area in ("revenue", "retention")]
         options = {"start": FIRST, "end": LAST, "by": ["plan"]}
-        ours = best_of(args.runs, lambda: ws.metrics(revenue_retention, **options))  # type: ignore[arg-type]
+        revenue_retention = [n for n, m in CATALOG.items() if m.area in ("revenue", "retention")]
         issue_three = [m.name for m in REVENUE_METRICS]
-        everything = best_of(args.runs, lambda: ws.metrics(issue_three, **options))  # type: ignore[arg-type]
         print(f"baseline single DuckDB query: {baseline:.3f} s")
-        print(
-            f"{len(revenue_retention)} revenue and retention metrics, monthly x 24, by plan: "
-            f"{ours:.3f} s = {ours / baseline:.1f}x baseline (target <= 5x and < 10 s)"
-        )
-        print(
-            f"all {len(issue_three)} revenue, retention, value and cost metrics: {everything:.3f} s = "
-            f"{everything / baseline:.1f}x baseline"
-        )
+        for label, names in (
+            (f"{len(revenue_retention)} revenue and retention metrics", revenue_retention),
+            (f"all {len(issue_three)} revenue, retention, value and cost metrics", issue_three),
+        ):
+            first, again = _timed(ws, names, options, args.runs)
+            print(
+                f"{label}, monthly x 24, by plan: first request {first:.3f} s = "
+                f"{first / baseline:.1f}x baseline; again (compiled SQL reused) {again:.3f} s = "
+                f"{again / baseline:.1f}x"
+            )
+
+
+def _timed(
+    ws: tenure.Workspace, names: list[str], options: dict[str, object], runs: int
+) -> tuple[float, float]:
+    """The best time of a request whose shape is new (the expression built and compiled) and
+    of the same request again, as after a load (its compiled SQL reused)."""
+
+    def first() -> None:
+        ws.compiled.clear()
+        ws.metrics(names, **options)  # type: ignore[arg-type]
+
+    cold = best_of(runs, first)
+    warm = best_of(runs, lambda: ws.metrics(names, **options))  # type: ignore[arg-type]
+    return cold, warm
 
 
 if __name__ == "__main__":

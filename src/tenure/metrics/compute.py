@@ -16,6 +16,7 @@ from tenure.engine.calendar import check_grain, floor_date, parse_period, shift
 from tenure.engine.segments import SUBSCRIPTION_SEGMENTS, attribute_columns
 from tenure.errors import QueryError
 from tenure.metrics import (
+    compiled,
     engagement,
     lifecycle,
     mrr,
@@ -338,7 +339,8 @@ def compute(
         policy=policy,
         definitions=definitions,
     )
-    frame = _wide(query, metrics).to_pandas()
+    what = ("metrics", *(m.name for m in metrics))
+    frame = compiled.frame(query, what, lambda: _wide(query, metrics))
     missing = int(frame.pop("fx_missing").sum())
     if missing:
         raise QueryError(_fx_message(query, missing))

@@ -4,6 +4,7 @@ every source needs (the calendar, filtered facts, local time, currency conversio
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -89,6 +90,11 @@ class Query:
     # and the `status` column of subscriptions describes it.
     as_of: dt.date = field(default_factory=dt.date.today)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
+    # The choices the data made while the expression was built (see `decide`), shared with the
+    # company-wide part of the same request.
+    decisions: dict[str, tuple[Callable[[Tables], Hashable], Hashable]] = field(
+        default_factory=dict, repr=False
+    )
 
     def __post_init__(self) -> None:
         cal.check_grain(self.grain)
@@ -112,6 +118,33 @@ class Query:
         if key not in self._memo:
             self._memo[key] = build()
         return self._memo[key]
+
+    def decide(self, name: str, judge: Callable[[Tables], Hashable]) -> Any:
+        """A choice the data makes for the expression being built (a rollup is current, an
+        attribute has a history), judged once per request and recorded: a compiled query is
+        reused only while each of its choices is judged the same way (`compiled.py`). `judge`
+        reads nothing of the query but what `shape` holds, so it can be judged again later."""
+        if name not in self.decisions:
+            self.decisions[name] = (judge, judge(self.tables))
+        return self.decisions[name][1]
+
+    def shape(self) -> tuple[Hashable, ...]:
+        """Everything of the request, besides the metrics and the data, that its expression
+        depends on."""
+        return (
+            self.grain,
+            self.first,
+            self.last,
+            self.by,
+            self.dims,
+            self.where,
+            self.lookback,
+            self.as_of,
+            self.policy,
+            self.definitions,
+            self.tables.reporting_currency,
+            self.tables.timezone,
+        )
 
     # -- periods ------------------------------------------------------------------------------
     @property

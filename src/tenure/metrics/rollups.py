@@ -69,14 +69,18 @@ def rows(query: Query, rollup: Rollup, events: Callable[[], ir.Table]) -> ir.Tab
     (rebuilt first when it is stale and the query counts by the workspace's own definitions),
     else computed from `events()`, the query's events."""
 
-    def build() -> ir.Table:
-        tables, definitions = query.tables, query.definitions
+    definitions = query.definitions
+
+    def usable(tables: Tables) -> bool:
         tables.table("events")  # a rollup is the events, summed: its readers read events
         if rollup.depends_on(definitions) == rollup.depends_on(tables.definitions):
             refresh(tables, (rollup,))
-        if not _matches(tables, rollup, definitions):
+        return _matches(tables, rollup, definitions)
+
+    def build() -> ir.Table:
+        if not query.decide(f"rollup {rollup.name} {definitions!r}", usable):
             return rollup.from_events(events(), definitions)
-        stored = tables.backend.table(rollup.table)
+        stored = query.tables.backend.table(rollup.table)
         first, last = query.window
         return query.restricted(stored.filter(stored.day >= first, stored.day <= last))
 

@@ -23,6 +23,7 @@ from tenure.engine.segments import with_segments as with_attributes
 from tenure.errors import TenureError
 from tenure.metrics import mrr
 from tenure.metrics.query import ZERO, Query, flag
+from tenure.metrics.tables import Tables
 
 SEGMENT_MEASURES = (
     "mrr_segment_entering",
@@ -36,24 +37,26 @@ _MONEY_AT_START = ("mrr_start", "mrr_fx_impact")
 def moving(query: Query) -> tuple[str, ...]:
     """The query's segments whose value is read per period: the subscription segments, and the
     account attributes whose history (account_history) records a change."""
-    changing = query.memo("changing_attributes", lambda: _changing_attributes(query))
+    names = tuple(n for n in query.by if n not in SUBSCRIPTION_SEGMENTS)
+    changing = (
+        query.decide(f"changing attributes {names}", lambda t: _changing_attributes(t, names))
+        if names
+        else frozenset()
+    )
     return tuple(n for n in query.by if n in SUBSCRIPTION_SEGMENTS or n in changing)
 
 
-def _changing_attributes(query: Query) -> frozenset[str]:
-    """Those of the query's account attributes with more than one recorded value for some
+def _changing_attributes(tables: Tables, names: tuple[str, ...]) -> frozenset[str]:
+    """Those of the account attributes `names` with more than one recorded value for some
     account (the others are read from accounts as they are)."""
-    names = [n for n in query.by if n not in SUBSCRIPTION_SEGMENTS]
-    if not names:
-        return frozenset()
     try:
-        history = query.tables.table(ACCOUNT_HISTORY.name)
+        history = tables.table(ACCOUNT_HISTORY.name)
     except TenureError:  # an engine other than the embedded store, without the table
         return frozenset()
     h = history.filter(history.attribute.isin(names))
     per = h.group_by("attribute", "account_id").aggregate(rows=h.count())
     changed = per.filter(per.rows > 1).select("attribute").distinct()
-    return frozenset(str(v) for v in query.run(changed)["attribute"])
+    return frozenset(str(v) for v in tables.backend.execute(changed)["attribute"])
 
 
 def _values(query: Query, name: str) -> ir.Table:

@@ -6,13 +6,16 @@ against this protocol so that they never import the workspace that sits above th
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 import ibis.expr.types as ir
 
 from tenure.metrics.definitions import Definitions
 from tenure.metrics.policy import RevenuePolicy
+
+if TYPE_CHECKING:
+    from tenure.metrics.compiled import CompiledQueries
 
 
 class Tables(Protocol):
@@ -60,4 +63,9 @@ class Tables(Protocol):
     @property
     def memo(self) -> dict[Any, Any]:
         """Results derived from one data version (a fitted comment model, ...)."""
+        ...
+
+    @property
+    def compiled(self) -> CompiledQueries:
+        """The SQL of recent requests, kept across data versions (see `compiled.py`)."""
         ...
