@@ -350,3 +350,30 @@ def test_product_performance_from_events(ws: Workspace) -> None:
     assert value(frame, "availability", "2025-02-01") == pytest.approx(100)
     assert value(frame, "response_time_seconds", "2025-01-01") == pytest.approx(0.4)
     assert value(frame, "response_time_seconds", "2025-02-01") is None
+
+
+@pytest.mark.parametrize("zone", ["Etc/GMT+12", "Pacific/Kiritimati"])
+def test_events_at_the_edges_of_the_range_count_in_any_timezone(ws: Workspace, zone: str) -> None:
+    # Events are read by a bound on their stored UTC time, a day wider than the range: the
+    # last local day of January in UTC-12 ends at noon on 1 February UTC, and the first local
+    # day in UTC+14 starts at 10:00 on 31 December UTC.
+    ws.set_setting("timezone", zone)
+    late = "2025-02-01T11:30:00" if zone == "Etc/GMT+12" else "2025-01-31T09:30:00"
+    early = "2025-01-01T12:30:00" if zone == "Etc/GMT+12" else "2024-12-31T10:30:00"
+    edges = {"early": early, "late": late}
+    _load(
+        ws,
+        "users",
+        [{"user_id": u, "account_id": "A", "created_at": day(early)} for u in edges],
+    )
+    _load(
+        ws,
+        "events",
+        [
+            {"event_id": f"edge-{u}", "occurred_at": day(at), "name": "share", "user_id": u}
+            for u, at in edges.items()
+        ],
+    )
+    frame = _metrics(ws, ["dau", "shares"], JAN, JAN)
+    assert value(frame, "dau", "2025-01-01") * 31 == 2  # each user's one local day in January
+    assert value(frame, "shares", "2025-01-01") == 2  # counted from the events themselves

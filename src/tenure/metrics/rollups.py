@@ -236,7 +236,9 @@ def _write(tables: Tables, rollup: Rollup, expression: ir.Table, keys: ir.Table 
     con = tables.duckdb
     sql = _typed_select(tables, expression)
     if keys is None:
-        con.execute(f"CREATE OR REPLACE TABLE {rollup.table} AS {sql}")
+        # In day order, so that a query over recent days skips the blocks of older ones (a
+        # later load's rows, appended, are mostly its recent days).
+        con.execute(f'CREATE OR REPLACE TABLE {rollup.table} AS {sql} ORDER BY "day"')
     else:
         same = " AND ".join(f'r."{k}" IS NOT DISTINCT FROM k."{k}"' for k in keys.columns)
         keyed = keys.get_name()
