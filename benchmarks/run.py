@@ -11,6 +11,7 @@ BENCHMARKS = [
     "engagement_scale.py",
     "clv_scale.py",
     "demo_scale.py",
+    "recent_window.py",
     "serve_load.py",
     "startup.py",
 ]
