@@ -58,9 +58,9 @@ def generate(accounts: int, orders: int, seed: int) -> dict[str, pd.DataFrame]:
     price = {"starter": 29.0, "growth": 99.0, "enterprise": 499.0}
     amount = np.array([price[p] for p in plans]) * rng.choice([1, 12], accounts, p=[0.8, 0.2])
     period = np.where(amount > 600, 12, 1)
-    # A third of accounts change seats half-way: a second subscription row.
-    change = rng.random(accounts) < 0.33
+    # A third of accounts change seats half-way (before the data ends): a second subscription.
     middle = joined + (lifetime // 2)
+    change = (rng.random(accounts) < 0.33) & (middle < np.datetime64("2026-11-01"))
     quantity = rng.integers(1, 20, accounts)
     first = pd.DataFrame(
         {

@@ -67,7 +67,7 @@ def test_every_metric_from_the_compiled_sql_after_a_load_equals_a_new_build(
     ws: Workspace, builds: list[int]
 ) -> None:
     names = list(CATALOG)
-    options_tried = ({}, {"by": ["owner"]}, {"where": "owner = 'ann'", "grain": "week"})
+    options_tried = ({"by": ["owner"]}, {"where": "owner = 'ann'", "grain": "week"})
     for n, options in enumerate(options_tried):
         ws.metrics(names, end=END, **options)  # type: ignore[arg-type]
         assert len(builds) == 1
@@ -79,7 +79,7 @@ def test_every_metric_from_the_compiled_sql_after_a_load_equals_a_new_build(
         assert len(builds) == 2
         builds.clear()
     mrr = ws.metrics(["mrr"], end=END).set_index("period_start")["value"]
-    assert mrr[dt.date(2025, 3, 1)] == 240  # 100 + 50 + the three 30s loaded between runs
+    assert mrr[dt.date(2025, 3, 1)] == 210  # 100 + 50 + the two 30s loaded between runs
 
 
 def _sub_defaults(n: int = 0) -> dict[str, object]:
