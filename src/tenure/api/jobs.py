@@ -6,7 +6,6 @@ started when the source is due by the `sources` job, which checks every minute."
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 from collections.abc import Iterator
@@ -35,13 +34,10 @@ def refresh_snapshot(live: LiveWorkspace) -> int:
     the writer. It is derived from the data, so the data version stays."""
     from tenure.models import account_snapshot
 
-    day = dt.date.today()
     with live.reader() as ws:
-        seen = account_snapshot.loads_seen(ws)
-        frame = account_snapshot.build(ws, as_of=day)
-        history = account_snapshot.mrr_history(ws, as_of=day)
+        built = account_snapshot.prepare(ws)
     with live.writer(changes_data=False) as ws:
-        rows = account_snapshot.save(ws, frame, history, as_of=day, loads=seen)
+        rows = account_snapshot.save(ws, built)
     log.info("account snapshot refreshed: %d accounts", rows)
     return rows
 

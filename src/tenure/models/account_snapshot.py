@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -429,33 +430,40 @@ def loads_seen(ws: Any) -> tuple[int, dt.datetime | None]:
     return int(row["count"]), None if pd.isna(row["last"]) else row["last"].to_pydatetime()
 
 
+@dataclass(frozen=True)
+class Built:
+    """A snapshot and its MRR history as of a day, with what `loads_seen` said before they
+    were built (a load meanwhile leaves the saved snapshot stale)."""
+
+    frame: pd.DataFrame
+    history: pd.DataFrame
+    as_of: dt.date
+    loads: tuple[int, dt.datetime | None]
+
+
+def prepare(ws: Any, *, as_of: dt.date | None = None) -> Built:
+    """Build everything a refresh swaps in; `save` writes it. A server prepares on a reader and
+    saves on its writer, so a load never waits for a build."""
+    day = as_of or dt.date.today()
+    seen = loads_seen(ws)
+    return Built(build(ws, as_of=day), mrr_history(ws, as_of=day), day, seen)
+
+
 def refresh(ws: Any, *, as_of: dt.date | None = None) -> int:
     """Build the snapshot and swap it in for the old one; return the number of rows."""
-    day = as_of or dt.date.today()
-    seen = loads_seen(ws)  # before building: a load meanwhile leaves the snapshot stale
-    built = build(ws, as_of=day), mrr_history(ws, as_of=day)
-    return save(ws, *built, as_of=day, loads=seen)
+    return save(ws, prepare(ws, as_of=as_of))
 
 
-def save(
-    ws: Any,
-    frame: pd.DataFrame,
-    history: pd.DataFrame,
-    *,
-    as_of: dt.date,
-    loads: tuple[int, dt.datetime | None],
-) -> int:
-    """Swap a built snapshot and its MRR history in for the old ones in one transaction
-    (readers see the old rows or the new, never none). `loads` is what `loads_seen` said before
-    they were built. A server builds on a reader and saves on its writer, so a load never waits
-    for a build."""
+def save(ws: Any, built: Built) -> int:
+    """Swap a prepared snapshot and its MRR history in for the old ones in one transaction
+    (readers see the old rows or the new, never none)."""
     if ws.read_only:
         raise TenureError(
             "the workspace is open read-only; refresh the account snapshot on a writable one"
         )
-    day = as_of
+    frame, history, day = built.frame, built.history, built.as_of
     refreshed = frame["refreshed_at"].iloc[0] if len(frame) else dt.datetime.now(dt.UTC)
-    count, last_load = loads
+    count, last_load = built.loads
     tables = {
         SNAPSHOT_TABLE: pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False),
         HISTORY_TABLE: pa.Table.from_pandas(history, schema=HISTORY_SCHEMA, preserve_index=False),
