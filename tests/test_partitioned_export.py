@@ -118,3 +118,37 @@ def test_a_hostile_folder_name_stays_a_path(
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no pwned2.csv beside it
     rows = duck.duckdb.sql("SELECT count(*) FROM events").fetchone()
     assert pd.read_parquet(tmp_path / name / "events.parquet").shape[0] == (rows or (0,))[0]
+
+
+@needs_spark
+def test_the_catalog_reads_only_the_event_months_its_range_needs(exported: Path) -> None:
+    from tenure.metrics import engagement
+    from tenure.metrics.catalog import metric
+    from tenure.metrics.compute import make_query
+
+    spark = tenure.connect(f"pyspark://{exported.resolve()}")
+    last = dt.date(2026, 10, 1)
+    query = make_query(
+        spark,
+        [metric("shares")],
+        grain="month",
+        start=last,
+        end=last,
+        by=(),
+        where=None,
+        policy=None,
+    )
+    events = engagement._events(query)  # the events the engagement catalog reads
+    spark.backend._run_pre_execute_hooks(events)
+    frame = spark.backend._session.sql(str(spark.backend.compile(events)))
+    assert len(frame.collect()) > 0  # runs this plan, whose scan counts the files it read
+    plan = frame._jdf.queryExecution().executedPlan()
+    scan = plan.collectLeaves().head()
+    files_read = scan.metrics().apply("numFiles").value()
+    months = sorted(p.name for p in (exported / "events.parquet").iterdir())
+    # October and what its periods read (from 30 days before September, 2 August), in UTC a
+    # day wider for any timezone: 1 August to 1 November.
+    wanted = [m for m in months if "month=2026-08" <= m <= "month=2026-11"]
+    expected = sum(len(list((exported / "events.parquet" / m).glob("*.parquet"))) for m in wanted)
+    assert files_read == expected
+    assert len(months) > len(wanted)

@@ -82,10 +82,16 @@ def _events(query: Query) -> ir.Table:
         events = query.facts("events")
         # The same days in stored (UTC) time, a day wider for any timezone: a bound on the
         # stored column lets the engine skip the blocks of older events unread.
+        since, until = first - dt.timedelta(days=1), last + dt.timedelta(days=2)
         events = events.filter(
-            events.occurred_at >= dt.datetime.combine(first - dt.timedelta(days=1), dt.time()),
-            events.occurred_at < dt.datetime.combine(last + dt.timedelta(days=2), dt.time()),
+            events.occurred_at >= dt.datetime.combine(since, dt.time()),
+            events.occurred_at < dt.datetime.combine(until, dt.time()),
         )
+        if "month" in events.columns:  # Hive partitions (`tenure export --partition-by month`)
+            events = events.filter(
+                events.month >= f"{since:%Y-%m}",
+                events.month <= f"{until - dt.timedelta(days=1):%Y-%m}",
+            )
         rows = with_local_time(events, query.tables)
         return rows.filter(rows.day >= first, rows.day <= last)
 
