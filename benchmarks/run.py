@@ -12,6 +12,7 @@ BENCHMARKS = [
     "clv_scale.py",
     "demo_scale.py",
     "recent_window.py",
+    "spark_scale.py",
     "serve_load.py",
     "startup.py",
 ]
