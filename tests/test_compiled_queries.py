@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import tenure
+from tenure.live import LiveWorkspace
 from tenure.metrics import compute, rollups
 from tenure.metrics.catalog import CATALOG
 from tenure.workspace import Workspace
@@ -142,3 +144,25 @@ def test_a_rollup_that_stops_being_current_rebuilds_from_the_events(
     from_events = ws.metrics(names, end=END)
     assert len(builds) == 2
     pd.testing.assert_frame_equal(first, from_events)
+
+
+def test_a_live_servers_new_readers_reuse_the_sql_after_a_write(
+    tmp_path: Path, builds: list[int]
+) -> None:
+    live = LiveWorkspace.open(f"duckdb:///{tmp_path / 'live.duckdb'}")
+    try:
+        with live.writer() as ws:
+            load_book(ws, [sub("a", 100, "2025-01-03")], accounts={"a": {"owner": "ann"}})
+        names = ["mrr", "customers", "dau"]  # dau: the calendar and a rollup on each cursor
+        with live.reader() as ws:
+            first = ws.metrics(names, end=END, by=["owner"])
+        with live.writer() as ws:
+            ws.load("subscriptions", pd.DataFrame([sub("a", 30, "2025-03-01") | _sub_defaults()]))
+        with live.reader() as ws:  # a new cursor: the data version moved
+            again = ws.metrics(names, end=END, by=["owner"])
+            assert len(builds) == 1
+            pd.testing.assert_frame_equal(again, _fresh(ws, names, by=["owner"]))
+        march = again[(again.metric == "mrr") & (again.period_start == dt.date(2025, 3, 1))]
+        assert march["value"].tolist() == [130] and not first.equals(again)
+    finally:
+        live.close()

@@ -1,8 +1,8 @@
 """Compiled queries, reused across data versions.
 
-Building a catalog request's Ibis expression and compiling it to SQL costs far more than DuckDB
-takes to run it on small and mid-sized stores (about 1 s of Python against 0.1-0.2 s of engine
-time for the 26 revenue metrics at 10k accounts). The SQL depends on the request (`Query.shape`
+Building a catalog request's Ibis expression and compiling it to SQL costs more than DuckDB
+takes to run it on small and mid-sized stores (31 revenue and retention metrics at 10k accounts:
+0.7 s of Python against 0.33 s of DuckDB). The SQL depends on the request (`Query.shape`
 and the metrics), on the tables' columns, and on a few choices the data makes (`Query.decide`:
 whether a rollup is current, which attributes have a history); it does not depend on the rows.
 So each embedded store keeps the SQL of its recent requests with what it depended on, and a
@@ -35,10 +35,11 @@ KEPT = 128  # requests of distinct shapes kept per store
 class Compiled:
     """One request's SQL and what it was built from."""
 
-    # Kept alive with the SQL: its in-memory tables (the calendar) are registered on each
-    # connection that runs it, and dropped by Ibis when the expression is collected.
-    expression: ir.Table
     sql: str
+    schema: Any  # the result's Ibis schema
+    # The in-memory tables the SQL names (the calendar), each as an expression of its own (not
+    # the whole request, which would hold on to the connection it was built on).
+    memtables: tuple[ir.Table, ...]
     columns: tuple[tuple[str, Any], ...]  # canonical tables read, with their schemas then
     decisions: tuple[tuple[Callable[[Tables], Hashable], Hashable], ...]
 
@@ -53,8 +54,9 @@ class Compiled:
         backend = tables.backend
         # Ibis's own step before it runs an expression: make its in-memory tables visible on
         # this connection (a reader's cursor may not have seen them yet).
-        backend._register_in_memory_tables(self.expression)
-        return _frame(backend.con.sql(self.sql).to_arrow_table(), self.expression)
+        for memtable in self.memtables:
+            backend._register_in_memory_tables(memtable)
+        return _frame(backend.con.sql(self.sql).to_arrow_table(), self.schema)
 
 
 class CompiledQueries:
@@ -100,8 +102,9 @@ def frame(query: Query, what: Hashable, build: Callable[[], ir.Table]) -> pd.Dat
     expression = build()
     read = sorted({t.name for t in expression.op().find(ops.DatabaseTable) if t.name in CONTRACTS})
     entry = Compiled(
-        expression,
         str(tables.backend.compile(expression)),
+        expression.schema(),
+        tuple(t.to_expr() for t in expression.op().find(ops.InMemoryTable)),
         tuple((name, tables.table(name).schema()) for name in read),
         tuple(query.decisions.values()),
     )
@@ -109,10 +112,10 @@ def frame(query: Query, what: Hashable, build: Callable[[], ir.Table]) -> pd.Dat
     return entry.run(tables)
 
 
-def _frame(table: Any, expression: ir.Table) -> pd.DataFrame:
+def _frame(table: Any, schema: Any) -> pd.DataFrame:
     """An Arrow result as the pandas frame Ibis's DuckDB backend makes of it (`execute`):
     nested and dictionary columns and columns holding NULLs as Python objects, then Ibis's
-    conversion to the expression's types."""
+    conversion to the schema's types."""
     import pyarrow.types as pat
     from ibis.backends.duckdb.converter import DuckDBPandasData
 
@@ -126,5 +129,5 @@ def _frame(table: Any, expression: ir.Table) -> pd.DataFrame:
             for name, column in zip(table.column_names, table.columns, strict=True)
         }
     )
-    converted: pd.DataFrame = DuckDBPandasData.convert_table(frame, expression.schema())
+    converted: pd.DataFrame = DuckDBPandasData.convert_table(frame, schema)
     return converted
