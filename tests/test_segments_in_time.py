@@ -5,6 +5,7 @@ bridge adding up to the company's."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -218,6 +219,33 @@ def test_an_owner_change_moves_the_account_between_owners_in_the_month_it_happen
     recorded = ws.table("account_history").to_pandas()
     since = recorded[recorded.value == "cy"]["valid_from"].iloc[0]
     assert abs(since - pd.Timestamp.now(tz="UTC").tz_localize(None)) < pd.Timedelta(days=1)
+
+
+@pytest.mark.skipif(
+    shutil.which("java") is None, reason="Spark needs Java; `make test` installs it"
+)
+def test_an_exported_attribute_history_splits_the_same_on_spark(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    load_book(
+        ws,
+        [sub("A", 100, "2025-01-01"), sub("B", 40, "2025-01-01")],
+        accounts={"A": {"owner": "ann"}, "B": {"owner": "bo"}},
+    )
+    moved = {"account_id": "A", "name": "A", "created_at": day("2020-01-01"), "owner": "bo"}
+    ws.load("accounts", pd.DataFrame([moved | {"valid_from": day("2025-03-10")}]))
+    written = ws.export(tmp_path / "parquet")
+    assert tmp_path / "parquet" / "account_history.parquet" in written
+    spark = tenure.connect(f"pyspark://{(tmp_path / 'parquet').resolve()}")
+    keys = ["metric", "period_start", "owner"]
+    left, right = (
+        w.metrics(["mrr", "mrr_segment_entering"], start=JAN, end=APR, by=["owner"])
+        .sort_values(keys)
+        .reset_index(drop=True)
+        for w in (ws, spark)
+    )
+    assert value(right, "mrr", "2025-03-01", owner="ann") == 0  # A moved to bo in March
+    assert [float(v) for v in left["value"]] == [float(v) for v in right["value"]]
 
 
 def _wide(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from tenure.data import loader
-from tenure.data.contract import CONTRACTS, contract_for
+from tenure.data.contract import CONTRACTS, DERIVED, contract_for
 from tenure.data.currencies import ISO_4217
 from tenure.data.mapping import Mapping, read_mapping
 from tenure.engine.connection import default_url, open_backend
@@ -136,7 +136,7 @@ class Workspace:
         target = Path(folder)
         target.mkdir(parents=True, exist_ok=True)
         written = []
-        for name in CONTRACTS:
+        for name in [*CONTRACTS, *DERIVED]:  # with the attribute history, for point-in-time
             if self.has_table(name):
                 path = target / f"{name}.parquet"
                 write_table(self, name, path, partition_by)
