@@ -69,7 +69,7 @@ def test_every_metric_from_the_compiled_sql_after_a_load_equals_a_new_build(
     ws: Workspace, builds: list[int]
 ) -> None:
     names = list(CATALOG)
-    options_tried = ({"by": ["owner"]}, {"where": "owner = 'ann'", "grain": "week"})
+    options_tried = ({"by": ["owner"], "where": "owner != 'bo'"}, {"grain": "week"})
     for n, options in enumerate(options_tried):
         ws.metrics(names, end=END, **options)  # type: ignore[arg-type]
         assert len(builds) == 1

@@ -48,7 +48,7 @@ def test_cli_export_to_a_hostile_folder(
     before = files(tmp_path)
     result = runner.invoke(app, ["export", str(tmp_path / name), "--db", db])
     assert result.exit_code == 0, result.output
-    written = {f"{name}/accounts.parquet", f"{name}/fx_rates.parquet"}
+    written = {f"{name}/{t}.parquet" for t in ("accounts", "account_history", "fx_rates")}
     assert files(tmp_path) - before == {name} | written  # no pwned2.csv, no stray folder
     exported = pd.read_parquet(tmp_path / name / "accounts.parquet")
     assert list(exported["account_id"]) == ["A1", "A2"]
