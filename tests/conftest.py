@@ -43,15 +43,9 @@ os.environ.setdefault(
 LONGEST_FIRST = (
     "test_spark_parity.py",
     "test_dashboard.py",
-    "test_partitioned_export.py",
-    "test_segments_in_time.py",
     "test_metric_properties.py",
     "test_five_jobs.py",
-    "test_serve_live.py",
-    "test_compiled_queries.py",
-    "test_engagement_people.py",
-    "test_rollups.py",
-    "test_server_jobs.py",
+    "test_partitioned_export.py",
 )
 
 
