@@ -8,6 +8,7 @@ import datetime as dt
 import shutil
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -21,6 +22,7 @@ from tenure.api.app import create_app
 from tenure.app.keys import create_key
 from tenure.app.store import Store
 from tenure.cli import app
+from tenure.data.loader import LoadReport
 from tenure.demo import DemoResult
 from tenure.errors import QueryError
 from tenure.workspace import Workspace
@@ -194,9 +196,9 @@ def test_segment_bridges_add_up_to_the_company_bridge(accounts: list) -> None:
                 assert entering + summed.loc[period, "mrr_segment_leaving"] == 0
 
 
-def test_an_owner_change_moves_the_account_between_owners_in_the_month_it_happens(
-    ws: Workspace,
-) -> None:
+def _owner_of_a_moves_to_bo_on_10_march(ws: Workspace) -> tuple[dict[str, Any], LoadReport]:
+    """Accounts A (ann, 100) and B (bo, 40) from January; A's owner becomes bo on 10 March.
+    Returns A's accounts row (without valid_from) and the report of the load that moved it."""
     load_book(
         ws,
         [sub("A", 100, "2025-01-01"), sub("B", 40, "2025-01-01")],
@@ -204,6 +206,13 @@ def test_an_owner_change_moves_the_account_between_owners_in_the_month_it_happen
     )
     moved = {"account_id": "A", "name": "A", "created_at": day("2020-01-01"), "owner": "bo"}
     report = ws.load("accounts", pd.DataFrame([moved | {"valid_from": day("2025-03-10")}]))
+    return moved, report
+
+
+def test_an_owner_change_moves_the_account_between_owners_in_the_month_it_happens(
+    ws: Workspace,
+) -> None:
+    moved, report = _owner_of_a_moves_to_bo_on_10_march(ws)
     assert report.updated == 1
     history = ws.table("account_history").to_pandas()
     assert history[history.account_id == "A"]["value"].tolist() == ["ann", "bo"]
@@ -227,13 +236,7 @@ def test_an_owner_change_moves_the_account_between_owners_in_the_month_it_happen
 def test_an_exported_attribute_history_splits_the_same_on_spark(
     ws: Workspace, tmp_path: Path
 ) -> None:
-    load_book(
-        ws,
-        [sub("A", 100, "2025-01-01"), sub("B", 40, "2025-01-01")],
-        accounts={"A": {"owner": "ann"}, "B": {"owner": "bo"}},
-    )
-    moved = {"account_id": "A", "name": "A", "created_at": day("2020-01-01"), "owner": "bo"}
-    ws.load("accounts", pd.DataFrame([moved | {"valid_from": day("2025-03-10")}]))
+    _owner_of_a_moves_to_bo_on_10_march(ws)
     written = ws.export(tmp_path / "parquet")
     assert tmp_path / "parquet" / "account_history.parquet" in written
     spark = tenure.connect(f"pyspark://{(tmp_path / 'parquet').resolve()}")
