@@ -112,8 +112,8 @@ def accounts(
     where: Annotated[str | None, Query(max_length=500)] = None,
     sort: Annotated[str, Query(max_length=100)] = "churn_probability",
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
+    limit: Limit = 100,
+    offset: PageOffset = 0,
 ) -> Response:
     from tenure.models import account_snapshot  # the models load with the first account read
 

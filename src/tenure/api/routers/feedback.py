@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from tenure.api.deps import CachedReads
 from tenure.api.problems import EXPENSIVE, errors
-from tenure.api.routers.metrics import End, Start, Where
+from tenure.api.routers.metrics import End, Limit, PageOffset, Start, Where
 from tenure.api.schemas import FeedbackDriver, FeedbackDriverPage
 
 router = APIRouter()
@@ -30,8 +30,8 @@ def feedback_drivers(
     survey: Annotated[str, Query(pattern="^(nps|csat|ces|custom)$")] = "nps",
     kind: Annotated[str | None, Query(pattern="^(theme|phrase)$")] = None,
     minimum: Annotated[int, Query(ge=1, le=10_000)] = 2,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
+    limit: Limit = 50,
+    offset: PageOffset = 0,
 ) -> FeedbackDriverPage:
     from tenure.text.feedback import detractor_drivers
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 
 from tenure.api.deps import CachedReads, Editor, Live, StoreDep, Viewer, audit
 from tenure.api.problems import EXPENSIVE, Problem, errors
+from tenure.api.routers.metrics import PageOffset
 from tenure.api.schemas import GoalIn, GoalOut, GoalPage, GoalPatch, GoalRecord, Id
 from tenure.app import goals as goal_rules
 from tenure.app.store import Goal
@@ -24,7 +25,7 @@ def list_goals(
     read: CachedReads,
     store: StoreDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
+    offset: PageOffset = 0,
 ) -> GoalPage:
     rows, total = goal_rules.page(store, limit, offset)
     today = dt.date.today()

@@ -87,7 +87,7 @@ def metrics(
     by: Annotated[list[str] | None, Query(max_length=3)] = None,
     where: Where = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
+    offset: PageOffset = 0,
 ) -> Response:
     segments = check_by(by or [])
     periods = result_periods(start, end, grain)
@@ -221,8 +221,8 @@ def drill_page(
     where: Where = None,
     dimension: Dimension = None,
     value: DimensionValue = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
+    limit: Limit = 100,
+    offset: PageOffset = 0,
 ) -> Response:
     split = one_value("dimension", dimension, value)
 
@@ -286,7 +286,7 @@ def cohort_drill_page(
     cohort: Cohort,
     offset: Offset,
     where: Where = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
 ) -> Response:
     def page(ws: Workspace) -> DrillPage:
         frame = ws.cohort_accounts(cohort, offset, where=where)
@@ -533,8 +533,8 @@ def feedback_comments(
     language: Annotated[str | None, Query(pattern="^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")] = None,
     theme: Annotated[str | None, Query(max_length=100)] = None,
     where: Where = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
+    limit: Limit = 100,
+    offset: PageOffset = 0,
 ) -> Response:
     """Filters: score band, language (as loaded, else detected), survey kind, theme, and a
     segment (`where`, over account attributes as elsewhere)."""
