@@ -1231,11 +1231,11 @@ async function automations() {
       e.preventDefault();
       try {
         const started = await api(`/api/automations/${id}/start`, {}, { method: "POST", body: JSON.stringify({ start: startForm.elements.start.value }) });
+        await drawRules();  // the list shows the rule on before the confirmation says so
         previewBox.replaceChildren(el("p", { id: "started" }, `"${started.name}" is on` + (started.skipped ? `; ${started.skipped} already qualifying were skipped.` : ".")));
         form.reset();
         drawTrigger();
         drawAction();
-        await drawRules();
       } catch (error) { fail(error.message); }
     });
     previewBox.replaceChildren(
