@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,6 +48,25 @@ LONGEST_FIRST = (
     "test_five_jobs.py",
     "test_partitioned_export.py",
 )
+
+
+# The modules that run Spark go to one test process (`make test` runs pytest-xdist with
+# `--dist loadfile`, a module per process otherwise): they share one JVM, warmed up once (a first
+# plan takes twice as long as the same plan again), and one demo store (`demo_ws`).
+SPARK_MODULES = ("test_spark_parity.py", "test_partitioned_export.py", "test_segments_in_time.py")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getoption("dist") != "loadfile":
+        return None  # xdist's own scheduler for the mode asked
+    from xdist.scheduler import LoadFileScheduling
+
+    class SparkTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = super()._split_scope(nodeid)
+            return "spark" if module.rsplit("/", 1)[-1] in SPARK_MODULES else module
+
+    return SparkTogether(config, log)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
