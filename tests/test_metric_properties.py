@@ -46,7 +46,7 @@ NAMES = [
 ]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(history)
 def test_movements_reconcile_and_rates_stay_in_bounds(accounts: list) -> None:
     subs = []

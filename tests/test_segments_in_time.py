@@ -154,7 +154,7 @@ FX = [
 ]
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(history)
 def test_segment_bridges_add_up_to_the_company_bridge(accounts: list) -> None:
     subs, owners, changes = [], {}, []

@@ -194,6 +194,7 @@ def build(
     a NUL character is rejected. Values are shown cut to `shown_chars`."""
     typed_parts = ["_line"]
     errors: list[str] = []
+    conditions: list[str] = []
     raw_columns: set[str] = set()
 
     def add_error(
@@ -209,6 +210,7 @@ def build(
             f"THEN left({value}, {shown_chars:d}) || '…' ELSE {value} END"
         )
         why = reason_sql if reason_sql is not None else literal(reason or "")
+        conditions.append(condition)
         errors.append(
             f"CASE WHEN {condition} THEN {{'column': {literal(column)}, 'value': {shown}, "
             f"'reason': {why}}} END"
@@ -301,11 +303,7 @@ def build(
         f"{contract.normalise[c]} AS {quote(c)}" if c in contract.normalise else quote(c)
         for c in output
     )
-    problems = (
-        f"list_filter([{', '.join(errors)}], x -> x IS NOT NULL)"
-        if errors
-        else 'CAST([] AS STRUCT("column" VARCHAR, "value" VARCHAR, reason VARCHAR)[])'
-    )
+    problems = _problems(errors, conditions) if errors else NO_PROBLEMS
     if unsafe:
         problems = f"list_concat(t._unsafe, {problems})"
     return ValidationSql(
@@ -318,6 +316,18 @@ def build(
         joins_rates,
         unsafe is not None,
     )
+
+
+NO_PROBLEMS = 'CAST([] AS STRUCT("column" VARCHAR, "value" VARCHAR, reason VARCHAR)[])'
+
+
+def _problems(problems: list[str], conditions: list[str]) -> str:
+    """The list of a row's `problems` (each NULL unless its condition holds), built only for
+    the rows where one of `conditions` holds: most rows have none, and building and filtering
+    a list of structs for every row cost most of a validation pass."""
+    any_holds = " OR ".join(f"({c})" for c in conditions)
+    listed = f"list_filter([{', '.join(problems)}], x -> x IS NOT NULL)"
+    return f"CASE WHEN {any_holds} THEN {listed} ELSE {NO_PROBLEMS} END"
 
 
 def _local(moment: str, timezone: str) -> str:
@@ -372,9 +382,10 @@ def _unsafe_text(columns: list[str], max_bytes: int, shown_chars: int) -> str | 
     `shown_chars`, NUL as \\0."""
     if not columns:
         return None
-    parts = []
+    parts, conditions = [], []
     for column in columns:
         ref, name = quote(column), literal(column)
+        conditions.append(f"strlen({ref}) > {max_bytes:d} OR contains({ref}, chr(0))")
         shown = f"replace(left({ref}, {shown_chars:d}), chr(0), '\\0')"
         parts.append(
             f"CASE WHEN strlen({ref}) > {max_bytes:d} THEN {{'column': {name}, "
@@ -383,4 +394,4 @@ def _unsafe_text(columns: list[str], max_bytes: int, shown_chars: int) -> str | 
             f"WHEN contains({ref}, chr(0)) THEN {{'column': {name}, 'value': {shown}, "
             "'reason': 'contains a NUL character (shown as \\0)'} END"
         )
-    return f"list_filter([{', '.join(parts)}], x -> x IS NOT NULL)"
+    return _problems(parts, conditions)
