@@ -41,7 +41,7 @@ from tenure.data.readers import (
     STAGING,
     Reject,
     Staged,
-    drop_staging,
+    drop_relation,
     quote,
     stage_file,
     stage_frame,
@@ -260,10 +260,11 @@ def load_chunk_rows() -> int:
 def _drop_temporaries(con: duckdb.DuckDBPyConnection) -> None:
     for view in (TOUCHED, GOOD, NEW, CHANGED):
         con.execute(f"DROP VIEW IF EXISTS {view}")
-    temporaries = (TYPED, REJECTS, REPEATED, validate.KNOWN_CURRENCIES, DELTA)
+    temporaries = (REJECTS, REPEATED, validate.KNOWN_CURRENCIES, DELTA)
     for name in (*temporaries, TOUCHED_ROWS, CANDIDATES, DEFERRED):
         con.execute(f"DROP TABLE IF EXISTS {name}")
-    drop_staging(con)
+    for name in (TYPED, STAGING):  # a temporary table, or a frame registered under the name
+        drop_relation(con, name)
 
 
 def _value_maps(contract: TableContract, mapping: Mapping) -> dict[str, dict[str, str]]:
@@ -420,7 +421,6 @@ class _Run:
     key_range: tuple[Any, Any] | None = None  # of the first key column, before the load
     defers: bool = False  # some key repeats in the file and there are several chunks
     unique_keys: bool = False  # a pass over the whole file found no key repeating in it
-    typed: pa.Table | None = None  # TYPED when it is a registered Arrow table
     good_rows: int = 0
     unknown_ids: set[str] = field(default_factory=set)
 
@@ -472,9 +472,8 @@ class _Run:
         twice the first."""
         con = self.con
         if in_transaction:
-            self._drop_typed()
-            self.typed = con.execute(self.sql.select(where)).to_arrow_table()
-            con.register(TYPED, self.typed)
+            drop_relation(con, TYPED)
+            con.register(TYPED, con.execute(self.sql.select(where)).to_arrow_table())
         else:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {self.sql.select(where)}")
         con.execute(
@@ -489,13 +488,6 @@ class _Run:
                 f"first' FROM {TYPED} t ANTI JOIN accounts a ON t.account_id = a.account_id "
                 "WHERE t.account_id IS NOT NULL"
             )
-
-    def _drop_typed(self) -> None:
-        if self.typed is not None:
-            self.con.unregister(TYPED)
-            self.typed = None
-        else:
-            self.con.execute(f"DROP TABLE IF EXISTS {TYPED}")
 
     def merge(self) -> None:
         """Merge the valid rows of TYPED (those whose key repeats in the file wait)."""
@@ -516,7 +508,7 @@ class _Run:
 
     def finish(self) -> None:
         con, report = self.con, self.report
-        self._drop_typed()
+        drop_relation(con, TYPED)  # the last chunk, held in memory while the rollups update
         if self.defers:
             self._settle(DEFERRED, "TRUE")
         report.rejected = _scalar(con, f"SELECT count(DISTINCT _line) FROM {REJECTS}")

@@ -151,15 +151,16 @@ def _to_arrow(frame: Any) -> pa.Table:
     )
 
 
-def drop_staging(con: duckdb.DuckDBPyConnection) -> None:
-    """Remove whatever the last reader left: a temp table, a view, or a registered frame."""
+def drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Remove the relation `name` whatever made it: a temp table, a view, or a registered frame
+    (the staging relation a reader left, the loader's typed rows)."""
     kinds = con.execute(
-        "SELECT table_type FROM information_schema.tables WHERE table_name = ?", [STAGING]
+        "SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]
     ).fetchall()
     for (kind,) in kinds:
-        con.execute(f'DROP {"VIEW" if kind == "VIEW" else "TABLE"} IF EXISTS "{STAGING}"')
+        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {quote(name)}")
     with contextlib.suppress(duckdb.Error):
-        con.unregister(STAGING)
+        con.unregister(name)
 
 
 def _types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -200,7 +201,7 @@ _Chunk = tuple[list[str], list[list[Any]], list[Reject]]
 def _stage_chunks(
     con: duckdb.DuckDBPyConnection, source: str, chunks: Iterator[_Chunk], chunk_rows: int
 ) -> Staged:
-    drop_staging(con)
+    drop_relation(con, STAGING)
     starts: list[int] = []
     con.execute(f'CREATE TEMP TABLE "{STAGING}" (_line BIGINT)')
     columns: list[str] = []

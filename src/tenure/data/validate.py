@@ -385,13 +385,14 @@ def _unsafe_text(columns: list[str], max_bytes: int, shown_chars: int) -> str | 
     parts, conditions = [], []
     for column in columns:
         ref, name = quote(column), literal(column)
-        conditions.append(f"strlen({ref}) > {max_bytes:d} OR contains({ref}, chr(0))")
+        too_long, has_nul = f"strlen({ref}) > {max_bytes:d}", f"contains({ref}, chr(0))"
+        conditions.append(f"{too_long} OR {has_nul}")
         shown = f"replace(left({ref}, {shown_chars:d}), chr(0), '\\0')"
         parts.append(
-            f"CASE WHEN strlen({ref}) > {max_bytes:d} THEN {{'column': {name}, "
+            f"CASE WHEN {too_long} THEN {{'column': {name}, "
             f"'value': {shown} || '…', 'reason': 'a value of ' || strlen({ref}) || "
             f"' bytes, over the limit of {max_bytes:d} (max_field_length)'}} "
-            f"WHEN contains({ref}, chr(0)) THEN {{'column': {name}, 'value': {shown}, "
+            f"WHEN {has_nul} THEN {{'column': {name}, 'value': {shown}, "
             "'reason': 'contains a NUL character (shown as \\0)'} END"
         )
     return _problems(parts, conditions)
