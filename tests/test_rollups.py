@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import tenure
@@ -211,6 +211,17 @@ def _events_frame(batch: list[tuple[Any, ...]]) -> pd.DataFrame:
     return pd.DataFrame(list(rows.values()))
 
 
+def _view(n: int, minutes: int, session: str | None = None, page: str = "/a") -> tuple[Any, ...]:
+    return (n, minutes, "page_view", "U1", "v1", session, page, 0)
+
+
+# Besides the random cases, three a load that resumes a visitor's sessions from a day must get
+# right (minute 120 is midnight): a new event just after midnight extends the session in progress
+# before it; a session id the load touches began the day before; a session that spans midnight
+# precedes the day the load's rows begin.
+@example(first=[_view(0, 110)], later=[[_view(1, 125)]])
+@example(first=[_view(0, 110, "s1")], later=[[_view(1, 125, "s1")]])
+@example(first=[_view(0, 110, "s1"), _view(1, 130, "s1")], later=[[_view(2, 400, page="/b")]])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     first=st.lists(event, min_size=1, max_size=15),

@@ -35,6 +35,7 @@ from tenure.metrics import rollups
 from tenure.metrics.definitions import Definitions
 from tenure.metrics.query import Query, flag, union_sum
 from tenure.metrics.rollups import Rollup, with_local_time
+from tenure.metrics.tables import Tables
 
 ACTIVITY_MEASURES = (
     "user_days",
@@ -245,8 +246,134 @@ def _gap_and_duration(d: Definitions) -> tuple[float, str]:
     return d.session_gap_minutes, d.session_duration
 
 
-SESSIONS = Rollup("sessions", _sessions, _gap_and_duration, _visitor, prepared=_sessionised)
-PAGE_DAYS = Rollup("page_days", _page_days, _gap, _visitor, prepared=_sessionised)
+def _visitor_cuts(tables: Tables, touched: ir.Table) -> ir.Table:
+    """Per visitor of the touched rows (old versions too, local time): `from_day`, from which
+    its sessions and page-view days are recomputed, and `prior_sessions`, how many of its
+    gap-based sessions start before it (their numbers stay; the recomputed ones continue).
+
+    from_day is at most the first day of its touched rows, of its stored gap-based session that
+    started last before its first touched row without a session_id (a new event may extend it),
+    and of each session_id it touched; then it moves back to the first day of a run of stored
+    sessions that reach from one day into the next, so that no session has events both before
+    and from it. Before from_day the visitor's events, sessions and page-view days are then as
+    stored, and from it they depend only on the events from it."""
+    rows = touched.select(
+        **_visitor(touched),
+        session_id=touched.session_id,
+        day=touched.day,
+        start_s=seconds(touched.at.epoch_seconds()),
+    )
+    first = (
+        rows.group_by("visitor")
+        .aggregate(
+            touched_day=rows.day.min(),
+            gap_from=rows.start_s.min(where=rows.session_id.isnull()),
+        )
+        .rename(key_visitor="visitor")
+    )
+    stored = tables.backend.table(SESSIONS.table)
+    stored = stored.select(
+        "visitor",
+        "session_id",
+        "day",
+        "first_s",
+        day_no=stored.day.epoch_days(),
+        # The day of its last event (or, by session_duration, of that event's end: later, which
+        # only makes a run longer).
+        last_day_no=(stored.last_s / 86_400).floor().cast("int64"),
+    )
+    mine = stored.join(first, stored.visitor.identical_to(first.key_visitor))
+    pairs = (
+        rows.filter(rows.session_id.notnull())
+        .select(key_visitor=rows.visitor, key_session=rows.session_id)
+        .distinct()
+    )
+    given = mine.semi_join(
+        pairs,
+        [mine.visitor.identical_to(pairs.key_visitor), mine.session_id == pairs.key_session],
+    )
+    before = mine.filter(mine.session_id.isnull(), mine.first_s < mine.gap_from)
+    in_progress = before.group_by("visitor").aggregate(day=before.day.max())
+    bounds = ibis.union(
+        first.select(visitor=first.key_visitor, day=first.touched_day),
+        in_progress,
+        given.select("visitor", "day"),
+    )
+    start = bounds.group_by("visitor").aggregate(day=bounds.day.min())
+    # Runs of sessions that reach from one day into the next: a session starts a run unless it
+    # starts on or before the last day an earlier one reached. A session within one day joins
+    # no two runs that do not already overlap, so only those that span days are read.
+    spanning = mine.filter(mine.last_day_no > mine.day_no)
+    order = ["day_no", "last_day_no"]
+    reached_before = spanning.last_day_no.max().over(
+        ibis.window(group_by="visitor", order_by=order, rows=(None, -1))
+    )
+    marked = spanning.mutate(
+        starts_run=flag(reached_before.isnull() | (spanning.day_no > reached_before))
+    )
+    numbered = marked.mutate(
+        run=marked.starts_run.sum().over(
+            ibis.window(group_by="visitor", order_by=order, rows=(None, 0))
+        )
+    )
+    runs = (
+        numbered.group_by("visitor", "run")
+        .aggregate(
+            run_from=numbered.day.min(),
+            from_no=numbered.day_no.min(),
+            to_no=numbered.last_day_no.max(),
+        )
+        .rename(key_visitor="visitor")
+    )
+    inside = start.left_join(
+        runs,
+        [
+            start.visitor.identical_to(runs.key_visitor),
+            runs.from_no < start.day.epoch_days(),
+            runs.to_no >= start.day.epoch_days(),
+        ],
+    )
+    # (at most one run per visitor contains the day)
+    cuts = inside.group_by(visitor=inside.visitor).aggregate(
+        from_day=inside.run_from.fill_null(inside.day).min()
+    )
+    gap = stored.filter(stored.session_id.isnull()).select(
+        key_visitor=stored.visitor, key_day=stored.day
+    )
+    prior = cuts.left_join(
+        gap, [cuts.visitor.identical_to(gap.key_visitor), gap.key_day < cuts.from_day]
+    )
+    return prior.group_by("visitor", "from_day").aggregate(
+        prior_sessions=prior.key_day.count().cast("int64")
+    )
+
+
+def _resumed(events: ir.Table, cuts: ir.Table, definitions: Definitions) -> ir.Table:
+    """The sessionised events of each cut visitor from its from_day, its gap-based sessions
+    numbered on from its prior_sessions."""
+    keyed = cuts.rename(key_visitor="visitor")
+    visitor = events.user_id.fill_null(events.anonymous_id)
+    scope = events.semi_join(
+        keyed, [visitor.identical_to(keyed.key_visitor), events.day >= keyed.from_day]
+    )
+    rows = _sessionised(scope, definitions)
+    continued = rows.join(keyed, rows.visitor.identical_to(keyed.key_visitor))
+    return continued.select(
+        *[
+            (continued.session_no + continued.prior_sessions).name(c)
+            if c == "session_no"
+            else continued[c]
+            for c in rows.columns
+        ]
+    )
+
+
+# A load resumes the visitors' sessions and page-view days from the day its rows reach back to.
+_RESUME = rollups.Resume(_visitor_cuts, _resumed, reads="sessions")
+SESSIONS = Rollup(
+    "sessions", _sessions, _gap_and_duration, _visitor, prepared=_sessionised, resume=_RESUME
+)
+PAGE_DAYS = Rollup("page_days", _page_days, _gap, _visitor, prepared=_sessionised, resume=_RESUME)
 
 
 def _session_counts(sessions: ir.Table, keys: list[str]) -> ir.Table:

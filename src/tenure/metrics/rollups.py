@@ -3,7 +3,8 @@ and features used per day), so that engagement metrics read one row per user-day
 page-day instead of every event.
 
 A load that changes events updates the rollups: in its own transaction, only the partitions
-(user-days, visitors) its inserted and updated rows fall in are recomputed; when a rollup was not
+(user-days, visitors) its inserted and updated rows fall in are recomputed, and of a visitor's
+sessions only those from the day the load's rows reach back to (`Resume`); when a rollup was not
 current before or the load rewrote much of the table, it is rebuilt whole after the commit. A setting a rollup
 depends on rebuilds it (`Workspace.refresh_rollups`). A query reads a rollup only when it was
 built from the events as they are now (their row count and their last load that changed rows)
@@ -13,6 +14,7 @@ the events, which is also what every engine other than the embedded DuckDB store
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 from collections.abc import Callable
@@ -35,19 +37,37 @@ Step = Callable[[ir.Table, Definitions], ir.Table]
 
 
 @dataclass(frozen=True)
+class Resume:
+    """How a load updates a rollup partitioned by visitor from a day on rather than over the
+    visitor's whole history. `cuts(tables, touched)` gives, from the load's touched rows (old
+    versions too, local time), one row per partition key with `from_day`: the stored rows of
+    days before it stay, the rows from it are recomputed from the key's events from that day
+    alone (and whatever `rows` needs besides, such as a session number to continue from).
+    `rows(events, cuts, definitions)` gives the prepared rows of those events. `cuts` reads the
+    stored rollup named `reads`, so it is used only when that rollup was current before the
+    load."""
+
+    cuts: Callable[[Tables, ir.Table], ir.Table]
+    rows: Callable[[ir.Table, ir.Table, Definitions], ir.Table]
+    reads: str
+
+
+@dataclass(frozen=True)
 class Rollup:
     """`build` turns events (with local time `at` and local `day`) into rows that carry
     `account_id` and `day`; `depends_on` names the definitions those rows change with. With
     `prepared`, `build` reads `prepared(events)` instead (events with their session, say), which
     a rebuild computes once for all the rollups that share it. `partition` gives, from events,
     the key columns (also columns of the rows) that confine an event's effect: rebuilding the
-    rows of some keys from the events of those keys alone is exact."""
+    rows of some keys from the events of those keys alone is exact. With `resume`, a load
+    rebuilds those rows from a day on (see `Resume`)."""
 
     name: str
     build: Step
     depends_on: Callable[[Definitions], Any]
     partition: Callable[[ir.Table], dict[str, ir.Value]]
     prepared: Step | None = None
+    resume: Resume | None = None
 
     @property
     def table(self) -> str:
@@ -129,6 +149,19 @@ def apply_load(tables: Tables, fresh: tuple[Rollup, ...], touched: str) -> None:
         _rebuild(tables, fresh, tables.backend.table(touched))
 
 
+@dataclass(frozen=True)
+class _Partial:
+    """What a load recomputes of a rollup: the staged partition keys (with `from_day` when
+    resumed), their key columns, the days they span (bounds that let the engine skip the blocks
+    of other days) and the rows the rollup is built from."""
+
+    keys: ir.Table
+    match: tuple[str, ...]
+    since: dt.date | None
+    until: dt.date | None
+    rows: ir.Table
+
+
 def _rebuild(tables: Tables, rollups: tuple[Rollup, ...], touched: ir.Table | None = None) -> None:
     """Write `rollups` for the workspace's settings: whole, or with `touched` (event rows) only
     the partitions those rows fall in. Runs inside the caller's transaction."""
@@ -143,29 +176,62 @@ def _rebuild(tables: Tables, rollups: tuple[Rollup, ...], touched: ir.Table | No
         temporary.append(name)
         return tables.backend.table(name)
 
-    staged: dict[Any, ir.Table] = {}
+    def days(keys: ir.Table, column: str) -> tuple[dt.date | None, dt.date | None]:
+        if column not in keys.columns:
+            return None, None
+        query = f'SELECT min("{column}"), max("{column}") FROM {keys.get_name()}'
+        ((since, until),) = con.execute(query).fetchall()
+        return since, (until if column == "day" else None)
+
+    def partial(rollup: Rollup, local: ir.Table) -> _Partial:
+        match = tuple(rollup.partition(local))
+        resume = rollup.resume
+        if resume is not None and resume.reads in {r.name for r in rollups}:
+            cuts = stage(resume.cuts(tables, local))
+            since, _ = days(cuts, "from_day")
+            rows = stage(resume.rows(_between(events, since, None), cuts, definitions))
+            return _Partial(cuts, match, since, None, rows)
+        keys = stage(local.select(**rollup.partition(local)).distinct())
+        since, until = days(keys, "day")
+        source = _within(_between(events, since, until), rollup.partition(events), keys)
+        if rollup.prepared is not None:
+            source = stage(rollup.prepared(source, definitions))
+        return _Partial(keys, match, since, until, source)
+
+    shared: dict[Any, Any] = {}
     try:
         for rollup in rollups:
-            keys: ir.Table | None = None
-            source = events
-            if touched is not None:
-                keys = staged.get(rollup.partition)
-                if keys is None:
-                    local = with_local_time(touched, tables)
-                    keys = staged[rollup.partition] = stage(
-                        local.select(**rollup.partition(local)).distinct()
-                    )
-                source = _within(events, rollup.partition(events), keys)
-            rows = source
-            if rollup.prepared is not None:
-                shared = (rollup.prepared, rollup.partition if touched is not None else None)
-                if shared not in staged:
-                    staged[shared] = stage(rollup.prepared(source, definitions))
-                rows = staged[shared]
-            _write(tables, rollup, rollup.build(rows, definitions), keys)
+            if touched is None:
+                rows = events
+                if rollup.prepared is not None:
+                    if rollup.prepared not in shared:
+                        shared[rollup.prepared] = stage(rollup.prepared(events, definitions))
+                    rows = shared[rollup.prepared]
+                _write(tables, rollup, rollup.build(rows, definitions))
+                continue
+            how = (rollup.resume or rollup.partition, rollup.prepared)
+            if how not in shared:
+                shared[how] = partial(rollup, with_local_time(touched, tables))
+            found: _Partial = shared[how]
+            _write(tables, rollup, rollup.build(found.rows, definitions), found)
     finally:
         for name in temporary:
             con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _between(events: ir.Table, since: dt.date | None, until: dt.date | None) -> ir.Table:
+    """The events of local days `since` to `until` (either open), bounded on the stored UTC
+    time a day wider for any timezone, so that the engine skips the blocks of other days; the
+    exact local days are for the caller to select."""
+    if since is not None:
+        events = events.filter(events.occurred_at >= _midnight(since - dt.timedelta(days=1)))
+    if until is not None:
+        events = events.filter(events.occurred_at < _midnight(until + dt.timedelta(days=2)))
+    return events
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time())
 
 
 def _within(events: ir.Table, key_values: dict[str, ir.Value], keys: ir.Table) -> ir.Table:
@@ -230,20 +296,29 @@ def _typed_select(tables: Tables, expression: ir.Table) -> str:
     return f"SELECT {columns} FROM ({tables.backend.compile(expression)})"
 
 
-def _write(tables: Tables, rollup: Rollup, expression: ir.Table, keys: ir.Table | None) -> None:
-    """Store the rollup's rows (replacing the table, or with `keys` only the rows of those
-    partition keys) and its bookkeeping row, inside the caller's transaction."""
+def _write(
+    tables: Tables, rollup: Rollup, expression: ir.Table, partial: _Partial | None = None
+) -> None:
+    """Store the rollup's rows (replacing the table, or with `partial` only the rows of its
+    partition keys, from their `from_day` when resumed) and its bookkeeping row, inside the
+    caller's transaction."""
     con = tables.duckdb
     sql = _typed_select(tables, expression)
-    if keys is None:
+    if partial is None:
         # In day order, so that a query over recent days skips the blocks of older ones (a
         # later load's rows, appended, are mostly its recent days).
         con.execute(f'CREATE OR REPLACE TABLE {rollup.table} AS {sql} ORDER BY "day"')
     else:
-        same = " AND ".join(f'r."{k}" IS NOT DISTINCT FROM k."{k}"' for k in keys.columns)
-        keyed = keys.get_name()
+        same = [f'r."{k}" IS NOT DISTINCT FROM k."{k}"' for k in partial.match]
+        if "from_day" in partial.keys.columns:
+            same.append('r."day" >= k."from_day"')
+        # The same bounds as constants, which the engine checks against each block's range.
+        bounds = [("day >= ?", partial.since), ("day <= ?", partial.until)]
+        outer = "".join(f"r.{cond} AND " for cond, value in bounds if value is not None)
         con.execute(
-            f"DELETE FROM {rollup.table} r WHERE EXISTS (SELECT 1 FROM {keyed} k WHERE {same})"
+            f"DELETE FROM {rollup.table} r WHERE {outer}EXISTS "
+            f"(SELECT 1 FROM {partial.keys.get_name()} k WHERE {' AND '.join(same)})",
+            [value for _, value in bounds if value is not None],
         )
         con.execute(f"INSERT INTO {rollup.table} {sql}")
     con.execute(
