@@ -60,24 +60,25 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="tenure-bench-"))
-    with tenure.connect(f"duckdb:///{folder / 'bench.duckdb'}") as ws:
-        con = ws.duckdb
-        loader.ensure_table(con, contract_for("events"))
-        con.execute(EVENTS.replace("$events", str(args.events)))
-        print(f"data: {args.events:,} events over 12 months", flush=True)
-        started = time.perf_counter()
-        built = ws.refresh_rollups()
-        rollups = time.perf_counter() - started
-        baseline = best_of(args.runs, lambda: con.execute(BASELINE).fetch_df())
-        names = [m.name for m in USAGE_METRICS if m.area == "engagement"]
-        ours = best_of(args.runs, lambda: ws.metrics(names, start=FIRST, end=LAST))
-        print(f"baseline single DuckDB scan of events: {baseline:.3f} s")
-        print(f"rollups built at load ({', '.join(built)}): {rollups:.1f} s")
-        print(
-            f"{len(names)} engagement metrics, monthly x 12: {ours:.3f} s = "
-            f"{ours / baseline:.1f}x baseline (target <= 5x)"
-        )
+    with tempfile.TemporaryDirectory(prefix="tenure-bench-") as tmp:
+        folder = Path(tmp)
+        with tenure.connect(f"duckdb:///{folder / 'bench.duckdb'}") as ws:
+            con = ws.duckdb
+            loader.ensure_table(con, contract_for("events"))
+            con.execute(EVENTS.replace("$events", str(args.events)))
+            print(f"data: {args.events:,} events over 12 months", flush=True)
+            started = time.perf_counter()
+            built = ws.refresh_rollups()
+            rollups = time.perf_counter() - started
+            baseline = best_of(args.runs, lambda: con.execute(BASELINE).fetch_df())
+            names = [m.name for m in USAGE_METRICS if m.area == "engagement"]
+            ours = best_of(args.runs, lambda: ws.metrics(names, start=FIRST, end=LAST))
+            print(f"baseline single DuckDB scan of events: {baseline:.3f} s")
+            print(f"rollups built at load ({', '.join(built)}): {rollups:.1f} s")
+            print(
+                f"{len(names)} engagement metrics, monthly x 12: {ours:.3f} s = "
+                f"{ours / baseline:.1f}x baseline (target <= 5x)"
+            )
 
 
 if __name__ == "__main__":

@@ -130,37 +130,40 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="tenure-bench-"))
-    with tenure.connect(f"duckdb:///{folder / 'bench.duckdb'}") as ws:
-        for table, frame in generate(args.accounts, args.orders, seed=3).items():
-            report = ws.load(table, frame)
-            assert report.rejected == 0, report
-        con = ws.duckdb
-        sub_months = con.execute(
-            "SELECT count(*) FROM subscriptions s JOIN range(TIMESTAMP '2024-12-01', "
-            "TIMESTAMP '2026-12-01', INTERVAL 1 MONTH) p(t) ON s.started_at < p.t "
-            "AND (s.ended_at IS NULL OR s.ended_at >= p.t)"
-        ).fetchone()[0]
-        print(
-            f"data: {args.accounts:,} accounts, {sub_months:,} subscription-months over 24 "
-            f"months, {args.orders:,} orders",
-            flush=True,
-        )
-        baseline = best_of(args.runs, lambda: con.execute(BASELINE).fetch_df())
-        options = {"start": FIRST, "end": LAST, "by": ["plan"]}
-        revenue_retention = [n for n, m in CATALOG.items() if m.area in ("revenue", "retention")]
-        issue_three = [m.name for m in REVENUE_METRICS]
-        print(f"baseline single DuckDB query: {baseline:.3f} s")
-        for label, names in (
-            (f"{len(revenue_retention)} revenue and retention metrics", revenue_retention),
-            (f"all {len(issue_three)} revenue, retention, value and cost metrics", issue_three),
-        ):
-            first, again = _timed(ws, names, options, args.runs)
+    with tempfile.TemporaryDirectory(prefix="tenure-bench-") as tmp:
+        folder = Path(tmp)
+        with tenure.connect(f"duckdb:///{folder / 'bench.duckdb'}") as ws:
+            for table, frame in generate(args.accounts, args.orders, seed=3).items():
+                report = ws.load(table, frame)
+                assert report.rejected == 0, report
+            con = ws.duckdb
+            sub_months = con.execute(
+                "SELECT count(*) FROM subscriptions s JOIN range(TIMESTAMP '2024-12-01', "
+                "TIMESTAMP '2026-12-01', INTERVAL 1 MONTH) p(t) ON s.started_at < p.t "
+                "AND (s.ended_at IS NULL OR s.ended_at >= p.t)"
+            ).fetchone()[0]
             print(
-                f"{label}, monthly x 24, by plan: first request {first:.3f} s = "
-                f"{first / baseline:.1f}x baseline; again (compiled SQL reused) {again:.3f} s = "
-                f"{again / baseline:.1f}x"
+                f"data: {args.accounts:,} accounts, {sub_months:,} subscription-months over 24 "
+                f"months, {args.orders:,} orders",
+                flush=True,
             )
+            baseline = best_of(args.runs, lambda: con.execute(BASELINE).fetch_df())
+            options = {"start": FIRST, "end": LAST, "by": ["plan"]}
+            revenue_retention = [
+                n for n, m in CATALOG.items() if m.area in ("revenue", "retention")
+            ]
+            issue_three = [m.name for m in REVENUE_METRICS]
+            print(f"baseline single DuckDB query: {baseline:.3f} s")
+            for label, names in (
+                (f"{len(revenue_retention)} revenue and retention metrics", revenue_retention),
+                (f"all {len(issue_three)} revenue, retention, value and cost metrics", issue_three),
+            ):
+                first, again = _timed(ws, names, options, args.runs)
+                print(
+                    f"{label}, monthly x 24, by plan: first request {first:.3f} s = "
+                    f"{first / baseline:.1f}x baseline; again (compiled SQL reused) {again:.3f} s = "
+                    f"{again / baseline:.1f}x"
+                )
 
 
 def _timed(

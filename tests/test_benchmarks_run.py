@@ -26,16 +26,19 @@ TINY = [
 def test_the_benchmark_runs_at_a_tiny_size(
     script: str, args: list[str], reported: str, tmp_path: Path
 ) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     done = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), *args],
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env={**os.environ, "TMPDIR": str(tmp_path)},  # their scratch stores, removed by pytest
+        env={**os.environ, "TMPDIR": str(scratch)},
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert reported in done.stdout, done.stdout[-2000:]
+    assert not list(scratch.iterdir()), "the benchmark left its scratch files behind"
 
 
 def test_make_bench_runs_every_benchmark_in_the_folder() -> None:
