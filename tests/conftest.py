@@ -26,6 +26,12 @@ from tenure.workspace import Workspace
 # from about 41 s to 21 s. Results are the same up to the order of floating-point additions
 # (the parity tests compare to 1e-9); production settings are untouched.
 os.environ.setdefault("SPARK_PARTITIONS", "1")
+# scikit-learn's OpenMP threads (the churn model's gradient boosting) spin while they wait for
+# each other; with the suite on every core and Spark's JVM beside it, they wait for cores the
+# other test processes hold, and training the churn model on the demo company took 144 s in
+# `make test` against 12 s alone. One thread each: the other processes use the other cores.
+# (Set before scikit-learn is first imported, which loads OpenMP and reads it then.)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # The suite runs on every core at once, so a query can take several times its usual time; the
 # 30 s production limit on a request's queries is tested in tests/security/test_bounded_queries.py.
 os.environ.setdefault("TENURE_QUERY_SECONDS", "300")
