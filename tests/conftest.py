@@ -20,8 +20,18 @@ from tenure.workspace import Workspace
 # execution (which runs stages one at a time to re-plan between them, and reuses no exchange here)
 # and no code generation (compiling Java for each of some 250 stages, each reading a few rows)
 # take the largest parity plan's execution from about 68 s to 27 s (with Arrow for the calendar,
-# see `spark_session`). Results are the same; production settings keep code generation.
-os.environ.setdefault("SPARK_PARTITIONS", "2")
+# see `spark_session`). One shuffle partition instead of two and no constraint propagation
+# (Catalyst inferring filters from every operator's constraints, which its optimizer pays for
+# again and again on these deep plans) take the every-metric plan's planning and execution
+# from about 41 s to 21 s. Results are the same up to the order of floating-point additions
+# (the parity tests compare to 1e-9); production settings are untouched.
+os.environ.setdefault("SPARK_PARTITIONS", "1")
+# scikit-learn's OpenMP threads (the churn model's gradient boosting) spin while they wait for
+# each other; with the suite on every core and Spark's JVM beside it, they wait for cores the
+# other test processes hold, and training the churn model on the demo company took 144 s in
+# `make test` against 12 s alone. One thread each: the other processes use the other cores.
+# (Set before scikit-learn is first imported, which loads OpenMP and reads it then.)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # The suite runs on every core at once, so a query can take several times its usual time; the
 # 30 s production limit on a request's queries is tested in tests/security/test_bounded_queries.py.
 os.environ.setdefault("TENURE_QUERY_SECONDS", "300")
@@ -33,6 +43,7 @@ os.environ.setdefault(
             "spark.sql.adaptive.enabled=false",
             "spark.sql.codegen.wholeStage=false",
             "spark.sql.codegen.factoryMode=NO_CODEGEN",
+            "spark.sql.constraintPropagation.enabled=false",
         )
     )
     + " pyspark-shell",
