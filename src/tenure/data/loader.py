@@ -260,11 +260,10 @@ def load_chunk_rows() -> int:
 def _drop_temporaries(con: duckdb.DuckDBPyConnection) -> None:
     for view in (TOUCHED, GOOD, NEW, CHANGED):
         con.execute(f"DROP VIEW IF EXISTS {view}")
-    temporaries = (REJECTS, REPEATED, validate.KNOWN_CURRENCIES, DELTA)
+    temporaries = (TYPED, REJECTS, REPEATED, validate.KNOWN_CURRENCIES, DELTA)
     for name in (*temporaries, TOUCHED_ROWS, CANDIDATES, DEFERRED):
         con.execute(f"DROP TABLE IF EXISTS {name}")
-    for name in (TYPED, STAGING):  # a temporary table, or a frame registered under the name
-        drop_relation(con, name)
+    drop_relation(con, STAGING)  # a temporary table, a view or a frame, as the reader left it
 
 
 def _value_maps(contract: TableContract, mapping: Mapping) -> dict[str, dict[str, str]]:
@@ -504,7 +503,7 @@ class _Run:
 
     def finish(self) -> None:
         con, report = self.con, self.report
-        drop_relation(con, TYPED)  # the last chunk, held in memory while the rollups update
+        con.execute(f"DROP TABLE IF EXISTS {TYPED}")  # the last chunk; the rollups update next
         if self.defers:
             self._settle(DEFERRED, "TRUE")
         report.rejected = _scalar(con, f"SELECT count(DISTINCT _line) FROM {REJECTS}")

@@ -153,7 +153,7 @@ def _to_arrow(frame: Any) -> pa.Table:
 
 def drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Remove the relation `name` whatever made it: a temp table, a view, or a registered frame
-    (the staging relation a reader left, the loader's typed rows)."""
+    (the staging relation a reader left)."""
     kinds = con.execute(
         "SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]
     ).fetchall()

@@ -175,3 +175,23 @@ def to_local(value: ir.TimestampValue, timezone: str, backend: Any) -> ir.Timest
     if name == "pyspark":
         return _spark_from_utc(value, timezone)
     raise QueryError(f"local timezones are not supported on the {name!r} backend; use UTC")
+
+
+def on_local_days(events: ir.Table, first: dt.date | None, last: dt.date | None) -> ir.Table:
+    """The events (naive-UTC `occurred_at`) that may fall on local days `first` to `last` (either
+    open) in any timezone: a bound on the stored time a day wider on each side, and on the Hive
+    `month` partitions when they are read from an export (`tenure export --partition-by month`),
+    so that the engine skips the blocks and files of other days unread. The caller selects the
+    exact local days."""
+    if first is not None:
+        since = first - dt.timedelta(days=1)
+        events = events.filter(events.occurred_at >= dt.datetime.combine(since, dt.time()))
+        if "month" in events.columns:
+            events = events.filter(events.month >= f"{since:%Y-%m}")
+    if last is not None:
+        until = last + dt.timedelta(days=1)
+        after = dt.datetime.combine(until + dt.timedelta(days=1), dt.time())
+        events = events.filter(events.occurred_at < after)
+        if "month" in events.columns:
+            events = events.filter(events.month <= f"{until:%Y-%m}")
+    return events

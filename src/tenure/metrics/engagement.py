@@ -24,13 +24,13 @@ Active user-days, sessions, page views and features used per day are event rollu
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import ibis
 import ibis.expr.datatypes as dtypes
 import ibis.expr.types as ir
 
+from tenure.engine.calendar import on_local_days
 from tenure.metrics import rollups
 from tenure.metrics.definitions import Definitions
 from tenure.metrics.query import Query, flag, union_sum
@@ -80,19 +80,7 @@ def _events(query: Query) -> ir.Table:
 
     def build() -> ir.Table:
         first, last = query.window
-        events = query.facts("events")
-        # The same days in stored (UTC) time, a day wider for any timezone: a bound on the
-        # stored column lets the engine skip the blocks of older events unread.
-        since, until = first - dt.timedelta(days=1), last + dt.timedelta(days=2)
-        events = events.filter(
-            events.occurred_at >= dt.datetime.combine(since, dt.time()),
-            events.occurred_at < dt.datetime.combine(until, dt.time()),
-        )
-        if "month" in events.columns:  # Hive partitions (`tenure export --partition-by month`)
-            events = events.filter(
-                events.month >= f"{since:%Y-%m}",
-                events.month <= f"{until - dt.timedelta(days=1):%Y-%m}",
-            )
+        events = on_local_days(query.facts("events"), first, last)
         rows = with_local_time(events, query.tables)
         return rows.filter(rows.day >= first, rows.day <= last)
 

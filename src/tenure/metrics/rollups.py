@@ -25,7 +25,7 @@ import ibis
 import ibis.expr.types as ir
 
 from tenure.data.loader import LOADS_TABLE, table_columns
-from tenure.engine.calendar import to_local
+from tenure.engine.calendar import on_local_days, to_local
 from tenure.metrics.definitions import Definitions
 from tenure.metrics.query import Query
 from tenure.metrics.tables import Tables
@@ -181,7 +181,7 @@ def _rebuild(tables: Tables, rollups: tuple[Rollup, ...], touched: ir.Table | No
             return None, None
         query = f'SELECT min("{column}"), max("{column}") FROM {keys.get_name()}'
         ((since, until),) = con.execute(query).fetchall()
-        return since, (until if column == "day" else None)
+        return since, until
 
     def partial(rollup: Rollup, local: ir.Table) -> _Partial:
         match = tuple(rollup.partition(local))
@@ -189,11 +189,11 @@ def _rebuild(tables: Tables, rollups: tuple[Rollup, ...], touched: ir.Table | No
         if resume is not None and resume.reads in {r.name for r in rollups}:
             cuts = stage(resume.cuts(tables, local))
             since, _ = days(cuts, "from_day")
-            rows = stage(resume.rows(_between(events, since, None), cuts, definitions))
+            rows = stage(resume.rows(on_local_days(events, since, None), cuts, definitions))
             return _Partial(cuts, match, since, None, rows)
         keys = stage(local.select(**rollup.partition(local)).distinct())
         since, until = days(keys, "day")
-        source = _within(_between(events, since, until), rollup.partition(events), keys)
+        source = _within(on_local_days(events, since, until), rollup.partition(events), keys)
         if rollup.prepared is not None:
             source = stage(rollup.prepared(source, definitions))
         return _Partial(keys, match, since, until, source)
@@ -217,21 +217,6 @@ def _rebuild(tables: Tables, rollups: tuple[Rollup, ...], touched: ir.Table | No
     finally:
         for name in temporary:
             con.execute(f"DROP TABLE IF EXISTS {name}")
-
-
-def _between(events: ir.Table, since: dt.date | None, until: dt.date | None) -> ir.Table:
-    """The events of local days `since` to `until` (either open), bounded on the stored UTC
-    time a day wider for any timezone, so that the engine skips the blocks of other days; the
-    exact local days are for the caller to select."""
-    if since is not None:
-        events = events.filter(events.occurred_at >= _midnight(since - dt.timedelta(days=1)))
-    if until is not None:
-        events = events.filter(events.occurred_at < _midnight(until + dt.timedelta(days=2)))
-    return events
-
-
-def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time())
 
 
 def _within(events: ir.Table, key_values: dict[str, ir.Value], keys: ir.Table) -> ir.Table:
