@@ -172,6 +172,8 @@ class Workspace:
         self._settings = None
         if key == "timezone" or key.startswith("definition."):
             self.refresh_rollups()
+        if key in ("timezone", "reporting_currency") or key.startswith("policy."):
+            self.refresh_ledger()
 
     @property
     def reporting_currency(self) -> str:
@@ -467,24 +469,27 @@ class Workspace:
             rejects_path=Path(rejects_path) if rejects_path is not None else None,
             reporting_timezone=self.timezone,
             strict=strict,
-            on_change=self._rollup_maintenance() if table == "events" else None,
+            on_change=self._maintenance(table),
         )
         if table == "events" and report.inserted + report.updated:
             self.refresh_rollups()  # those a small load could not update by partition
+        if table in ("subscriptions", "fx_rates") and report.inserted + report.updated:
+            self.refresh_ledger()  # the tables it reads (revenue_ledger.READS)
         return report
 
-    def _rollup_maintenance(self) -> loader.OnChange:
-        """What an events load runs before it commits: update by partition the event rollups
-        that are current before it."""
-        from tenure.metrics import rollups
+    def _maintenance(self, table: str) -> loader.OnChange | None:
+        """What a load of `table` runs before it commits: an events load updates by partition
+        the event rollups that are current before it; a subscriptions load updates the revenue
+        ledger's rows of the accounts it touches, when the ledger is current before it."""
+        from tenure.metrics import revenue_ledger, rollups
         from tenure.metrics.engagement import ROLLUPS
 
-        fresh = rollups.current(self, ROLLUPS)
-
-        def maintain(con: Any, touched: str) -> None:
-            rollups.apply_load(self, fresh, touched)
-
-        return maintain
+        if table == "events":
+            fresh = rollups.current(self, ROLLUPS)
+            return lambda con, touched: rollups.apply_load(self, fresh, touched)
+        if table == "subscriptions" and revenue_ledger.serves_now(self):
+            return lambda con, touched: revenue_ledger.apply_load(self, touched)
+        return None
 
     def refresh_rollups(self) -> list[str]:
         """Rebuild the event rollups that engagement metrics read (active user-days, sessions,
@@ -494,6 +499,15 @@ class Workspace:
         from tenure.metrics.engagement import ROLLUPS
 
         return rollups.refresh(self, ROLLUPS)
+
+    def refresh_ledger(self) -> bool:
+        """Rebuild the revenue ledger that monthly revenue metrics read, where it no longer
+        matches the subscriptions, the exchange rates, the settings or the month; loads,
+        setting changes and the account snapshot's refresh call it. Returns whether it was
+        rebuilt."""
+        from tenure.metrics import revenue_ledger
+
+        return revenue_ledger.refresh(self)
 
 
 def connect(url: str | None = None, *, read_only: bool = False) -> Workspace:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 from tenure.engine.calendar import check_grain, floor_date, parse_period, shift
@@ -349,17 +350,29 @@ def compute(
 
 def _tidy(frame: pd.DataFrame, metrics: Sequence[Metric], query: Query) -> pd.DataFrame:
     keys = ["period_start", *query.by, *query.dims]
-    pieces = []
-    for m in metrics:
-        piece = frame[keys].copy()
-        piece.insert(0, "metric", m.name)
-        piece["value"] = _clean(frame[f"{m.name}__value"])
-        piece["numerator"] = _clean(frame[f"{m.name}__numerator"])
-        denominator = frame.get(f"{m.name}__denominator")
-        piece["denominator"] = None if denominator is None else _clean(denominator)
-        pieces.append(piece)
-    result = pd.concat(pieces, ignore_index=True)
-    result["period_start"] = pd.to_datetime(result["period_start"]).dt.date
+    count = len(metrics)
+
+    def stacked(part: str) -> np.ndarray:
+        """The `part` column of every metric, one under the other (None where it has none)."""
+        nothing = np.full(len(frame), None, dtype=object)
+        return np.concatenate(
+            [
+                _clean(frame[c]) if c in frame else nothing
+                for c in (f"{m.name}__{part}" for m in metrics)
+            ]
+        )
+
+    days = pd.to_datetime(frame["period_start"]).dt.date.to_numpy()
+    result = pd.DataFrame(
+        {
+            "metric": np.repeat([m.name for m in metrics], len(frame)),
+            "period_start": np.tile(days, count),
+            **{k: np.tile(frame[k].to_numpy(), count) for k in keys[1:]},
+            "value": stacked("value"),
+            "numerator": stacked("numerator"),
+            "denominator": stacked("denominator"),
+        }
+    )
     result.attrs = {
         "grain": query.grain,
         "units": {m.name: m.unit for m in metrics},
@@ -379,9 +392,12 @@ def _tidy(frame: pd.DataFrame, metrics: Sequence[Metric], query: Query) -> pd.Da
     return result
 
 
-def _clean(values: pd.Series) -> pd.Series:
-    """NaN and NA become None so that an undefined ratio reads as null everywhere."""
-    return values.astype(object).where(values.notna(), None)
+def _clean(values: pd.Series) -> np.ndarray:
+    """The values as objects, NaN and NA as None so that an undefined ratio reads as null
+    everywhere."""
+    found: np.ndarray = values.to_numpy(dtype=object, copy=True)
+    found[pd.isna(found)] = None
+    return found
 
 
 def _fx_message(query: Query, missing: int) -> str:

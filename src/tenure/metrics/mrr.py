@@ -22,6 +22,7 @@ import ibis
 import ibis.expr.types as ir
 
 from tenure.engine.calendar import add_period, truncate
+from tenure.metrics import revenue_ledger
 from tenure.metrics.query import (
     MONEY,
     ZERO,
@@ -258,8 +259,19 @@ def first_paid(query: Query) -> ir.Table:
 
 
 def account_mrr(query: Query) -> ir.Table:
-    """Per account and computed period: the MRR measures (see MEASURES), movement, cohort."""
-    return query.memo("account_mrr", lambda: _account_mrr(query))
+    """Per account and computed period: the MRR measures (see MEASURES), movement, cohort; read
+    from the revenue ledger when it serves the query."""
+
+    def build() -> ir.Table:
+        stored = revenue_ledger.rows(query)
+        if stored is None:
+            return _account_mrr(query)
+        stored = stored.filter(stored.period_index >= 1)  # period 0 only opens period 1
+        return stored.select(
+            "account_id", "period_index", "period_start", "cohort", "movement", *MEASURES
+        )
+
+    return query.memo("account_mrr", build)
 
 
 def _account_mrr(query: Query) -> ir.Table:
@@ -416,6 +428,12 @@ def scheduled_churn(query: Query) -> ir.Table:
     new is loaded). The one rule for scheduled_churn_mrr and the accounts worklist."""
 
     def build() -> ir.Table:
+        stored = revenue_ledger.rows(query)
+        if stored is not None:
+            found = stored.filter(stored.period_index >= 1, stored.churn_on.notnull())
+            return found.select(
+                "account_id", "period_index", "period_start", "mrr_end", "churn_on", "instant"
+            )
         spells = _present(query)
         periods = query.instants
         ahead = spells.join(periods, spells.pay_to.isnull() | (spells.pay_to >= periods.instant))

@@ -89,6 +89,10 @@ class Query:
     # Today: a quarter or year not yet over is measured at the end of this day (see `partial`),
     # and the `status` column of subscriptions describes it.
     as_of: dt.date = field(default_factory=dt.date.today)
+    # Whether revenue may be read from the stored revenue ledger (False while building it).
+    read_ledger: bool = True
+    # While updating the ledger for some accounts: `only_account` rows naming them.
+    only: ir.Table | None = None
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
     # The choices the data made while the expression was built (see `decide`), shared with the
     # company-wide part of the same request.
@@ -144,6 +148,7 @@ class Query:
             self.definitions,
             self.tables.reporting_currency,
             self.tables.timezone,
+            self.read_ledger,
         )
 
     # -- periods ------------------------------------------------------------------------------
@@ -235,8 +240,11 @@ class Query:
         return accounts.filter(parse_filter(self.where, accounts))
 
     def facts(self, name: str) -> ir.Table:
-        """A fact table restricted to the filtered accounts."""
-        return self.restricted(self.tables.table(name))
+        """A fact table restricted to the filtered accounts (and to `only`)."""
+        table = self.restricted(self.tables.table(name))
+        if self.only is None:
+            return table
+        return table.semi_join(self.only, table.account_id == self.only.only_account)
 
     def restricted(self, table: ir.Table) -> ir.Table:
         """Rows (with account_id) of the filtered accounts."""

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 from tenure.data.loader import LOADS_TABLE, table_columns
+from tenure.data.readers import quote
 from tenure.engine.calendar import on_local_days, to_local
 from tenure.metrics.definitions import Definitions
 from tenure.metrics.query import Query
@@ -172,7 +174,7 @@ def _rebuild(tables: Tables, rollups: tuple[Rollup, ...], touched: ir.Table | No
 
     def stage(expression: ir.Table) -> ir.Table:
         name = f"_tenure_rollup_stage_{len(temporary)}"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {_typed_select(tables, expression)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {typed_select(tables, expression)}")
         temporary.append(name)
         return tables.backend.table(name)
 
@@ -243,17 +245,43 @@ def _shape(rollup: Rollup, definitions: Definitions, events: Any) -> list[str]:
     ]
 
 
-def _events_state(con: Any) -> str:
-    """What identifies the events as they are: their row count and the number and time of the
-    loads that inserted or updated events."""
-    (count,) = con.execute("SELECT count(*) FROM events").fetchone()
-    loads: tuple[Any, ...] = (0, None)
-    if table_columns(con, LOADS_TABLE):
-        loads = con.execute(
-            f"SELECT count(*), max(loaded_at) FROM {LOADS_TABLE} "
-            "WHERE table_name = 'events' AND inserted + updated > 0"
-        ).fetchone()
-    return f"{count} rows, {loads[0]} loads, last {loads[1]}"
+def data_state(con: Any, *names: str) -> str:
+    """What identifies the tables `names` as they are: each one's row count and the number and
+    time of the loads that inserted or updated its rows."""
+    states = []
+    for name in names:
+        (count,) = con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()
+        loads: tuple[Any, ...] = (0, None)
+        if table_columns(con, LOADS_TABLE):
+            loads = con.execute(
+                f"SELECT count(*), max(loaded_at) FROM {LOADS_TABLE} "
+                "WHERE table_name = ? AND inserted + updated > 0",
+                [name],
+            ).fetchone()
+        states.append(f"{count} rows, {loads[0]} loads, last {loads[1]}")
+    return "; ".join(states)
+
+
+def recorded(con: Any, name: str) -> tuple[str, str] | None:
+    """The (signature, data state) a derived table named `name` was last built with."""
+    if not table_columns(con, META_TABLE):
+        return None
+    found = con.execute(
+        f"SELECT signature, events_state FROM {META_TABLE} WHERE name = ?", [name]
+    ).fetchone()
+    return None if found is None else (found[0], found[1])
+
+
+def record(con: Any, name: str, signature: str, state: str) -> None:
+    """Note what the derived table `name` was built from, inside the caller's transaction."""
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {META_TABLE} (name VARCHAR PRIMARY KEY, "
+        "signature VARCHAR, events_state VARCHAR, built_at TIMESTAMP)"
+    )
+    con.execute(
+        f"INSERT OR REPLACE INTO {META_TABLE} VALUES (?, ?, ?, now()::TIMESTAMP)",
+        [name, signature, state],
+    )
 
 
 def _matches(tables: Tables, rollup: Rollup, definitions: Definitions) -> bool:
@@ -262,18 +290,16 @@ def _matches(tables: Tables, rollup: Rollup, definitions: Definitions) -> bool:
         return False
     tables.table("events")  # an empty events table where none was loaded
     con = tables.duckdb
-    if not table_columns(con, META_TABLE):
-        return False
-    found = con.execute(
-        f"SELECT signature, events_state FROM {META_TABLE} WHERE name = ?", [rollup.name]
-    ).fetchone()
-    return bool(found == (_signature(tables, rollup, definitions), _events_state(con)))
+    found = recorded(con, rollup.name)
+    return found == (_signature(tables, rollup, definitions), data_state(con, "events"))
 
 
-def _typed_select(tables: Tables, expression: ir.Table) -> str:
+def typed_select(tables: Tables, expression: ir.Table) -> str:
     """The expression's SQL with integer columns as BIGINT: DuckDB sums BIGINTs into HUGEINTs,
     which Ibis types as int64 (so it drops a cast to it) and which are several times slower to
-    sum again."""
+    sum again. The in-memory tables it names (a calendar) are made visible on the connection."""
+    for memtable in expression.op().find(ops.InMemoryTable):
+        tables.backend._register_in_memory_tables(memtable.to_expr())
     columns = ", ".join(
         f'CAST("{name}" AS BIGINT) AS "{name}"' if dtype.is_integer() else f'"{name}"'
         for name, dtype in expression.schema().items()
@@ -288,7 +314,7 @@ def _write(
     partition keys, from their `from_day` when resumed) and its bookkeeping row, inside the
     caller's transaction."""
     con = tables.duckdb
-    sql = _typed_select(tables, expression)
+    sql = typed_select(tables, expression)
     if partial is None:
         # In day order, so that a query over recent days skips the blocks of older ones (a
         # later load's rows, appended, are mostly its recent days).
@@ -306,11 +332,5 @@ def _write(
             [value for _, value in bounds if value is not None],
         )
         con.execute(f"INSERT INTO {rollup.table} {sql}")
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {META_TABLE} (name VARCHAR PRIMARY KEY, "
-        "signature VARCHAR, events_state VARCHAR, built_at TIMESTAMP)"
-    )
-    con.execute(
-        f"INSERT OR REPLACE INTO {META_TABLE} VALUES (?, ?, ?, now()::TIMESTAMP)",
-        [rollup.name, _signature(tables, rollup, tables.definitions), _events_state(con)],
-    )
+    signature = _signature(tables, rollup, tables.definitions)
+    record(con, rollup.name, signature, data_state(con, "events"))

@@ -21,7 +21,7 @@ from tenure.data.contract import ACCOUNT_HISTORY
 from tenure.engine.segments import SUBSCRIPTION_SEGMENTS
 from tenure.engine.segments import with_segments as with_attributes
 from tenure.errors import TenureError
-from tenure.metrics import mrr
+from tenure.metrics import mrr, revenue_ledger
 from tenure.metrics.query import ZERO, Query, flag
 from tenure.metrics.tables import Tables
 
@@ -59,12 +59,20 @@ def _changing_attributes(tables: Tables, names: tuple[str, ...]) -> frozenset[st
     return frozenset(str(v) for v in tables.backend.execute(changed)["attribute"])
 
 
-def _values(query: Query, name: str) -> ir.Table:
+def values(query: Query, name: str) -> ir.Table:
     """account_id, period_index, value: the segment's value at every period's end (index 0
-    included)."""
-    if name in SUBSCRIPTION_SEGMENTS:
-        return query.memo(f"values:{name}", lambda: _paid_values(query, name))
-    return query.memo(f"values:{name}", lambda: _attribute_values(query, name))
+    included). A subscription segment read from the revenue ledger has rows only where the
+    account has revenue rows in the period: the ones a split reads."""
+    if name not in SUBSCRIPTION_SEGMENTS:
+        return query.memo(f"values:{name}", lambda: _attribute_values(query, name))
+
+    def paid() -> ir.Table:
+        stored = revenue_ledger.rows(query)
+        if stored is None:
+            return _paid_values(query, name)
+        return stored.select("account_id", "period_index", value=stored[name])
+
+    return query.memo(f"values:{name}", paid)
 
 
 def _attribute_values(query: Query, name: str) -> ir.Table:
@@ -132,6 +140,24 @@ def _paid_values(query: Query, name: str) -> ir.Table:
     (converted at the rate of the period's last day; ties by value); an account paying nothing
     then keeps the value of the last subscription it paid (the one ending last). NULL before it
     ever paid."""
+    at = paid_at(query)
+    g = at.group_by("account_id", "period_index", value=at[name]).aggregate(
+        force=at.force.max(), weight=at.weight.sum(), ended=at.ended.max()
+    )
+    order = [ibis.desc(g.force), ibis.desc(g.weight), ibis.desc(g.ended), g.value]
+    rank = ibis.row_number().over(group_by=[g.account_id, g.period_index], order_by=order)
+    g = g.mutate(rank=rank)
+    return g.filter(g.rank == 0).select("account_id", "period_index", "value")
+
+
+def paid_at(query: Query) -> ir.Table:
+    """Every paying stretch at every period's end from its start on (account_id, period_index,
+    the subscription segments, force: 1 while in force, weight: its MRR then at the period's
+    last-day rate, ended: when it stopped counting), which `_paid_values` ranks."""
+    return query.memo("paid_at", lambda: _paid_at(query))
+
+
+def _paid_at(query: Query) -> ir.Table:
     spells = mrr.paying_spells(query)
     subs = query.facts("subscriptions")
     kinds = subs.select(
@@ -146,18 +172,14 @@ def _paid_values(query: Query, name: str) -> ir.Table:
     at = query.with_rate(at, "day")
     in_force = at.pay_to.isnull() | (at.pay_to >= at.instant)
     weight = at.monthly.cast("float64") * at.rate.cast("float64").fill_null(1.0)
-    at = at.mutate(
+    return at.select(
+        "account_id",
+        "period_index",
+        *SUBSCRIPTION_SEGMENTS,
         force=flag(in_force),
         weight=ibis.cases((in_force, weight), else_=0.0),
         ended=ibis.cases((in_force, at.instant), else_=at.pay_to),
     )
-    g = at.group_by("account_id", "period_index", value=at[name]).aggregate(
-        force=at.force.max(), weight=at.weight.sum(), ended=at.ended.max()
-    )
-    order = [ibis.desc(g.force), ibis.desc(g.weight), ibis.desc(g.ended), g.value]
-    rank = ibis.row_number().over(group_by=[g.account_id, g.period_index], order_by=order)
-    g = g.mutate(rank=rank)
-    return g.filter(g.rank == 0).select("account_id", "period_index", "value")
 
 
 def segmented_mrr(query: Query) -> ir.Table:
@@ -176,10 +198,10 @@ def _segmented_mrr(query: Query) -> ir.Table:
         return with_attributes(rows.mutate(**zeros), query.accounts, static)
     r = rows
     for n in names:
-        values = _values(query, n)
-        end = values.select(e_account="account_id", e_index="period_index", **{f"e__{n}": "value"})
-        start = values.select(
-            s_account="account_id", s_index=values.period_index + 1, **{f"s__{n}": "value"}
+        found = values(query, n)
+        end = found.select(e_account="account_id", e_index="period_index", **{f"e__{n}": "value"})
+        start = found.select(
+            s_account="account_id", s_index=found.period_index + 1, **{f"s__{n}": "value"}
         )
         r = r.left_join(end, [r.account_id == end.e_account, r.period_index == end.e_index])
         r = r.left_join(start, [r.account_id == start.s_account, r.period_index == start.s_index])
@@ -259,8 +281,9 @@ def segmented_scheduled(query: Query) -> ir.Table:
     names = moving(query)
     static = [n for n in query.by if n not in names]
     for n in names:
-        values = _values(query, n)
-        end = values.select(e_account="account_id", e_index="period_index", **{n: "value"})
+        end = values(query, n).select(
+            e_account="account_id", e_index="period_index", **{n: "value"}
+        )
         rows = rows.left_join(
             end, [rows.account_id == end.e_account, rows.period_index == end.e_index]
         ).drop("e_account", "e_index")
