@@ -1,5 +1,6 @@
-"""The server's jobs: the account snapshot is built at start-up and again after every load, the
-automations keep their schedule when another job fails, and admins can read how each job went."""
+"""The server's jobs: the account snapshot (and a stale revenue ledger) is built at start-up and
+again after every load, the automations keep their schedule when another job fails, and admins
+can read how each job went."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tenure import demo
 from tenure.app import automations
 from tenure.app.keys import create_key
 from tenure.app.store import Store, Task
+from tenure.metrics import revenue_ledger, rollups
 from tenure.models import account_snapshot
 from tenure.workspace import Workspace
 
@@ -55,6 +57,11 @@ def test_the_snapshot_is_built_at_start_up_and_after_each_load(
     from tenure.api.app import create_app
 
     admin = {"Authorization": f"Bearer {create_key(store, 'a', 'admin')}"}
+    # As on a store from before the revenue ledger: the start-up snapshot job builds it.
+    company.duckdb.execute(
+        f"DELETE FROM {rollups.META_TABLE} WHERE name = ?", [revenue_ledger.NAME]
+    )
+    assert not revenue_ledger.serves_now(company)
     with TestClient(create_app(company, store, schedule_seconds=3600)) as client:
         live = client.app.state.live  # type: ignore[attr-defined]
 
@@ -65,6 +72,8 @@ def test_the_snapshot_is_built_at_start_up_and_after_each_load(
         eventually(lambda: snapshot_built(client, admin))
         first = status()
         assert first is not None and first["accounts"] == 60
+        with live.reader() as ws:
+            assert revenue_ledger.serves_now(ws)
         ingest = client.post(
             "/api/ingest/tickets",
             headers=admin,

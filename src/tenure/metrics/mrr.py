@@ -434,21 +434,19 @@ def scheduled_churn(query: Query) -> ir.Table:
             return found.select(
                 "account_id", "period_index", "period_start", "mrr_end", "churn_on", "instant"
             )
+        # At a period's end an account pays through a stretch in force, whose end is at or
+        # after it: so its stretches still to run all have an end when none of its stretches
+        # is open-ended, and the last of those ends is the last end of all of its stretches.
         spells = _present(query)
-        periods = query.instants
-        ahead = spells.join(periods, spells.pay_to.isnull() | (spells.pay_to >= periods.instant))
-        per = ahead.group_by(s_account="account_id", s_index="period_index").aggregate(
-            open_ended=flag(ahead.pay_to.isnull()).sum(),
-            churn_on=ahead.pay_to.max(),
-            instant=ahead.instant.max(),
+        per = spells.group_by(s_account="account_id").aggregate(
+            open_ended=flag(spells.pay_to.isnull()).sum(), churn_on=spells.pay_to.max()
         )
+        per = per.filter(per.open_ended == 0)
         mrr = account_mrr(query)
         paying = mrr.filter(mrr.mrr_end > 0)
-        found = paying.join(
-            per,
-            [paying.account_id == per.s_account, paying.period_index == per.s_index],
-        )
-        found = found.filter(found.open_ended == 0)
+        found = paying.join(per, paying.account_id == per.s_account)
+        instants = query.instants.select(i_index="period_index", instant="instant")
+        found = found.join(instants, found.period_index == instants.i_index)
         return found.select(
             "account_id", "period_index", "period_start", "mrr_end", "churn_on", "instant"
         )

@@ -212,10 +212,13 @@ def _expression(
         read_ledger=False,
         only=only,
     )
-    # The parts read more than once, computed once each.
-    for key, part in (("account_mrr", mrr.account_mrr), ("paid_at", segments_in_time.paid_at)):
-        query._memo[key] = stage(part(query))
-    found = mrr.account_mrr(query)
+    # The parts read more than once, computed once each; the paid segments only where the
+    # account has a row (they rank within each account and month).
+    found = query._memo["account_mrr"] = stage(mrr.account_mrr(query))
+    at = segments_in_time.paid_at(query)
+    keys = found.select(k_account="account_id", k_index="period_index")
+    where = [at.account_id == keys.k_account, at.period_index == keys.k_index]
+    query._memo["paid_at"] = stage(at.semi_join(keys, where))
     ending = mrr.scheduled_churn(query).select(
         c_account="account_id", c_index="period_index", churn_on="churn_on"
     )

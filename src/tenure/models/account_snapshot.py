@@ -450,7 +450,9 @@ def prepare(ws: Any, *, as_of: dt.date | None = None) -> Built:
 
 
 def refresh(ws: Any, *, as_of: dt.date | None = None) -> int:
-    """Build the snapshot and swap it in for the old one; return the number of rows."""
+    """Build the snapshot and swap it in for the old one (the revenue ledger first, where it
+    went stale); return the number of rows."""
+    ws.refresh_ledger()
     return save(ws, prepare(ws, as_of=as_of))
 
 
