@@ -189,13 +189,13 @@ def test_a_small_subscriptions_load_updates_the_rows_of_the_accounts_it_touches(
     load_book(book, more)  # 5 of 8 accounts: rebuilt whole after the load
     stored = book.duckdb.execute(f"SELECT * FROM {revenue_ledger.TABLE}").fetch_df()
     built = []
-    whole = revenue_ledger._expression
+    whole = revenue_ledger._rows_sql
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         built.append(kwargs.get("only") is not None)
         return whole(*args, **kwargs)
 
-    monkeypatch.setattr(revenue_ledger, "_expression", spy)
+    monkeypatch.setattr(revenue_ledger, "_rows_sql", spy)
     load_book(book, [sub("N0", 10, "2024-01-05", "2024-05-15", subscription_id="T0")])
     assert built == [True]  # one account of eight: only its rows, inside the load
     assert reads_ledger(book, start=june, end=june, by=())

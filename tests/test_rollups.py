@@ -36,8 +36,9 @@ def url(tmp_path: Path) -> str:
 
 
 def _signatures(ws: Workspace) -> dict[str, str]:
+    """The event rollups' signatures (the revenue ledger keeps its own row beside them)."""
     rows = ws.duckdb.execute("SELECT name, signature FROM _tenure_rollups").fetchall()
-    return dict(rows)
+    return {name: signature for name, signature in rows if name in ROLLUPS}
 
 
 def _engagement(ws: Workspace, **options: object) -> pd.DataFrame:

@@ -60,20 +60,21 @@ class Compiled:
 
 
 class CompiledQueries:
-    """A store's compiled requests, the most recently used kept; shared by its readers."""
+    """A store's compiled requests (and builds of its derived tables, such as the revenue
+    ledger's), the most recently used kept; shared by its readers."""
 
     def __init__(self) -> None:
-        self._entries: OrderedDict[Hashable, Compiled] = OrderedDict()
+        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> Compiled | None:
+    def get(self, key: Hashable) -> Any:
         with self._lock:
             found = self._entries.get(key)
             if found is not None:
                 self._entries.move_to_end(key)
             return found
 
-    def put(self, key: Hashable, entry: Compiled) -> None:
+    def put(self, key: Hashable, entry: Any) -> None:
         with self._lock:
             self._entries[key] = entry
             self._entries.move_to_end(key)
@@ -97,7 +98,7 @@ def frame(query: Query, what: Hashable, build: Callable[[], ir.Table]) -> pd.Dat
     cache = tables.compiled
     key = (type(tables).__qualname__, what, query.shape())
     entry = cache.get(key)
-    if entry is not None and entry.holds(tables):
+    if isinstance(entry, Compiled) and entry.holds(tables):
         return entry.run(tables)
     expression = build()
     read = sorted({t.name for t in expression.op().find(ops.DatabaseTable) if t.name in CONTRACTS})

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pandas as pd
 import sqlglot as sg
@@ -28,6 +30,7 @@ import sqlglot as sg
 from tenure.engine.calendar import floor_date, shift
 from tenure.engine.segments import SUBSCRIPTION_SEGMENTS
 from tenure.metrics import rollups
+from tenure.metrics.compiled import CompiledQueries
 from tenure.metrics.policy import RevenuePolicy
 from tenure.metrics.query import Query
 from tenure.metrics.tables import Tables
@@ -115,10 +118,9 @@ def refresh(tables: Tables) -> bool:
     con.execute("BEGIN TRANSACTION")
     try:
         with _Stage(tables) as stage:
-            rows = _expression(tables, through, day, stage)
+            rows = _rows_sql(tables, through, day, stage)
             con.execute(
-                f"CREATE OR REPLACE TABLE {TABLE} AS {rollups.typed_select(tables, rows)} "
-                'ORDER BY "period_start", "account_id"'
+                f'CREATE OR REPLACE TABLE {TABLE} AS {rows} ORDER BY "period_start", "account_id"'
             )
         _record(tables, through, day)
         con.execute("COMMIT")
@@ -149,12 +151,12 @@ def apply_load(tables: Tables, touched: str) -> None:
         if changed > WHOLE_ABOVE * total:
             return
         day = dt.date.today()
-        rows = _expression(tables, through, day, stage, only=keys)
+        rows = _rows_sql(tables, through, day, stage, only=keys)
         delete = sg.delete(TABLE).where(
             sg.column("account_id").isin(sg.select("only_account").from_(keys.get_name()))
         )
         con.execute(delete.sql("duckdb"))
-        con.execute(f"INSERT INTO {TABLE} BY NAME {rollups.typed_select(tables, rows)}")
+        con.execute(f"INSERT INTO {TABLE} BY NAME {rows}")
     _record(tables, through, day)
 
 
@@ -165,20 +167,27 @@ def _record(tables: Tables, through: dt.date, day: dt.date) -> None:
 
 
 class _Stage:
-    """Temporary tables for the parts of a build read more than once, dropped on exit."""
+    """Temporary tables for the parts of a build read more than once, dropped on exit, with the
+    SQL that made each."""
 
     def __init__(self, tables: Tables) -> None:
         self.tables = tables
         self.names: list[str] = []
+        self.sql: list[str] = []
+        self.memtables: list[ir.Table] = []  # the in-memory tables the SQL names
 
     def __enter__(self) -> _Stage:
         return self
 
     def __call__(self, expression: ir.Table) -> ir.Table:
+        self.memtables.extend(t.to_expr() for t in expression.op().find(ops.InMemoryTable))
+        return self.run(rollups.typed_select(self.tables, expression))
+
+    def run(self, sql: str) -> ir.Table:
         name = f"_tenure_ledger_stage_{len(self.names)}"
-        sql = rollups.typed_select(self.tables, expression)
         self.tables.duckdb.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
         self.names.append(name)
+        self.sql.append(sql)
         return self.tables.backend.table(name)
 
     def __exit__(self, *_: object) -> None:
@@ -186,25 +195,76 @@ class _Stage:
             self.tables.duckdb.execute(f"DROP TABLE IF EXISTS {name}")
 
 
+_BUILDS = CompiledQueries()  # LedgerSql by what it was built from, shared by every store
+
+
+@dataclass(frozen=True)
+class LedgerSql:
+    """A build's statements as compiled once: the staged parts' SQL in order, the rows' SQL
+    (reading them), and the in-memory tables (the calendar) they name."""
+
+    stages: tuple[str, ...]
+    rows: str
+    memtables: tuple[ir.Table, ...]
+
+
+def _rows_sql(
+    tables: Tables, through: dt.date, as_of: dt.date, stage: _Stage, only: ir.Table | None = None
+) -> str:
+    """Stage the parts of the ledger rows of every account (or of the `only_account`s of
+    `only`, staged already) and return the SQL of the rows. Building and compiling the
+    expressions takes longer than running them on a small store, so the process keeps the SQL by
+    everything it depends on (the tables' columns, the settings, the months: the SQL names the
+    store's tables, not their rows) and runs it again for the next build of the same shape (a
+    daily load's, say)."""
+    earliest = tables.backend.execute(tables.table("subscriptions").started_at.min())
+    known = earliest is not None and not pd.isna(earliest)
+    # From the month before the first start's (in UTC): any timezone's local month of it.
+    start = shift(
+        floor_date(pd.Timestamp(earliest).date() if known else as_of, "month"), "month", -1
+    )
+    key = (
+        NAME,
+        json.dumps(_signature(tables, tables.policy, as_of), default=str),
+        tuple(str(tables.table(name).schema()) for name in READS),
+        start,
+        through,
+        tuple(stage.names),
+    )
+    found = _BUILDS.get(key)
+    if isinstance(found, LedgerSql):
+        for memtable in found.memtables:
+            tables.backend._register_in_memory_tables(memtable)
+        for sql in found.stages:
+            stage.run(sql)
+        return found.rows
+    first, named = len(stage.sql), len(stage.memtables)
+    rows = _expression(tables, start, through, as_of, stage, only)
+    sql = rollups.typed_select(tables, rows)
+    memtables = [
+        *stage.memtables[named:],
+        *(t.to_expr() for t in rows.op().find(ops.InMemoryTable)),
+    ]
+    _BUILDS.put(key, LedgerSql(tuple(stage.sql[first:]), sql, tuple(memtables)))
+    return sql
+
+
 def _expression(
     tables: Tables,
+    start: dt.date,
     through: dt.date,
     as_of: dt.date,
     stage: _Stage,
     only: ir.Table | None = None,
 ) -> ir.Table:
-    """The ledger rows of every account (or of the `only_account`s of `only`) from its first
-    month to `through`, computed."""
+    """The ledger rows of every account (or of the `only_account`s of `only`) from `start` to
+    `through`, computed."""
     from tenure.metrics import mrr, segments_in_time
 
-    earliest = tables.backend.execute(tables.table("subscriptions").started_at.min())
-    known = earliest is not None and not pd.isna(earliest)
-    # From the month before the first start's (in UTC): any timezone's local month of it.
-    start = floor_date(pd.Timestamp(earliest).date() if known else as_of, "month")
     query = Query(
         tables,
         "month",
-        shift(start, "month", -1),
+        start,
         through,
         policy=tables.policy,
         definitions=tables.definitions,
