@@ -12,7 +12,7 @@ import pytest
 
 import tenure
 from tenure.live import LiveWorkspace
-from tenure.metrics import compute, rollups
+from tenure.metrics import compiled, compute, rollups
 from tenure.metrics.catalog import CATALOG
 from tenure.workspace import Workspace
 from tests.books import day, load_book, sub
@@ -48,7 +48,9 @@ def ws() -> Iterator[Workspace]:
 
 @pytest.fixture
 def builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the expressions built for metric requests."""
+    """Counts the expressions built for metric requests, from an empty cache (the process's
+    cache may hold the same shapes from another test's store)."""
+    compiled.SHARED.clear()
     built: list[int] = []
     original = compute._wide
 
@@ -94,6 +96,23 @@ def _sub_defaults(n: int = 0) -> dict[str, object]:
         "discount": 0,
         "currency": "USD",
     }
+
+
+def test_another_store_of_the_same_columns_runs_the_sql_on_its_own_rows(
+    ws: Workspace, builds: list[int]
+) -> None:
+    first = ws.metrics(["mrr", "customers"], end=END, by=["owner"])
+    with tenure.connect("duckdb://") as other:
+        load_book(
+            other,
+            [sub("a", 70, "2025-01-03"), sub("c", 20, "2025-03-01")],
+            accounts={"a": {"owner": "cy"}, "c": {"owner": "cy"}},
+            users=[{"user_id": "u1", "account_id": "a", "created_at": day("2025-01-03")}],
+        )
+        theirs = other.metrics(["mrr", "customers"], end=END, by=["owner"])
+        assert len(builds) == 1, "the compiled SQL was not reused on the other store"
+        assert set(theirs["owner"]) == {"cy"} and set(first["owner"]) == {"ann", "bo"}
+        pd.testing.assert_frame_equal(theirs, _fresh(other, ["mrr", "customers"], by=["owner"]))
 
 
 def test_a_new_attribute_column_rebuilds(ws: Workspace, builds: list[int]) -> None:

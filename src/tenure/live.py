@@ -123,7 +123,6 @@ class LiveWorkspace:
         workspace = Workspace(ibis.duckdb.from_connection(cursor), self.url, read_only=True)
         workspace.data_version = self._version
         workspace.memo = self.memo
-        workspace.compiled = self._writer.compiled
         with self._cursors_lock:
             self._cursors.append(workspace)
         return workspace

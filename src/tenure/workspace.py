@@ -17,7 +17,7 @@ from tenure.data.currencies import ISO_4217
 from tenure.data.mapping import Mapping, read_mapping
 from tenure.engine.connection import default_url, open_backend
 from tenure.errors import TenureError
-from tenure.metrics.compiled import CompiledQueries
+from tenure.metrics import compiled
 from tenure.metrics.definitions import Definitions, definition_defaults
 from tenure.metrics.policy import RevenuePolicy, preset_settings, setting_defaults
 
@@ -50,9 +50,8 @@ class Workspace:
         # Results derived from one data version (a fitted comment model, ...); a live workspace
         # shares one memo between its readers.
         self.memo: dict[Any, Any] = {}
-        # The SQL of recent metric requests, valid across data versions; a live workspace
-        # shares one between its readers.
-        self.compiled = CompiledQueries()
+        # The SQL of recent metric requests, valid across data versions and stores.
+        self.compiled = compiled.SHARED
         # Run before the connection closes (a live workspace closes its readers' cursors).
         self.on_close: list[Callable[[], None]] = []
         # What a live workspace's cache needs to know: the tables a computation read (a set

@@ -7,7 +7,7 @@ and the metrics), on the tables' columns, and on a few choices the data makes (`
 whether a rollup is current, which attributes have a history); it does not depend on the rows.
 So each embedded store keeps the SQL of its recent requests with what it depended on, and a
 request of the same shape runs that SQL again, after new loads too, once the columns and every
-recorded choice are found the same.
+recorded choice are found the same. The process keeps one such cache for every store it opens.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from tenure.metrics.query import Query
     from tenure.metrics.tables import Tables
 
-KEPT = 128  # requests of distinct shapes kept per store
+KEPT = 256  # requests (and ledger builds) of distinct shapes kept in a process
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,12 @@ class CompiledQueries:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+# The SQL compiled in this process, shared by every store it opens (and by a live server's
+# readers): the SQL names tables, not a store, and an entry runs on a store only once its columns
+# and choices are found the same there (`Compiled.holds`).
+SHARED = CompiledQueries()
 
 
 def frame(query: Query, what: Hashable, build: Callable[[], ir.Table]) -> pd.DataFrame:

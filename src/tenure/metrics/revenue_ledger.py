@@ -8,12 +8,14 @@ to stop paying (`mrr.scheduled_churn`), and the subscription segments at the mon
 of each other in all of these, so a filter on accounts reads the same rows the computation
 would give.
 
-The ledger is rebuilt whenever it no longer matches: after a load that changes subscriptions
-or exchange rates, after a change to a setting it is computed with (the revenue policy, the
-timezone, the reporting currency), and when the month it covers up to has come. A query reads
-it only when it matches the query: monthly grain, the same policy, timezone and currency,
-months it covers and, under a past-due grace period, the same day; every other query (and every
-engine other than the embedded store) computes the same rows from the subscriptions.
+A subscriptions load that touches few accounts recomputes their rows in its own transaction.
+The ledger is rebuilt whole whenever it no longer matches otherwise: after a larger load of
+subscriptions or a load of exchange rates, after a change to a setting it is computed with (the
+revenue policy, the timezone, the reporting currency), and when the month it covers up to has
+come. A query reads it only when it matches the query: monthly grain, the same policy,
+timezone and currency, months it covers and, under a past-due grace period, the same day;
+every other query (and every engine other than the embedded store) computes the same rows from
+the subscriptions.
 """
 
 from __future__ import annotations
@@ -29,8 +31,7 @@ import sqlglot as sg
 
 from tenure.engine.calendar import floor_date, shift
 from tenure.engine.segments import SUBSCRIPTION_SEGMENTS
-from tenure.metrics import rollups
-from tenure.metrics.compiled import CompiledQueries
+from tenure.metrics import compiled, rollups
 from tenure.metrics.policy import RevenuePolicy
 from tenure.metrics.query import Query
 from tenure.metrics.tables import Tables
@@ -42,14 +43,14 @@ READS = ("subscriptions", "fx_rates")
 VERSION = 1  # of the ledger's columns and rules: a new one is rebuilt, never misread
 
 
-def _signature(tables: Tables, policy: RevenuePolicy, as_of: dt.date | None) -> dict[str, object]:
+def _signature(tables: Tables, policy: RevenuePolicy, as_of: dt.date) -> dict[str, object]:
     """What the rows depend on besides the data (as_of only under a past-due grace period)."""
     return {
         "version": VERSION,
         "timezone": tables.timezone,
         "currency": tables.reporting_currency,
         "policy": policy.describe(),
-        "as_of": None if policy.past_due_days is None else as_of.isoformat() if as_of else None,
+        "as_of": None if policy.past_due_days is None else as_of.isoformat(),
     }
 
 
@@ -195,9 +196,6 @@ class _Stage:
             self.tables.duckdb.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-_BUILDS = CompiledQueries()  # LedgerSql by what it was built from, shared by every store
-
-
 @dataclass(frozen=True)
 class LedgerSql:
     """A build's statements as compiled once: the staged parts' SQL in order, the rows' SQL
@@ -231,7 +229,7 @@ def _rows_sql(
         through,
         tuple(stage.names),
     )
-    found = _BUILDS.get(key)
+    found = compiled.SHARED.get(key)
     if isinstance(found, LedgerSql):
         for memtable in found.memtables:
             tables.backend._register_in_memory_tables(memtable)
@@ -245,7 +243,7 @@ def _rows_sql(
         *stage.memtables[named:],
         *(t.to_expr() for t in rows.op().find(ops.InMemoryTable)),
     ]
-    _BUILDS.put(key, LedgerSql(tuple(stage.sql[first:]), sql, tuple(memtables)))
+    compiled.SHARED.put(key, LedgerSql(tuple(stage.sql[first:]), sql, tuple(memtables)))
     return sql
 
 
