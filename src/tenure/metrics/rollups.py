@@ -10,6 +10,9 @@ depends on rebuilds it (`Workspace.refresh_rollups`). A query reads a rollup onl
 built from the events as they are now (their row count and their last load that changed rows)
 with the query's timezone and definitions; otherwise the query computes the same expression from
 the events, which is also what every engine other than the embedded DuckDB store does.
+
+What a derived table was built from (`record`, `recorded`, `data_state`) is kept in one
+bookkeeping table, which the revenue ledger (`revenue_ledger.py`) shares.
 """
 
 from __future__ import annotations
