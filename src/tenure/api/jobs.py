@@ -33,11 +33,16 @@ def refresh_snapshot(live: LiveWorkspace) -> int:
     """Rebuild the account snapshot: built on a reader (loads go on meanwhile), swapped in by
     the writer. First the writer rebuilds the revenue ledger if it went stale (a new month, a
     store from an older version), so the snapshot and the metrics read it. Both are derived
-    from the data, so the data version stays."""
+    from the data, so the data version stays; the writer is taken for the ledger only when it
+    is stale, since each derived write renews the results read from the snapshot."""
+    from tenure.metrics import revenue_ledger
     from tenure.models import account_snapshot
 
-    with live.writer(changes_data=False) as ws:
-        ws.refresh_ledger()
+    with live.reader() as ws:
+        stale = not revenue_ledger.serves_now(ws)
+    if stale:
+        with live.writer(changes_data=False) as ws:
+            ws.refresh_ledger()
     with live.reader() as ws:
         built = account_snapshot.prepare(ws)
     with live.writer(changes_data=False) as ws:
