@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
@@ -62,14 +63,12 @@ def _serves(tables: Tables, policy: RevenuePolicy, last: dt.date, as_of: dt.date
     tables.table("subscriptions")  # empty canonical tables where none were loaded
     tables.table("fx_rates")
     con = tables.duckdb
-    found = rollups.recorded(con, NAME)
+    found = _built(con)
     if found is None:
         return False
-    signature, state = found
-    wanted = json.dumps(_signature(tables, policy, as_of), default=str)
-    built, _, through = signature.rpartition(" through ")
+    signature, through, state = found
     return (
-        built == wanted
+        signature == json.dumps(_signature(tables, policy, as_of), default=str)
         and through >= last.isoformat()  # ISO dates order as text
         and state == rollups.data_state(con, *READS)
     )
@@ -118,7 +117,7 @@ def refresh(tables: Tables) -> bool:
     con = tables.duckdb
     con.execute("BEGIN TRANSACTION")
     try:
-        with _Stage(tables) as stage:
+        with rollups.Staged(tables, "_tenure_ledger_stage") as stage:
             rows = _rows_sql(tables, through, day, stage)
             con.execute(
                 f'CREATE OR REPLACE TABLE {TABLE} AS {rows} ORDER BY "period_start", "account_id"'
@@ -141,11 +140,11 @@ def apply_load(tables: Tables, touched: str) -> None:
     a view of those rows, old and new versions). A load that touches many accounts leaves the
     ledger stale instead, for a whole rebuild after it commits."""
     con = tables.duckdb
-    found = rollups.recorded(con, NAME)
+    found = _built(con)
     if found is None:
         return
-    through = dt.date.fromisoformat(found[0].rpartition(" through ")[2])
-    with _Stage(tables) as stage:
+    through = dt.date.fromisoformat(found[1])
+    with rollups.Staged(tables, "_tenure_ledger_stage") as stage:
         keys = stage(tables.backend.table(touched).select(only_account="account_id").distinct())
         changed = tables.backend.execute(keys.count())
         total = tables.backend.execute(tables.table("subscriptions").account_id.nunique())
@@ -161,39 +160,20 @@ def apply_load(tables: Tables, touched: str) -> None:
     _record(tables, through, day)
 
 
+def _built(con: Any) -> tuple[str, str, str] | None:
+    """What the stored ledger was built with: its signature, the last month it covers (ISO)
+    and the data state; None when it was never built."""
+    found = rollups.recorded(con, NAME)
+    if found is None:
+        return None
+    signature, _, through = found[0].rpartition(" through ")
+    return signature, through, found[1]
+
+
 def _record(tables: Tables, through: dt.date, day: dt.date) -> None:
     signature = json.dumps(_signature(tables, tables.policy, day), default=str)
     state = rollups.data_state(tables.duckdb, *READS)
     rollups.record(tables.duckdb, NAME, f"{signature} through {through.isoformat()}", state)
-
-
-class _Stage:
-    """Temporary tables for the parts of a build read more than once, dropped on exit, with the
-    SQL that made each."""
-
-    def __init__(self, tables: Tables) -> None:
-        self.tables = tables
-        self.names: list[str] = []
-        self.sql: list[str] = []
-        self.memtables: list[ir.Table] = []  # the in-memory tables the SQL names
-
-    def __enter__(self) -> _Stage:
-        return self
-
-    def __call__(self, expression: ir.Table) -> ir.Table:
-        self.memtables.extend(t.to_expr() for t in expression.op().find(ops.InMemoryTable))
-        return self.run(rollups.typed_select(self.tables, expression))
-
-    def run(self, sql: str) -> ir.Table:
-        name = f"_tenure_ledger_stage_{len(self.names)}"
-        self.tables.duckdb.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-        self.names.append(name)
-        self.sql.append(sql)
-        return self.tables.backend.table(name)
-
-    def __exit__(self, *_: object) -> None:
-        for name in self.names:
-            self.tables.duckdb.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 @dataclass(frozen=True)
@@ -207,7 +187,11 @@ class LedgerSql:
 
 
 def _rows_sql(
-    tables: Tables, through: dt.date, as_of: dt.date, stage: _Stage, only: ir.Table | None = None
+    tables: Tables,
+    through: dt.date,
+    as_of: dt.date,
+    stage: rollups.Staged,
+    only: ir.Table | None = None,
 ) -> str:
     """Stage the parts of the ledger rows of every account (or of the `only_account`s of
     `only`, staged already) and return the SQL of the rows. Building and compiling the
@@ -252,7 +236,7 @@ def _expression(
     start: dt.date,
     through: dt.date,
     as_of: dt.date,
-    stage: _Stage,
+    stage: rollups.Staged,
     only: ir.Table | None = None,
 ) -> ir.Table:
     """The ledger rows of every account (or of the `only_account`s of `only`) from `start` to

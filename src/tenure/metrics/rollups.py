@@ -167,19 +167,43 @@ class _Partial:
     rows: ir.Table
 
 
+class Staged:
+    """Temporary tables for the parts of a build read more than once (named `prefix_0`, ...),
+    dropped on exit, with the SQL that made each and the in-memory tables it names."""
+
+    def __init__(self, tables: Tables, prefix: str) -> None:
+        self.tables = tables
+        self.prefix = prefix
+        self.names: list[str] = []
+        self.sql: list[str] = []
+        self.memtables: list[ir.Table] = []
+
+    def __enter__(self) -> Staged:
+        return self
+
+    def __call__(self, expression: ir.Table) -> ir.Table:
+        self.memtables.extend(t.to_expr() for t in expression.op().find(ops.InMemoryTable))
+        return self.run(typed_select(self.tables, expression))
+
+    def run(self, sql: str) -> ir.Table:
+        name = f"{self.prefix}_{len(self.names)}"
+        self.tables.duckdb.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        self.names.append(name)
+        self.sql.append(sql)
+        return self.tables.backend.table(name)
+
+    def __exit__(self, *_: object) -> None:
+        for name in self.names:
+            self.tables.duckdb.execute(f"DROP TABLE IF EXISTS {name}")
+
+
 def _rebuild(tables: Tables, rollups: tuple[Rollup, ...], touched: ir.Table | None = None) -> None:
     """Write `rollups` for the workspace's settings: whole, or with `touched` (event rows) only
     the partitions those rows fall in. Runs inside the caller's transaction."""
     con = tables.duckdb
     definitions = tables.definitions
     events = with_local_time(tables.table("events"), tables)
-    temporary: list[str] = []
-
-    def stage(expression: ir.Table) -> ir.Table:
-        name = f"_tenure_rollup_stage_{len(temporary)}"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {typed_select(tables, expression)}")
-        temporary.append(name)
-        return tables.backend.table(name)
+    stage = Staged(tables, "_tenure_rollup_stage")
 
     def days(keys: ir.Table, column: str) -> tuple[dt.date | None, dt.date | None]:
         if column not in keys.columns:
@@ -204,7 +228,7 @@ def _rebuild(tables: Tables, rollups: tuple[Rollup, ...], touched: ir.Table | No
         return _Partial(keys, match, since, until, source)
 
     shared: dict[Any, Any] = {}
-    try:
+    with stage:
         for rollup in rollups:
             if touched is None:
                 rows = events
@@ -219,9 +243,6 @@ def _rebuild(tables: Tables, rollups: tuple[Rollup, ...], touched: ir.Table | No
                 shared[how] = partial(rollup, with_local_time(touched, tables))
             found: _Partial = shared[how]
             _write(tables, rollup, rollup.build(found.rows, definitions), found)
-    finally:
-        for name in temporary:
-            con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def _within(events: ir.Table, key_values: dict[str, ir.Value], keys: ir.Table) -> ir.Table:
