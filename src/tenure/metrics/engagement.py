@@ -147,7 +147,7 @@ def segment_activity(query: Query) -> ir.Table:
     active_accounts, mau_accounts) summed over its accounts."""
     days = rollups.rows(query, USER_DAYS, lambda: _events(query))
     keys = ["period_index", "period_start", *query.by]
-    people = query.with_segments(days).select(*query.by, "user_id", "day").distinct()
+    people = query.with_segments(days, day="day").select(*query.by, "user_id", "day").distinct()
     users = _activity(query, people, keys).drop("active_days")
     accounts = query.with_segments(account_activity(query)).select(
         *keys, "active_days", "active_accounts", "mau_accounts"

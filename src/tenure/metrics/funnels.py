@@ -84,7 +84,7 @@ def _reached(
     # One row per person, widened by each step's time (t2, t3, ...; NULL once a step is missed):
     # every step reads the table of the step before exactly once, so the query grows linearly
     # with the steps and the entries are computed once.
-    reached = query.with_segments(entries)
+    reached = query.with_segments(entries, day="period_start")
     previous = "t1"
     for number, name in enumerate(steps[1:], start=2):
         later = events.filter(events.name == name).select(later_person="person", later_s="at_s")

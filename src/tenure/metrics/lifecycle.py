@@ -10,7 +10,8 @@ last period - returning this period).
 
 Split by account attributes, a user's lifecycle within a segment reads only the activity under
 that segment's accounts (as a filter would): every segment's states add up to its own active
-users. "First activity ever" reads every event up to the period's end, not only the periods
+users. An account whose attribute changed counts its days under the value at the end of each
+day's period, so moving to another owner is dormant under the old one and new under the new. "First activity ever" reads every event up to the period's end, not only the periods
 shown.
 """
 
@@ -25,6 +26,7 @@ import pandas as pd
 
 from tenure.engine import calendar as cal
 from tenure.errors import QueryError
+from tenure.metrics import attributes_in_time
 from tenure.metrics.engagement import USER_DAYS
 from tenure.metrics.metric import Metric, measure
 from tenure.metrics.query import Query, flag
@@ -90,7 +92,7 @@ def active_periods(query: Query, unit: str, event: str | None = None) -> ir.Tabl
     """One row per unit (keys of `unit_keys`) and calendar period it was active in:
     period_index, period_start, days_active (distinct days), last_in (last active day in the
     period) and first_day (its first active day ever)."""
-    days = query.with_segments(activity(query, event))
+    days = query.with_segments(activity(query, event), day="day")
     keys = unit_keys(query, unit)
     days = days.mutate(first_day=days.day.min().over(group_by=keys))
     inside = query.in_period(days)
@@ -230,9 +232,7 @@ def stickiness(query: Query, unit: str) -> pd.DataFrame:
     found = counted.to_pandas()
     periods = query.run(query.calendar.filter(query.calendar.period_index >= 1))
     segments = (
-        query.accounts.select(*query.by).distinct().to_pandas()
-        if query.by
-        else pd.DataFrame(index=[0])
+        attributes_in_time.combinations(query).to_pandas() if query.by else pd.DataFrame(index=[0])
     )
     grid = pd.DataFrame(
         [

@@ -31,7 +31,8 @@ def cohorts(
     query = make_query(
         tables, [], grain=grain, start=start, end=end, by=by, where=where, policy=policy
     )
-    rows = query.with_segments(account_mrr(query))
+    # A cohort keeps the segments its accounts had at the end of the period they joined in.
+    rows = query.with_segments(account_mrr(query), day="cohort")
     rows = rows.filter(rows.cohort >= query.first, rows.period_index >= 1)
     grouped = rows.group_by("cohort", "period_index", "period_start", *query.by).aggregate(
         joined=rows.customers_new.sum(),

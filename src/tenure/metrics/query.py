@@ -15,7 +15,8 @@ import ibis.expr.types as ir
 
 from tenure.engine import calendar as cal
 from tenure.engine.filters import parse_filter
-from tenure.engine.segments import check_segments, with_segments
+from tenure.engine.segments import check_segments
+from tenure.metrics import attributes_in_time
 from tenure.metrics.definitions import Definitions
 from tenure.metrics.policy import RevenuePolicy
 from tenure.metrics.tables import Tables
@@ -253,9 +254,11 @@ class Query:
         keep = self.accounts.select(kept_account="account_id")
         return table.semi_join(keep, table.account_id == keep.kept_account)
 
-    def with_segments(self, rows: ir.Table) -> ir.Table:
-        """Attach the segment attributes of each row's account (NULL for unknown accounts)."""
-        return with_segments(rows, self.accounts, self.by)
+    def with_segments(self, rows: ir.Table, day: str | None = None) -> ir.Table:
+        """Attach the segment attributes of each row's account (NULL for unknown accounts), each
+        as it stood at the end of the row's period: the period of its `period_index`, or of its
+        local date column `day` (see attributes_in_time)."""
+        return attributes_in_time.attach(self, rows, day)
 
     # -- money ----------------------------------------------------------------------------------
     def with_rate(self, rows: ir.Table, day: str) -> ir.Table:

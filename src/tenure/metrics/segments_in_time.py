@@ -17,13 +17,10 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from tenure.data.contract import ACCOUNT_HISTORY
 from tenure.engine.segments import SUBSCRIPTION_SEGMENTS
 from tenure.engine.segments import with_segments as with_attributes
-from tenure.errors import TenureError
-from tenure.metrics import mrr, revenue_ledger
+from tenure.metrics import attributes_in_time, mrr, revenue_ledger
 from tenure.metrics.query import ZERO, Query, flag
-from tenure.metrics.tables import Tables
 
 SEGMENT_MEASURES = (
     "mrr_segment_entering",
@@ -36,35 +33,15 @@ _MONEY_AT_START = ("mrr_start", "mrr_fx_impact")
 
 def moving(query: Query) -> tuple[str, ...]:
     """The query's segments whose value is read per period: the subscription segments, and the
-    account attributes whose history (account_history) records a change."""
-    names = tuple(n for n in query.by if n not in SUBSCRIPTION_SEGMENTS)
-    changing = (
-        query.decide(f"changing attributes {names}", lambda t: _changing_attributes(t, names))
-        if names
-        else frozenset()
-    )
+    account attributes whose history records a change (attributes_in_time)."""
+    changing = attributes_in_time.changing(query)
     return tuple(n for n in query.by if n in SUBSCRIPTION_SEGMENTS or n in changing)
 
 
-def _changing_attributes(tables: Tables, names: tuple[str, ...]) -> frozenset[str]:
-    """Those of the account attributes `names` with more than one recorded value for some
-    account (the others are read from accounts as they are)."""
-    try:
-        history = tables.table(ACCOUNT_HISTORY.name)
-    except TenureError:  # an engine other than the embedded store, without the table
-        return frozenset()
-    h = history.filter(history.attribute.isin(names))
-    per = h.group_by("attribute", "account_id").aggregate(rows=h.count())
-    changed = per.filter(per.rows > 1).select("attribute").distinct()
-    return frozenset(str(v) for v in tables.backend.execute(changed)["attribute"])
-
-
 def values(query: Query, name: str) -> ir.Table:
-    """account_id, period_index, value: the segment's value at every period's end (index 0
-    included). A subscription segment read from the revenue ledger has rows only where the
-    account has revenue rows in the period: the ones a split reads."""
-    if name not in SUBSCRIPTION_SEGMENTS:
-        return query.memo(f"values:{name}", lambda: _attribute_values(query, name))
+    """account_id, period_index, value: the subscription segment's value at every period's end
+    (index 0 included). Read from the revenue ledger, it has rows only where the account has
+    revenue rows in the period: the ones a split reads."""
 
     def paid() -> ir.Table:
         stored = revenue_ledger.rows(query)
@@ -73,41 +50,6 @@ def values(query: Query, name: str) -> ir.Table:
         return stored.select("account_id", "period_index", value=stored[name])
 
     return query.memo(f"values:{name}", paid)
-
-
-def _attribute_values(query: Query, name: str) -> ir.Table:
-    """The attribute's value in force at each period's end: the latest account_history row
-    from before it, or before the first row the first recorded value; an account without
-    history has its value in accounts."""
-    accounts = query.accounts
-    kind = accounts.schema()[name]
-    history = query.tables.table(ACCOUNT_HISTORY.name)
-    h = history.filter(history.attribute == name)
-    h = h.select(
-        h_account="account_id", recorded=h.value.cast(kind), since=query.local(h.valid_from)
-    )
-    periods = query.instants.select("period_index", "instant")
-    at = h.cross_join(periods)
-    before = at.since < at.instant
-    seconds = at.since.epoch_seconds()
-    order = [ibis.desc(flag(before)), ibis.desc(ibis.cases((before, seconds), else_=-seconds))]
-    rank = ibis.row_number().over(group_by=[at.h_account, at.period_index], order_by=order)
-    at = at.mutate(rank=rank)
-    picked = at.filter(at.rank == 0).select(
-        "h_account", h_index="period_index", recorded="recorded"
-    )
-    grid = accounts.select("account_id", current=accounts[name]).cross_join(
-        periods.select("period_index")
-    )
-    joined = grid.left_join(
-        picked,
-        [grid.account_id == picked.h_account, grid.period_index == picked.h_index],
-    )
-    return joined.select(
-        "account_id",
-        "period_index",
-        value=ibis.cases((joined.h_account.notnull(), joined.recorded), else_=joined.current),
-    )
 
 
 def _interval(subs: ir.Table) -> ir.StringValue:
@@ -197,7 +139,17 @@ def _segmented_mrr(query: Query) -> ir.Table:
     if not names:
         return with_attributes(rows.mutate(**zeros), query.accounts, static)
     r = rows
+    if any(n not in SUBSCRIPTION_SEGMENTS for n in names):  # instants to read attributes at
+        at = query.instants.select("period_index", "instant")
+        end = at.select(e_index="period_index", e_instant="instant")
+        start = at.select(s_index=at.period_index + 1, s_instant="instant")
+        r = r.left_join(end, r.period_index == end.e_index)
+        r = r.left_join(start, r.period_index == start.s_index).drop("e_index", "s_index")
     for n in names:
+        if n not in SUBSCRIPTION_SEGMENTS:
+            r = attributes_in_time.value_at(query, r, n, "e_instant", f"e__{n}")
+            r = attributes_in_time.value_at(query, r, n, "s_instant", f"s__{n}")
+            continue
         found = values(query, n)
         end = found.select(e_account="account_id", e_index="period_index", **{f"e__{n}": "value"})
         start = found.select(
@@ -278,23 +230,23 @@ def _row(
 def segmented_scheduled(query: Query) -> ir.Table:
     """mrr.account_scheduled_churn with the query's segments at each period's end."""
     rows = mrr.account_scheduled_churn(query)
-    names = moving(query)
-    static = [n for n in query.by if n not in names]
-    for n in names:
+    paid = [n for n in query.by if n in SUBSCRIPTION_SEGMENTS]
+    for n in paid:
         end = values(query, n).select(
             e_account="account_id", e_index="period_index", **{n: "value"}
         )
         rows = rows.left_join(
             end, [rows.account_id == end.e_account, rows.period_index == end.e_index]
         ).drop("e_account", "e_index")
-    return with_attributes(rows, query.accounts, static)
+    attributes = [n for n in query.by if n not in paid]
+    return attributes_in_time.attach(query, rows, names=attributes)
 
 
 def segment_values(query: Query) -> ir.Table:
     """The distinct combinations of the query's segments, for the period x segment grid."""
-    if not moving(query):
-        return query.accounts.select(*query.by).distinct()
-    return segmented_mrr(query).select(*query.by).distinct()
+    if any(n in SUBSCRIPTION_SEGMENTS for n in query.by):
+        return segmented_mrr(query).select(*query.by).distinct()
+    return attributes_in_time.combinations(query)
 
 
 def _zero(measure: str) -> ir.Value:

@@ -11,6 +11,7 @@ import ibis.expr.types as ir
 
 from tenure.data.contract import COST_CATEGORIES
 from tenure.engine.calendar import truncate
+from tenure.metrics import attributes_in_time
 from tenure.metrics.mrr import paying_spells
 from tenure.metrics.query import ZERO, Query, convert, flag, money, optional_column
 
@@ -121,7 +122,10 @@ def account_buyers(query: Query) -> ir.Table:
 
 
 def segment_buyers(query: Query) -> ir.Table:
-    """Buyers and repeat buyers to date per period and segment."""
+    """Buyers and repeat buyers to date per period and segment (per account and period where an
+    attribute's value changes over time)."""
+    if attributes_in_time.changing(query):
+        return query.with_segments(account_buyers(query))
     return _buyers(query, query.with_segments(_first_purchases(query)), list(query.by))
 
 
@@ -153,7 +157,10 @@ def account_users(query: Query) -> ir.Table:
 
 
 def segment_users(query: Query) -> ir.Table:
-    """Users at the start and at the end per period and segment."""
+    """Users at the start and at the end per period and segment (per account and period where
+    an attribute's value changes over time)."""
+    if attributes_in_time.changing(query):
+        return query.with_segments(account_users(query))
     return _users(query, query.with_segments(_user_starts(query)), list(query.by))
 
 

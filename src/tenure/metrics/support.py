@@ -134,13 +134,10 @@ def segment_ticket_times(query: Query) -> ir.Table:
     """Median and 90th percentile of first response and resolution times (hours) per period and
     segment: quantiles are not sums, so they are computed at the level of the result."""
     dims = [x for x in DIMENSIONS if x in query.dims]
-    tickets = _tickets(query)
-    tickets = query.with_segments(
-        tickets.select(
-            "account_id", *dims, "day", "status", "opened_s", "responded_s", "resolved_s"
-        )
+    tickets = _tickets(query).select(
+        "account_id", *dims, "day", "status", "opened_s", "responded_s", "resolved_s"
     )
-    rows = query.in_period(tickets)
+    rows = query.with_segments(query.in_period(tickets))
     response = (rows.responded_s - rows.opened_s).cast("float64") / 3600
     resolution = ibis.cases(
         (rows.status == "resolved", (rows.resolved_s - rows.opened_s).cast("float64") / 3600)

@@ -190,5 +190,6 @@ def _answers(
     query = Query(tables, "day", start, end, by=tuple(by), where=where)
     answers = query.facts("survey_responses")
     day = query.local(answers.responded_at).date()
-    rows = answers.filter(answers.survey == survey, day >= start, day <= end)
-    return query, query.with_segments(rows)
+    rows = answers.mutate(answered_on=day)
+    rows = rows.filter(rows.survey == survey, rows.answered_on >= start, rows.answered_on <= end)
+    return query, query.with_segments(rows, day="answered_on").drop("answered_on")

@@ -44,7 +44,9 @@ def _lifetimes(
     )
     observed = lives.open_spells == 0
     finish = ibis.cases((observed, lives.ended), else_=cutoff)
-    lives = query.with_segments(lives.mutate(observed=observed, finish=finish))
+    # The segments of the day the life ended (or of as_of, still paying).
+    lives = lives.mutate(observed=observed, finish=finish, ended_on=query.local(finish).date())
+    lives = query.with_segments(lives, day="ended_on").drop("ended_on")
     seconds = lives.finish.epoch_seconds() - lives.began.epoch_seconds()
     return query, lives.mutate(duration=seconds.cast("float64") / 86400)
 

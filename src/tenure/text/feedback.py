@@ -111,7 +111,10 @@ def comments(
     if language:
         loaded = rows.language
         rows = rows.filter(loaded.isnull() | (loaded == "") | (loaded.lower() == language.lower()))
-    rows = query.with_segments(rows)
+    rows = query.with_segments(
+        rows.mutate(answered_on=query.local(rows.responded_at).date()), day="answered_on"
+    )
+    rows = rows.drop("answered_on")
     frame: pd.DataFrame = rows.order_by("responded_at", "response_id").to_pandas()
     analysed = analyse(frame, tables.definitions, learned=_learned(tables))
     if language:  # the detected ones

@@ -1,0 +1,155 @@
+"""Account attributes in time: which value of an attribute a split reads for each row.
+
+An attribute whose history (account_history) records a change for some account is read, for that
+account, as the value in force at the end of the row's period: the period of a per-period row
+(MRR, active accounts, retention) and, for a dated row (an active day, a ticket, an answer), the
+period of its day. "In force at the end" is the latest change strictly before the period's end
+instant (for a quarter still running, the end of the as-of day); before its first recorded change
+an account has its first recorded value. Every other account, and every attribute without a
+recorded change, reads the value in accounts as it is. Filters (`where`) always read the current
+value: they choose accounts, as ChartMogul's customer filters do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import ibis
+import ibis.expr.types as ir
+
+from tenure.data.contract import ACCOUNT_HISTORY
+from tenure.engine import calendar as cal
+from tenure.engine.segments import SUBSCRIPTION_SEGMENTS, with_segments
+from tenure.errors import TenureError
+from tenure.metrics.tables import Tables
+
+if TYPE_CHECKING:
+    from tenure.metrics.query import Query
+
+# The ends of time for the first and the last value of an account (engines without infinity).
+EARLIEST = dt.datetime(1, 1, 1)
+LATEST = dt.datetime(9999, 12, 31)
+_INSTANT = "_pit_instant"
+
+
+def changing(query: Query) -> tuple[str, ...]:
+    """The query's account attributes whose history records a change (read per period)."""
+    names = tuple(n for n in query.by if n not in SUBSCRIPTION_SEGMENTS)
+    if not names:
+        return ()
+    found = query.decide(f"changing attributes {names}", lambda t: _changing(t, names))
+    return tuple(n for n in names if n in found)
+
+
+def _changing(tables: Tables, names: tuple[str, ...]) -> frozenset[str]:
+    """Those of `names` with more than one recorded value for some account."""
+    try:
+        history = tables.table(ACCOUNT_HISTORY.name)
+    except TenureError:  # an engine other than the embedded store, without the table
+        return frozenset()
+    h = history.filter(history.attribute.isin(names))
+    per = h.group_by("attribute", "account_id").aggregate(rows=h.count())
+    changed = per.filter(per.rows > 1).select("attribute").distinct()
+    return frozenset(str(v) for v in tables.backend.execute(changed)["attribute"])
+
+
+def intervals(query: Query, name: str) -> ir.Table:
+    """pit_account, pit_value, pit_from, pit_to: each recorded value of the attribute, for the
+    accounts whose history records a change, and the local instants it stands between: it is
+    the value at an instant t with pit_from < t <= pit_to (the first value from the beginning
+    of time, the last one to its end)."""
+
+    def build() -> ir.Table:
+        kind = query.accounts.schema()[name]
+        history = query.tables.table(ACCOUNT_HISTORY.name)
+        h = history.filter(history.attribute == name)
+        many = h.group_by(many_account="account_id").aggregate(rows=h.count())
+        many = many.filter(many.rows > 1)
+        h = h.semi_join(many, h.account_id == many.many_account)
+        since = query.local(h.valid_from)
+        following = since.lead().over(group_by=h.account_id, order_by=since)
+        first = since.min().over(group_by=h.account_id)
+        return h.select(
+            pit_account="account_id",
+            pit_value=h.value.cast(kind),
+            pit_from=ibis.cases((since == first, ibis.literal(EARLIEST)), else_=since),
+            pit_to=following.fill_null(ibis.literal(LATEST)),
+        )
+
+    result: ir.Table = query.memo(f"intervals:{name}", build)
+    return result
+
+
+def value_at(query: Query, rows: ir.Table, name: str, instant: str, into: str) -> ir.Table:
+    """`rows` with `into`: the attribute `name` of each row's account in force at the local
+    timestamp in column `instant` (the current value for accounts without a recorded change;
+    NULL for unknown accounts)."""
+    current = query.accounts.select(pit_current_account="account_id", pit_current=name)
+    rows = rows.left_join(current, rows.account_id == current.pit_current_account)
+    found = intervals(query, name)
+    at = rows[instant]
+    rows = rows.left_join(
+        found,
+        [rows.account_id == found.pit_account, found.pit_from < at, at <= found.pit_to],
+    )
+    value = ibis.cases((rows.pit_account.notnull(), rows.pit_value), else_=rows.pit_current)
+    return rows.mutate(**{into: value}).drop(
+        "pit_current_account", "pit_current", "pit_account", "pit_value", "pit_from", "pit_to"
+    )
+
+
+def period_end(query: Query, day: ir.DateValue) -> ir.TimestampValue:
+    """The local instant at which the period of `day` (in the query's grain) ends: the end of
+    the as-of day for a quarter or year still running (as `Query.instants` reads it)."""
+    start = cal.truncate(day, query.grain)
+    end = cal.add_period(start, query.grain).cast("timestamp")
+    partial = query.partial
+    if partial is None:
+        return end
+    cut = ibis.literal(dt.datetime.combine(partial[1] + dt.timedelta(days=1), dt.time()))
+    return ibis.cases((start == partial[0], cut), else_=end)
+
+
+def attach(
+    query: Query, rows: ir.Table, day: str | None = None, names: Sequence[str] | None = None
+) -> ir.Table:
+    """Attach the query's segment attributes (or those of `names`) to rows with account_id: per
+    the module's text, at the end of the period of the row's `period_index`, or of its local
+    date `day` when given. Rows with neither (a lifetime's counts) read the current value."""
+    by = query.by if names is None else tuple(names)
+    if not by:
+        return rows
+    moving = tuple(n for n in changing(query) if n in by)
+    static = [n for n in by if n not in moving]
+    rows = with_segments(rows, query.accounts, static)
+    if not moving:
+        return rows
+    if day is not None:
+        rows = rows.mutate(**{_INSTANT: period_end(query, rows[day])})
+    elif "period_index" in rows.columns:
+        ends = query.instants.select(pit_index="period_index", pit_instant="instant")
+        rows = rows.left_join(ends, rows.period_index == ends.pit_index)
+        rows = rows.mutate(**{_INSTANT: rows.pit_instant}).drop("pit_index", "pit_instant")
+    else:
+        return with_segments(rows, query.accounts, moving)
+    for name in moving:
+        rows = value_at(query, rows, name, _INSTANT, name)
+    return rows.drop(_INSTANT)
+
+
+def combinations(query: Query) -> ir.Table:
+    """Every combination of the query's attributes an account has at some period's end: the
+    current ones, and those of the accounts with a recorded change at each computed period."""
+    current = query.accounts.select(*query.by).distinct()
+    moving = changing(query)
+    if not moving:
+        return current
+    changed = intervals(query, moving[0]).select(moved="pit_account")
+    for name in moving[1:]:
+        changed = changed.union(intervals(query, name).select(moved="pit_account"))
+    accounts = query.accounts.select("account_id")
+    moved = accounts.semi_join(changed, accounts.account_id == changed.moved)
+    grid = moved.cross_join(query.calendar.select("period_index"))
+    return current.union(attach(query, grid).select(*query.by).distinct())
