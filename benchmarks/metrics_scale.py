@@ -1,7 +1,8 @@
 """Revenue and retention metrics at scale: 100k accounts, ~1M subscription-months, 1M orders.
 
 Every metric of the catalog, monthly over 24 months, split by plan (an account attribute) and
-by the plan paid for at each month's end, against a baseline measured in the same run: one
+by the plan paid for at each month's end, and by an owner that a tenth of the accounts change
+once (a point-in-time attribute, read at each month's end), against a baseline measured in the same run: one
 hand-written DuckDB query that scans the same tables once (monthly MRR by plan from
 subscriptions x calendar, and order revenue by month and plan). The loads build the revenue
 ledger that monthly revenue metrics read, as they do for a user.
@@ -49,7 +50,8 @@ SELECT * FROM mrr FULL JOIN sales USING (plan, period_start)
 """
 
 
-def generate(accounts: int, orders: int, seed: int) -> dict[str, pd.DataFrame]:
+def generate(accounts: int, orders: int, seed: int) -> list[tuple[str, pd.DataFrame]]:
+    """The tables to load, in order: the accounts twice (a tenth of them change owner)."""
     rng = np.random.default_rng(seed)
     ids = np.array([f"A{i:07d}" for i in range(accounts)])
     plans = rng.choice(["starter", "growth", "enterprise"], accounts, p=[0.6, 0.3, 0.1])
@@ -95,36 +97,53 @@ def generate(accounts: int, orders: int, seed: int) -> dict[str, pd.DataFrame]:
         }
     )
     months = pd.date_range("2022-12-01", "2026-11-01", freq="MS")
-    return {
-        "fx_rates": pd.DataFrame(
-            {
-                "date": months.date,
-                "currency": "EUR",
-                "rate_to_reporting": 1.05 + 0.05 * np.sin(np.arange(len(months))),
-            }
+    owners = rng.choice([f"owner{i:02d}" for i in range(20)], accounts)
+    account_frame = pd.DataFrame(
+        {"account_id": ids, "name": ids, "created_at": joined, "plan": plans, "owner": owners}
+    )
+    moved = account_frame[rng.random(accounts) < 0.1].copy()
+    moved["owner"] = rng.choice([f"owner{i:02d}" for i in range(20)], len(moved))
+    moved["valid_from"] = origin + (rng.uniform(700, 1400, len(moved)) * 86400).astype(
+        "timedelta64[s]"
+    )
+    return [
+        (
+            "fx_rates",
+            pd.DataFrame(
+                {
+                    "date": months.date,
+                    "currency": "EUR",
+                    "rate_to_reporting": 1.05 + 0.05 * np.sin(np.arange(len(months))),
+                }
+            ),
         ),
-        "accounts": pd.DataFrame(
-            {"account_id": ids, "name": ids, "created_at": joined, "plan": plans}
+        ("accounts", account_frame),
+        ("accounts", moved),
+        (
+            "users",
+            pd.DataFrame(
+                {
+                    "user_id": [f"U{i:08d}" for i in range(3 * accounts)],
+                    "account_id": np.repeat(ids, 3),
+                    "created_at": np.repeat(joined, 3),
+                }
+            ),
         ),
-        "users": pd.DataFrame(
-            {
-                "user_id": [f"U{i:08d}" for i in range(3 * accounts)],
-                "account_id": np.repeat(ids, 3),
-                "created_at": np.repeat(joined, 3),
-            }
+        ("subscriptions", pd.concat([first, second], ignore_index=True)),
+        ("orders", order_frame),
+        (
+            "costs",
+            pd.DataFrame(
+                {
+                    "period_start": months.date,
+                    "period_end": (months + pd.offsets.MonthEnd(0)).date,
+                    "category": "sales",
+                    "amount": 100_000.0,
+                    "currency": "USD",
+                }
+            ),
         ),
-        "subscriptions": pd.concat([first, second], ignore_index=True),
-        "orders": order_frame,
-        "costs": pd.DataFrame(
-            {
-                "period_start": months.date,
-                "period_end": (months + pd.offsets.MonthEnd(0)).date,
-                "category": "sales",
-                "amount": 100_000.0,
-                "currency": "USD",
-            }
-        ),
-    }
+    ]
 
 
 def main() -> None:
@@ -136,7 +155,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tenure-bench-") as tmp:
         folder = Path(tmp)
         with tenure.connect(f"duckdb:///{folder / 'bench.duckdb'}") as ws:
-            for table, frame in generate(args.accounts, args.orders, seed=3).items():
+            for table, frame in generate(args.accounts, args.orders, seed=3):
                 report = ws.load(table, frame)
                 assert report.rejected == 0, report
             con = ws.duckdb
@@ -169,6 +188,11 @@ def main() -> None:
                     "plan",
                 ),
                 (f"{len(paid)} of them by the plan paid for", paid, "paid_plan"),
+                (
+                    f"{len(revenue_retention)} revenue and retention metrics",
+                    revenue_retention,
+                    "owner",
+                ),
             ):
                 options = {"start": FIRST, "end": LAST, "by": [by]}
                 first, again = _timed(ws, names, options, args.runs)

@@ -184,6 +184,9 @@ def test_segment_bridges_add_up_to_the_company_bridge(accounts: list) -> None:
         company = _wide(ws.metrics(LINES, start=first, end=last), [])
         for by in (["paid_plan"], ["billing_interval", "billing_currency"], ["owner"]):
             split = _wide(ws.metrics(LINES, start=first, end=last, by=by), by)
+            if split.empty:  # no account paid at any period's end: no plan to split by
+                assert (company == 0).all().all(), by
+                continue
             for segment, row in split.iterrows():
                 lines = sum(row[m] for m in BRIDGE)
                 assert lines == row["mrr_net_change"], (by, segment)

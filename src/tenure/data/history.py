@@ -19,11 +19,13 @@ FRESH = quote("_tenure_history_new")  # one attribute's new rows, while they are
 # When an accounts row's values took effect: its valid_from, else now (the load time).
 EFFECTIVE = "coalesce(a.valid_from, now()::TIMESTAMP)"
 # For each account, the value of the attribute given as the parameter in force when its row
-# took effect: the latest recorded on or before then.
+# took effect: the latest recorded on or before then, else the first one recorded (which stands
+# from the beginning of time).
 IN_FORCE = (
     f"SELECT h.account_id, h.value FROM {HISTORY} h JOIN accounts a USING (account_id) "
-    f"WHERE h.attribute = ? AND h.valid_from <= {EFFECTIVE} "
-    "QUALIFY row_number() OVER (PARTITION BY h.account_id ORDER BY h.valid_from DESC) = 1"
+    f"WHERE h.attribute = ? QUALIFY row_number() OVER (PARTITION BY h.account_id ORDER BY "
+    f"h.valid_from <= {EFFECTIVE} DESC, "
+    f"CASE WHEN h.valid_from <= {EFFECTIVE} THEN h.valid_from END DESC, h.valid_from) = 1"
 )
 # The latest value recorded for each account, of the attribute given as the parameter.
 LATEST = (

@@ -44,15 +44,21 @@ def changing(query: Query) -> tuple[str, ...]:
 
 
 def _changing(tables: Tables, names: tuple[str, ...]) -> frozenset[str]:
-    """Those of `names` with more than one recorded value for some account."""
+    """Those of `names` with two different values recorded for some account."""
     try:
         history = tables.table(ACCOUNT_HISTORY.name)
     except TenureError:  # an engine other than the embedded store, without the table
         return frozenset()
-    h = history.filter(history.attribute.isin(names))
-    per = h.group_by("attribute", "account_id").aggregate(rows=h.count())
-    changed = per.filter(per.rows > 1).select("attribute").distinct()
-    return frozenset(str(v) for v in tables.backend.execute(changed)["attribute"])
+    changed = _changed(history.filter(history.attribute.isin(names)), "attribute", "account_id")
+    found = tables.backend.execute(changed.select("attribute").distinct())
+    return frozenset(str(v) for v in found["attribute"])
+
+
+def _changed(history: ir.Table, *keys: str) -> ir.Table:
+    """The `keys` of history rows holding two different values (NULL counting as one)."""
+    values = history.value.nunique() + ibis.cases((history.value.isnull().any(), 1), else_=0)
+    per = history.group_by(*keys).aggregate(values=values)
+    return per.filter(per.values > 1)
 
 
 def intervals(query: Query, name: str) -> ir.Table:
@@ -65,8 +71,7 @@ def intervals(query: Query, name: str) -> ir.Table:
         kind = query.accounts.schema()[name]
         history = query.tables.table(ACCOUNT_HISTORY.name)
         h = history.filter(history.attribute == name)
-        many = h.group_by(many_account="account_id").aggregate(rows=h.count())
-        many = many.filter(many.rows > 1)
+        many = _changed(h.mutate(many_account=h.account_id), "many_account")
         h = h.semi_join(many, h.account_id == many.many_account)
         since = query.local(h.valid_from)
         following = since.lead().over(group_by=h.account_id, order_by=since)
@@ -82,22 +87,27 @@ def intervals(query: Query, name: str) -> ir.Table:
     return result
 
 
-def value_at(query: Query, rows: ir.Table, name: str, instant: str, into: str) -> ir.Table:
+def value_at(
+    query: Query, rows: ir.Table, name: str, instant: str, into: str, current: str | None = None
+) -> ir.Table:
     """`rows` with `into`: the attribute `name` of each row's account in force at the local
-    timestamp in column `instant` (the current value for accounts without a recorded change;
-    NULL for unknown accounts)."""
-    current = query.accounts.select(pit_current_account="account_id", pit_current=name)
-    rows = rows.left_join(current, rows.account_id == current.pit_current_account)
+    timestamp in column `instant`. Accounts without a recorded change have the current value:
+    from the rows' column `current` when they carry it, else from accounts (NULL for unknown
+    accounts)."""
+    if current is None:
+        now = query.accounts.select(pit_current_account="account_id", pit_current=name)
+        rows = rows.left_join(now, rows.account_id == now.pit_current_account)
+        rows = rows.drop("pit_current_account")
+        current = "pit_current"
     found = intervals(query, name)
     at = rows[instant]
     rows = rows.left_join(
         found,
         [rows.account_id == found.pit_account, found.pit_from < at, at <= found.pit_to],
     )
-    value = ibis.cases((rows.pit_account.notnull(), rows.pit_value), else_=rows.pit_current)
-    return rows.mutate(**{into: value}).drop(
-        "pit_current_account", "pit_current", "pit_account", "pit_value", "pit_from", "pit_to"
-    )
+    value = ibis.cases((rows.pit_account.notnull(), rows.pit_value), else_=rows[current])
+    rows = rows.mutate(**{into: value}).drop("pit_account", "pit_value", "pit_from", "pit_to")
+    return rows.drop("pit_current") if "pit_current" in rows.columns else rows
 
 
 def period_end(query: Query, day: ir.DateValue) -> ir.TimestampValue:
@@ -122,8 +132,7 @@ def attach(
     if not by:
         return rows
     moving = tuple(n for n in changing(query) if n in by)
-    static = [n for n in by if n not in moving]
-    rows = with_segments(rows, query.accounts, static)
+    rows = with_segments(rows, query.accounts, by)  # the current values
     if not moving:
         return rows
     if day is not None:
@@ -133,9 +142,9 @@ def attach(
         rows = rows.left_join(ends, rows.period_index == ends.pit_index)
         rows = rows.mutate(**{_INSTANT: rows.pit_instant}).drop("pit_index", "pit_instant")
     else:
-        return with_segments(rows, query.accounts, moving)
+        return rows
     for name in moving:
-        rows = value_at(query, rows, name, _INSTANT, name)
+        rows = value_at(query, rows, name, _INSTANT, name, current=name)
     return rows.drop(_INSTANT)
 
 

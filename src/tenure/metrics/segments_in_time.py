@@ -148,7 +148,8 @@ def _segmented_mrr(query: Query) -> ir.Table:
     for n in names:
         if n not in SUBSCRIPTION_SEGMENTS:
             r = attributes_in_time.value_at(query, r, n, "e_instant", f"e__{n}")
-            r = attributes_in_time.value_at(query, r, n, "s_instant", f"s__{n}")
+            # (accounts without a recorded change have the current value at both ends)
+            r = attributes_in_time.value_at(query, r, n, "s_instant", f"s__{n}", f"e__{n}")
             continue
         found = values(query, n)
         end = found.select(e_account="account_id", e_index="period_index", **{f"e__{n}": "value"})
