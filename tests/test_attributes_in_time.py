@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -115,10 +116,12 @@ def _event(number: int, at: str, user: str, name: str, **extra: str) -> dict:
     }
 
 
-@pytest.fixture
-def company(ws: Workspace) -> Workspace:
-    _company(ws)
-    return ws
+@pytest.fixture(scope="module")
+def company() -> Iterator[Workspace]:
+    """One company for the module's tests, which only read it."""
+    with tenure.connect("duckdb://") as ws:
+        _company(ws)
+        yield ws
 
 
 def test_each_segment_holds_the_accounts_the_history_puts_there_at_each_months_end(

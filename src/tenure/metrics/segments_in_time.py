@@ -2,7 +2,8 @@
 
 A split by such a segment reads each account's value in force at each period's end: the built-in
 subscription segments (paid_plan, billing_interval, billing_currency: what the account pays for)
-always change with the subscriptions. An account that changes segment between two period ends
+always change with the subscriptions, and an account attribute does once its history records a
+change (attributes_in_time). An account that changes segment between two period ends
 while it was a customer at the first one leaves the old segment with its opening MRR
 (mrr_segment_leaving, at this period's rates) and enters the new one with it
 (mrr_segment_entering), where its movements of the period then count, so that per segment
