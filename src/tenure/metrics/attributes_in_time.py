@@ -61,53 +61,67 @@ def _changed(history: ir.Table, *keys: str) -> ir.Table:
     return per.filter(per.values > 1)
 
 
-def intervals(query: Query, name: str) -> ir.Table:
-    """pit_account, pit_value, pit_from, pit_to: each recorded value of the attribute, for the
-    accounts whose history records a change, and the local instants it stands between: it is
-    the value at an instant t with pit_from < t <= pit_to (the first value from the beginning
-    of time, the last one to its end)."""
+def _moved(query: Query, name: str) -> ir.Table:
+    """moved_account: the accounts whose history records a change of the attribute."""
 
     def build() -> ir.Table:
-        kind = query.accounts.schema()[name]
         history = query.tables.table(ACCOUNT_HISTORY.name)
         h = history.filter(history.attribute == name)
-        many = _changed(h.mutate(many_account=h.account_id), "many_account")
-        h = h.semi_join(many, h.account_id == many.many_account)
-        since = query.local(h.valid_from)
+        return _changed(h.mutate(moved_account=h.account_id), "moved_account").select(
+            "moved_account"
+        )
+
+    result: ir.Table = query.memo(f"moved:{name}", build)
+    return result
+
+
+def intervals(query: Query, name: str) -> ir.Table:
+    """pit_account, pit_value, pit_from, pit_to: the values of the attribute of every account of
+    the query and the local instants each stands between: it is the value at an instant t with
+    pit_from < t <= pit_to. An account whose history records a change has one row per recorded
+    value (the first from the beginning of time, the last to its end), any other one row with
+    its value in accounts, for all time."""
+
+    def build() -> ir.Table:
+        accounts = query.accounts
+        kind = accounts.schema()[name]
+        moved = _moved(query, name)
+        history = query.tables.table(ACCOUNT_HISTORY.name)
+        h = history.filter(history.attribute == name)
+        h = h.semi_join(moved, h.account_id == moved.moved_account)
+        since = query.local(h.valid_from).cast("timestamp")
         following = since.lead().over(group_by=h.account_id, order_by=since)
         first = since.min().over(group_by=h.account_id)
-        return h.select(
+        earliest = ibis.literal(EARLIEST, type="timestamp")
+        latest = ibis.literal(LATEST, type="timestamp")
+        recorded = h.select(
             pit_account="account_id",
             pit_value=h.value.cast(kind),
-            pit_from=ibis.cases((since == first, ibis.literal(EARLIEST)), else_=since),
-            pit_to=following.fill_null(ibis.literal(LATEST)),
+            pit_from=ibis.cases((since == first, earliest), else_=since),
+            pit_to=following.fill_null(latest),
         )
+        still = accounts.anti_join(moved, accounts.account_id == moved.moved_account)
+        constant = still.select(
+            pit_account="account_id", pit_value=still[name], pit_from=earliest, pit_to=latest
+        )
+        return recorded.union(constant)
 
     result: ir.Table = query.memo(f"intervals:{name}", build)
     return result
 
 
-def value_at(
-    query: Query, rows: ir.Table, name: str, instant: str, into: str, current: str | None = None
-) -> ir.Table:
+def value_at(query: Query, rows: ir.Table, name: str, instant: str, into: str) -> ir.Table:
     """`rows` with `into`: the attribute `name` of each row's account in force at the local
-    timestamp in column `instant`. Accounts without a recorded change have the current value:
-    from the rows' column `current` when they carry it, else from accounts (NULL for unknown
-    accounts)."""
-    if current is None:
-        now = query.accounts.select(pit_current_account="account_id", pit_current=name)
-        rows = rows.left_join(now, rows.account_id == now.pit_current_account)
-        rows = rows.drop("pit_current_account")
-        current = "pit_current"
+    timestamp in column `instant` (NULL for unknown accounts)."""
     found = intervals(query, name)
     at = rows[instant]
     rows = rows.left_join(
         found,
         [rows.account_id == found.pit_account, found.pit_from < at, at <= found.pit_to],
     )
-    value = ibis.cases((rows.pit_account.notnull(), rows.pit_value), else_=rows[current])
-    rows = rows.mutate(**{into: value}).drop("pit_account", "pit_value", "pit_from", "pit_to")
-    return rows.drop("pit_current") if "pit_current" in rows.columns else rows
+    return rows.mutate(**{into: rows.pit_value}).drop(
+        "pit_account", "pit_value", "pit_from", "pit_to"
+    )
 
 
 def period_end(query: Query, day: ir.DateValue) -> ir.TimestampValue:
@@ -132,7 +146,8 @@ def attach(
     if not by:
         return rows
     moving = tuple(n for n in changing(query) if n in by)
-    rows = with_segments(rows, query.accounts, by)  # the current values
+    static = [n for n in by if n not in moving]
+    rows = with_segments(rows, query.accounts, static)
     if not moving:
         return rows
     if day is not None:
@@ -141,11 +156,30 @@ def attach(
         ends = query.instants.select(pit_index="period_index", pit_instant="instant")
         rows = rows.left_join(ends, rows.period_index == ends.pit_index)
         rows = rows.mutate(**{_INSTANT: rows.pit_instant}).drop("pit_index", "pit_instant")
-    else:
-        return rows
+    else:  # the current values
+        return with_segments(rows, query.accounts, moving)
     for name in moving:
-        rows = value_at(query, rows, name, _INSTANT, name, current=name)
+        rows = value_at(query, rows, name, _INSTANT, name)
     return rows.drop(_INSTANT)
+
+
+def moved_accounts(query: Query) -> ir.Table:
+    """moved_account: the accounts with a recorded change of any of the query's attributes."""
+    moving = changing(query)
+    assert moving, "only a split by a changing attribute has moved accounts"
+    changed = _moved(query, moving[0])
+    for name in moving[1:]:
+        changed = changed.union(_moved(query, name))
+    return changed
+
+
+def split_moved(query: Query, rows: ir.Table) -> tuple[ir.Table, ir.Table]:
+    """`rows` of the accounts that did not move, and those of the accounts that did."""
+    moved = moved_accounts(query)
+    return (
+        rows.anti_join(moved, rows.account_id == moved.moved_account),
+        rows.semi_join(moved, rows.account_id == moved.moved_account),
+    )
 
 
 def combinations(query: Query) -> ir.Table:
@@ -155,10 +189,6 @@ def combinations(query: Query) -> ir.Table:
     moving = changing(query)
     if not moving:
         return current
-    changed = intervals(query, moving[0]).select(moved="pit_account")
-    for name in moving[1:]:
-        changed = changed.union(intervals(query, name).select(moved="pit_account"))
-    accounts = query.accounts.select("account_id")
-    moved = accounts.semi_join(changed, accounts.account_id == changed.moved)
+    _, moved = split_moved(query, query.accounts.select("account_id"))
     grid = moved.cross_join(query.calendar.select("period_index"))
     return current.union(attach(query, grid).select(*query.by).distinct())

@@ -149,8 +149,7 @@ def _segmented_mrr(query: Query) -> ir.Table:
     for n in names:
         if n not in SUBSCRIPTION_SEGMENTS:
             r = attributes_in_time.value_at(query, r, n, "e_instant", f"e__{n}")
-            # (accounts without a recorded change have the current value at both ends)
-            r = attributes_in_time.value_at(query, r, n, "s_instant", f"s__{n}", f"e__{n}")
+            r = attributes_in_time.value_at(query, r, n, "s_instant", f"s__{n}")
             continue
         found = values(query, n)
         end = found.select(e_account="account_id", e_index="period_index", **{f"e__{n}": "value"})
@@ -164,69 +163,34 @@ def _segmented_mrr(query: Query) -> ir.Table:
     same = ibis.and_(*[r[f"e__{n}"].identical_to(r[f"s__{n}"]) for n in names])
     r = r.mutate(moved=opening & ~same)
     types = {**rows.schema(), **{m: _zero(m).type() for m in SEGMENT_MEASURES}}
-    stay = r.filter(~r.moved)
-    moved = r.filter(r.moved)
-    zero = {m: _zero(m) for m in (*mrr.MEASURES, *SEGMENT_MEASURES)}
-    parts = [
-        _row(stay, types, {**_columns(stay), **zeros}, names, "e__"),
-        # the opening balance leaves the old segment ...
-        _row(
-            moved,
-            types,
-            {
-                **zero,
-                "movement": ibis.literal("segment_leaving"),
-                "mrr_start": moved.mrr_start,
-                "mrr_fx_impact": moved.mrr_fx_impact,
-                "customers_start": moved.customers_start,
-                "mrr_segment_leaving": -(moved.mrr_start + moved.mrr_fx_impact),
-                "customers_segment_leaving": moved.customers_start,
-            },
-            names,
-            "s__",
-        ),
-        # ... and enters the new one, where the period's movements count
-        _row(
-            moved,
-            types,
-            {
-                **_columns(moved),
-                **zeros,
-                "mrr_start": zero["mrr_start"],
-                "mrr_fx_impact": zero["mrr_fx_impact"],
-                "customers_start": zero["customers_start"],
-                "mrr_segment_entering": moved.mrr_start + moved.mrr_fx_impact,
-                "customers_segment_entering": moved.customers_start,
-            },
-            names,
-            "e__",
-        ),
-    ]
-    both = parts[0].union(parts[1]).union(parts[2])
-    return with_attributes(both, query.accounts, static)
-
-
-def _columns(r: ir.Table) -> dict[str, ir.Value]:
-    return {c: r[c] for c in ("movement", *mrr.MEASURES)}
-
-
-def _row(
-    r: ir.Table,
-    types: dict[str, ir.DataType],
-    values: dict[str, ir.Value],
-    names: tuple[str, ...],
-    prefix: str,
-) -> ir.Table:
-    """One branch of the split: the keys, every measure cast to one type, the segments."""
-    measures = ["movement", *mrr.MEASURES, *SEGMENT_MEASURES]
-    return r.select(
+    # One pass over r: a row that stays in its segment (branch 0), or for a moved account a row
+    # leaving the old segment (1) and one entering the new (2), so r is computed once.
+    r = r.mutate(branch=ibis.cases((r.moved, ibis.array([1, 2])), else_=ibis.array([0])).unnest())
+    leaving, entering = r.branch == 1, r.branch == 2
+    opened = r.mrr_start + r.mrr_fx_impact
+    # the opening balance leaves the old segment, and enters the new one, where the period's
+    # movements count
+    kept_leaving = ("mrr_start", "mrr_fx_impact", "customers_start")
+    columns: dict[str, ir.Value] = {
+        "movement": ibis.cases((leaving, ibis.literal("segment_leaving")), else_=r.movement),
+        **{
+            m: ibis.cases((entering if m in kept_leaving else leaving, _zero(m)), else_=r[m])
+            for m in mrr.MEASURES
+        },
+        "mrr_segment_leaving": ibis.cases((leaving, -opened), else_=ZERO),
+        "customers_segment_leaving": ibis.cases((leaving, r.customers_start), else_=0),
+        "mrr_segment_entering": ibis.cases((entering, opened), else_=ZERO),
+        "customers_segment_entering": ibis.cases((entering, r.customers_start), else_=0),
+    }
+    split = r.select(
         "account_id",
         "period_index",
         "period_start",
         "cohort",
-        **{m: values[m].cast(types[m]) for m in measures},
-        **{n: r[f"{prefix}{n}"] for n in names},
+        **{m: columns[m].cast(types[m]) for m in ["movement", *mrr.MEASURES, *SEGMENT_MEASURES]},
+        **{n: ibis.cases((leaving, r[f"s__{n}"]), else_=r[f"e__{n}"]) for n in names},
     )
+    return with_attributes(split, query.accounts, static)
 
 
 def segmented_scheduled(query: Query) -> ir.Table:

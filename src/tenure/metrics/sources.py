@@ -6,6 +6,8 @@ a metric sums them per period and segment, and a drill-down lists the rows thems
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ibis
 import ibis.expr.types as ir
 
@@ -122,11 +124,22 @@ def account_buyers(query: Query) -> ir.Table:
 
 
 def segment_buyers(query: Query) -> ir.Table:
-    """Buyers and repeat buyers to date per period and segment (per account and period where an
-    attribute's value changes over time)."""
-    if attributes_in_time.changing(query):
-        return query.with_segments(account_buyers(query))
-    return _buyers(query, query.with_segments(_first_purchases(query)), list(query.by))
+    """Buyers and repeat buyers to date per period and segment."""
+    return _to_date(query, _first_purchases(query), _buyers)
+
+
+def _to_date(
+    query: Query, facts: ir.Table, count: Callable[[Query, ir.Table, list[str]], ir.Table]
+) -> ir.Table:
+    """`count`'s totals to date per period and segment, from per-account `facts`: grouped by
+    segment first, except for the accounts whose attribute changed over time, counted per
+    account and period and then placed in the segment of each period's end."""
+    if not attributes_in_time.changing(query):
+        return count(query, query.with_segments(facts), list(query.by))
+    still, moved = attributes_in_time.split_moved(query, facts)
+    kept = count(query, query.with_segments(still), list(query.by))
+    per_account = query.with_segments(count(query, moved, ["account_id"]))
+    return kept.union(per_account.select(*kept.columns))
 
 
 def _user_starts(query: Query) -> ir.Table:
@@ -157,11 +170,8 @@ def account_users(query: Query) -> ir.Table:
 
 
 def segment_users(query: Query) -> ir.Table:
-    """Users at the start and at the end per period and segment (per account and period where
-    an attribute's value changes over time)."""
-    if attributes_in_time.changing(query):
-        return query.with_segments(account_users(query))
-    return _users(query, query.with_segments(_user_starts(query)), list(query.by))
+    """Users at the start and at the end per period and segment."""
+    return _to_date(query, _user_starts(query), _users)
 
 
 def period_costs(query: Query) -> ir.Table:
