@@ -323,6 +323,20 @@ def test_response_rates_split_by_segment_and_keep_filtered_accounts(
     assert rates(**{"from": "2100-01-01"}) == []
     unknown = client.get("/api/surveys/response-rates", headers=editor, params={"by": "colour"})
     assert unknown.status_code == 400 and "valid: " in unknown.json()["detail"]
+    # Cached while nothing changes; an invitation answered or sent renews the answer at once.
+    again = client.get("/api/surveys/response-rates", headers=editor, params={"by": "plan"})
+    assert again.headers["X-Tenure-Cache"] == "hit"
+    token = client.post(
+        f"/api/surveys/{survey['id']}/invitations",
+        headers=editor,
+        json={"account_id": invited[plans[1]][0], "channel": "email"},
+    ).json()["token"]
+    assert {(r["plan"], r["channel"]): r["invitations"] for r in rates(by="plan")}[
+        (plans[1], "email")
+    ] == 3
+    assert client.post(f"/s/{token}", data={"score": 4}).status_code == 200
+    renewed = {(r["plan"], r["channel"]): r for r in rates(by="plan")}
+    assert renewed[(plans[1], "email")]["responses"] == 2
 
 
 def test_ingestion_reports_rejects_and_is_idempotent(client: TestClient, store: Store) -> None:

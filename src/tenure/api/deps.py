@@ -294,12 +294,18 @@ class Reads:
         self.served = ""
 
     def respond(
-        self, build: Callable[[Workspace], Any], shape: Any, *, derived: bool = False
+        self,
+        build: Callable[[Workspace], Any],
+        shape: Any,
+        *,
+        derived: bool = False,
+        store_state: Hashable = None,
     ) -> Response:
         """The request's whole JSON answer (`build`'s result serialised as `shape`, the route's
         response model), cached as bytes by the request's path and query: a hit is a dictionary
         look-up, with no frame conversion or validation. `derived`: the answer reads the
-        account snapshot, so a snapshot refresh also renews it."""
+        account snapshot, so a snapshot refresh also renews it. `store_state`: what the answer
+        reads of the app store, which no data version covers (it is part of the key)."""
         assert self.request is not None, "a whole answer is cached by its request"
         url = self.request.url
         snapshot = self.live.derived_version if derived else None
@@ -310,7 +316,7 @@ class Reads:
             body: bytes = _adapter(shape).dump_json(build(ws))
             return body
 
-        body = self(("response", url.path, url.query, snapshot), render)
+        body = self(("response", url.path, url.query, snapshot, store_state), render)
         return Response(body, media_type="application/json", headers={CACHE_HEADER: self.served})
 
     def __call__(self, what: tuple[Hashable, ...], compute: Callable[[Workspace], T]) -> T:

@@ -63,21 +63,26 @@ def list_surveys(_: Viewer, store: StoreDep) -> list[SurveyOut]:
 @router.get(
     "/api/surveys/response-rates",
     summary="Invitations sent, answered and response rate by survey, channel and segment",
+    response_model=list[Row],
+    responses=errors(*EXPENSIVE),
 )
 def response_rates(
-    _: Viewer,
-    live: Live,
+    read: CachedReads,
     store: StoreDep,
     by: Annotated[list[str] | None, Query(max_length=2)] = None,
     where: Annotated[str | None, Query(max_length=500)] = None,
     start: Annotated[Day | None, Query(alias="from")] = None,
     end: Annotated[Day | None, Query(alias="to")] = None,
-) -> list[Row]:
-    with live.reader() as ws:
-        rates = survey_rules.response_rates(
+) -> Response:
+    """Cached while the workspace's accounts and the store's invitations are unchanged."""
+
+    def rates(ws: Workspace) -> list[Row]:
+        found = survey_rules.response_rates(
             store, ws, by=by or (), where=where, start=start, end=end
         )
-    return records(rates)
+        return records(found)
+
+    return read.respond(rates, list[Row], store_state=survey_rules.invitations_state(store))
 
 
 First = Annotated[Day, Query(alias="from")]
