@@ -69,6 +69,23 @@ def test_revoking_the_key_ends_its_sessions(ws: Workspace, store: Store) -> None
         assert session.scalar(select(SessionRecord.revoked_at)) is not None
 
 
+def test_a_key_revoked_through_another_store_is_refused_at_once(
+    ws: Workspace, store: Store
+) -> None:
+    """Keys are looked up once per two seconds; a revocation in the process forgets them, even
+    through another Store on the same database (a CLI command run by the server)."""
+    client = _client(ws, store)
+    bearer = {"Authorization": f"Bearer {create_key(store, 'temp', 'viewer')}"}
+    assert client.get("/api/goals", headers=bearer).status_code == 200
+    assert client.get("/api/goals", headers=bearer).status_code == 200  # from memory
+    other = Store(store.url)
+    try:
+        assert revoke_key(other, "temp") == 1
+    finally:
+        other.dispose()
+    assert client.get("/api/goals", headers=bearer).status_code == 401
+
+
 def test_an_expired_session_is_refused(ws: Workspace, store: Store) -> None:
     client = _client(ws, store)
     cookie = _login(client, create_key(store, "cs", "viewer"))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from importlib import resources
@@ -136,6 +139,49 @@ def default_url() -> str:
     return os.environ.get("TENURE_APP_DB", "sqlite:///tenure-app.db")
 
 
+_EVERY_RECENT: weakref.WeakSet[Recent] = weakref.WeakSet()
+
+
+class Recent:
+    """Values remembered for a few seconds, shared by a server's threads: for a look-up that
+    every request repeats (its API key)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._values: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+        _EVERY_RECENT.add(self)
+
+    @staticmethod
+    def forget_everywhere() -> None:
+        """Forget the values of every Recent of this process: after a change that any of them
+        may hold (a key revoked through another Store on the same database)."""
+        for recent in list(_EVERY_RECENT):
+            recent.clear()
+
+    def get(self, key: str) -> Any | None:
+        with self._lock:
+            found = self._values.get(key)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            if len(self._values) > 10_000:  # keys seen once long ago
+                self._values.clear()
+            self._values[key] = (time.monotonic() + self.seconds, value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+
+# An API key's record is looked up in the database at most once per this many seconds: a key
+# revoked by this process stops working at once, one revoked by another process within them.
+KEY_REUSE_SECONDS = 2.0
+
+
 class Store:
     """An engine and sessions on the application database, migrated to the latest schema, and
     the secrets kept beside it (`tenure.app.secret_store`). A new SQLite file is created 0600."""
@@ -150,6 +196,7 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.secrets = Secrets.for_store(self.url)
         self._move_secrets_out()
+        self.recent_keys = Recent(KEY_REUSE_SECONDS)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -519,10 +519,21 @@ def status(ws: Any) -> dict[str, Any] | None:
 
 def exists(ws: Any) -> bool:
     """Whether a snapshot with this version's columns has been built (one built by an older
-    version counts as none: the next refresh replaces it)."""
-    if not ws.has_table(SNAPSHOT_TABLE) or not ws.has_table(HISTORY_TABLE):
-        return False
-    return tuple(ws.backend.table(SNAPSHOT_TABLE).columns) == COLUMNS
+    version counts as none: the next refresh replaces it). One catalog query on the embedded
+    store, which every account page asks."""
+    if not ws.is_embedded:
+        if not ws.has_table(SNAPSHOT_TABLE) or not ws.has_table(HISTORY_TABLE):
+            return False
+        return tuple(ws.backend.table(SNAPSHOT_TABLE).columns) == COLUMNS
+    found = dict(
+        ws.duckdb.execute(
+            "SELECT table_name, list(column_name ORDER BY column_index) FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND schema_name = current_schema() "
+            "AND table_name IN (?, ?) GROUP BY table_name",
+            [SNAPSHOT_TABLE, HISTORY_TABLE],
+        ).fetchall()
+    )
+    return HISTORY_TABLE in found and tuple(found.get(SNAPSHOT_TABLE, ())) == COLUMNS
 
 
 def _table(ws: Any) -> ir.Table:
