@@ -18,6 +18,7 @@ import pytest
 import tenure
 from tenure import demo
 from tenure.api.app import create_app
+from tenure.api.deps import RateLimiter
 from tenure.app.keys import create_key
 from tenure.app.store import Store
 from tenure.models import account_snapshot
@@ -58,7 +59,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     account_snapshot.refresh(ws)
     store = Store(f"sqlite:///{folder / 'app.db'}")
     key = create_key(store, "browser", "admin")
-    with serving(create_app(ws, store)) as base:
+    app = create_app(ws, store)
+    # One key views every page here in quick succession, as no user does: the limit on its
+    # expensive requests (tested in test_cached_reads) would make these tests flaky.
+    app.state.limiter = RateLimiter(burst=100_000, per_minute=100_000)
+    with serving(app) as base:
         yield {"base": base, "key": key}
     ws.close()
 

@@ -17,7 +17,7 @@ with warnings.catch_warnings():
 from tenure import demo
 from tenure.api.app import create_app
 from tenure.app.keys import create_key
-from tenure.app.store import Store
+from tenure.app.store import Goal, GoalHistory, Store
 from tenure.workspace import Workspace
 
 TODAY = dt.date.today()
@@ -158,3 +158,33 @@ def test_a_viewer_reads_goals_but_cannot_change_them(client: TestClient, store: 
     assert patched.status_code == 403
     assert client.delete(f"/api/goals/{goal['id']}", headers=viewer).status_code == 403
     assert client.get(f"/api/goals/{goal['id']}", headers=viewer).json()["target_value"] == 4
+
+
+def test_goals_read_from_the_cache_show_every_change_to_the_app_store(
+    client: TestClient, store: Store
+) -> None:
+    """The goal list and a goal's history are read from the app store again only after this
+    process wrote to it (through any Store on it): reads leave its state alone."""
+    editor = _key(store, "editor")
+    tasks = [{"title": "Kick-off", "done": True}, {"title": "Go live"}]
+    body = {"name": "Onboard Acme", "kind": "tasks", "tasks": tasks, **DATES}
+    goal = client.post("/api/goals", headers=editor, json=body).json()
+    first = client.get("/api/goals", headers=editor).json()
+    state = store.state()
+    history = client.get(f"/api/goals/{goal['id']}/history", headers=editor).json()
+    assert client.get("/api/goals", headers=editor).json() == first
+    assert store.state()[0] == state[0]  # reads wrote nothing
+    other = Store(store.url)  # as a CLI command run by the server opens it
+    try:
+        with other.session() as session:
+            renamed = session.get(Goal, goal["id"])
+            assert renamed is not None
+            renamed.name = "Onboard Acme Corp"
+            session.add(GoalHistory(goal_id=goal["id"], value=2, progress=100, status="done"))
+    finally:
+        other.dispose()
+    assert store.state()[0] == state[0] + 1
+    names = [g["name"] for g in client.get("/api/goals", headers=editor).json()["items"]]
+    assert names == ["Onboard Acme Corp"]
+    later = client.get(f"/api/goals/{goal['id']}/history", headers=editor).json()
+    assert len(later) == len(history) + 1 and later[-1]["status"] == "done"

@@ -304,8 +304,8 @@ class Reads:
         """The request's whole JSON answer (`build`'s result serialised as `shape`, the route's
         response model), cached as bytes by the request's path and query: a hit is a dictionary
         look-up, with no frame conversion or validation. `derived`: the answer reads the
-        account snapshot, so a snapshot refresh also renews it. `store_state`: what the answer
-        reads of the app store, which no data version covers (it is part of the key)."""
+        account snapshot, so a snapshot refresh also renews it. `store_state`: the app store's
+        state (`Store.state`) when the answer reads it, which no data version covers."""
         assert self.request is not None, "a whole answer is cached by its request"
         url = self.request.url
         snapshot = self.live.derived_version if derived else None

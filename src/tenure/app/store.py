@@ -7,11 +7,11 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager, suppress
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     delete,
+    event,
     select,
 )
 from sqlalchemy.engine import Engine, make_url
@@ -139,6 +140,7 @@ def default_url() -> str:
     return os.environ.get("TENURE_APP_DB", "sqlite:///tenure-app.db")
 
 
+T = TypeVar("T")
 _EVERY_RECENT: weakref.WeakSet[Recent] = weakref.WeakSet()
 
 
@@ -180,6 +182,20 @@ class Recent:
 # An API key's record is looked up in the database at most once per this many seconds: a key
 # revoked by this process stops working at once, one revoked by another process within them.
 KEY_REUSE_SECONDS = 2.0
+# Answers read from the app store are reused while this process has written nothing to any
+# store, and for at most this many seconds (what another process writes shows within them).
+STORE_READ_SECONDS = 5.0
+_writes = [0]  # commits that wrote, by any Store of this process
+_writes_lock = threading.Lock()
+
+
+def _mark_write(session: Session, *_: Any) -> None:
+    session.info["wrote"] = True
+
+
+def _mark_dml(state: Any) -> None:
+    if not state.is_select:
+        state.session.info["wrote"] = True
 
 
 class Store:
@@ -194,14 +210,41 @@ class Store:
         self.engine: Engine = create_engine(self.url, future=True)
         migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self._sessions, "after_flush", _mark_write)
+        event.listen(self._sessions, "do_orm_execute", _mark_dml)
         self.secrets = Secrets.for_store(self.url)
         self._move_secrets_out()
         self.recent_keys = Recent(KEY_REUSE_SECONDS)
+        self._reads: dict[Hashable, Any] = {}
+        self._read_lock = threading.Lock()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            yield session
+        with self._sessions() as session:
+            with session.begin():
+                yield session
+            if session.info.pop("wrote", False):  # committed
+                with _writes_lock:
+                    _writes[0] += 1
+
+    def state(self) -> tuple[int, int]:
+        """What a cached answer read from the app store is keyed by: the writes this process
+        committed, and the STORE_READ_SECONDS interval (other processes' writes)."""
+        return _writes[0], int(time.monotonic() // STORE_READ_SECONDS)
+
+    def cached(self, key: Hashable, read: Callable[[], T]) -> T:
+        """`read()`, reused while the store's state is unchanged: for what every dashboard page
+        reads of the app store (the goals). The value is shared, so callers only read it."""
+        state = (key, self.state())
+        with self._read_lock:
+            if state in self._reads:
+                return self._reads[state]  # type: ignore[no-any-return]
+        value = read()
+        with self._read_lock:
+            if len(self._reads) > 1_000:  # older states
+                self._reads.clear()
+            self._reads[state] = value
+        return value
 
     def dispose(self) -> None:
         self.engine.dispose()

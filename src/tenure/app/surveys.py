@@ -169,23 +169,6 @@ def response_ids(store: Store, survey_id: int) -> list[str]:
 SURVEY_COLUMNS = ("survey_id", "name", "kind", "touchpoint", "channel")
 
 
-def invitations_state(store: Store) -> tuple[object, ...]:
-    """What response rates depend on in the app store, in one small query: the surveys and the
-    invitations sent and answered (none is edited in place; a deleted survey takes its
-    invitations with it). A result computed from them holds while this is unchanged."""
-    with store.session() as session:
-        surveys = session.execute(select(func.count(Survey.id), func.max(Survey.id))).one()
-        sent = session.execute(
-            select(
-                func.count(Invitation.id),
-                func.max(Invitation.id),
-                func.count(Invitation.used_at),
-                func.max(Invitation.used_at),
-            )
-        ).one()
-    return (*surveys, *sent)
-
-
 def response_rates(
     store: Store,
     tables: Tables,

@@ -27,7 +27,9 @@ def list_goals(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: PageOffset = 0,
 ) -> GoalPage:
-    rows, total = goal_rules.page(store, limit, offset)
+    rows, total = store.cached(
+        ("goals", limit, offset), lambda: goal_rules.page(store, limit, offset)
+    )
     today = dt.date.today()
     # Each goal's view is cached by all of its fields, so an edit is seen at once.
     items = [GoalOut(**read(("goal", _fields(g), today), _viewer(g, today))) for g in rows]
@@ -95,4 +97,5 @@ def delete_goal(key: Editor, store: StoreDep, goal_id: Id) -> None:
     "/api/goals/{goal_id}/history", summary="Progress recorded over time", responses=errors(404)
 )
 def goal_history(_: Viewer, store: StoreDep, goal_id: Id) -> list[GoalRecord]:
-    return [GoalRecord(**h) for h in goal_rules.history(store, goal_id)]
+    found = store.cached(("goal history", goal_id), lambda: goal_rules.history(store, goal_id))
+    return [GoalRecord(**h) for h in found]

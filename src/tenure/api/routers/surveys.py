@@ -74,7 +74,7 @@ def response_rates(
     start: Annotated[Day | None, Query(alias="from")] = None,
     end: Annotated[Day | None, Query(alias="to")] = None,
 ) -> Response:
-    """Cached while the workspace's accounts and the store's invitations are unchanged."""
+    """Cached while the workspace's accounts and the app store are unchanged."""
 
     def rates(ws: Workspace) -> list[Row]:
         found = survey_rules.response_rates(
@@ -82,7 +82,7 @@ def response_rates(
         )
         return records(found)
 
-    return read.respond(rates, list[Row], store_state=survey_rules.invitations_state(store))
+    return read.respond(rates, list[Row], store_state=store.state())
 
 
 First = Annotated[Day, Query(alias="from")]
