@@ -72,8 +72,9 @@ def test_revoking_the_key_ends_its_sessions(ws: Workspace, store: Store) -> None
 def test_a_key_revoked_through_another_store_is_refused_at_once(
     ws: Workspace, store: Store
 ) -> None:
-    """Keys are looked up once per two seconds; a revocation in the process forgets them, even
-    through another Store on the same database (a CLI command run by the server)."""
+    """A key's record is reused until the app store changes; a revocation in the process is
+    such a change, even through another Store on the same database (a CLI command run by the
+    server)."""
     client = _client(ws, store)
     bearer = {"Authorization": f"Bearer {create_key(store, 'temp', 'viewer')}"}
     assert client.get("/api/goals", headers=bearer).status_code == 200

@@ -7,7 +7,7 @@ import secrets
 
 from sqlalchemy import select, update
 
-from tenure.app.store import ApiKey, Recent, SessionRecord, Store, now
+from tenure.app.store import ApiKey, SessionRecord, Store, now
 from tenure.errors import TenureError
 
 LADDER = ("viewer", "editor", "admin")  # each includes the ones before it
@@ -29,21 +29,21 @@ def create_key(store: Store, name: str, role: str) -> str:
 
 
 def check_key(store: Store, key: str | None) -> ApiKey | None:
-    """The active key record for `key`, or None. An active key's record is reused for
-    `store.KEY_REUSE_SECONDS` (a detached record, which callers only read)."""
+    """The active key record for `key`, or None: looked up again after the app store changed
+    (a revocation among others), see `Store.cached`."""
     if not key:
         return None
     digest = _hash(key)
-    known: ApiKey | None = store.recent_keys.get(digest)
-    if known is not None:
-        return known
-    with store.session() as session:
-        record = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
-        if record is None or record.revoked_at is not None:
-            return None
-        session.expunge(record)
-    store.recent_keys.put(digest, record)
-    return record
+
+    def lookup() -> ApiKey | None:
+        with store.session() as session:
+            record = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+            if record is None or record.revoked_at is not None:
+                return None
+            session.expunge(record)
+            return record
+
+    return store.cached(("api key", digest), lookup)
 
 
 def allows(role: str, needed: str) -> bool:
@@ -74,5 +74,4 @@ def revoke_key(store: Store, name: str) -> int:
             )
             .values(revoked_at=moment)
         )
-    Recent.forget_everywhere()  # the server's Store too, when a CLI command revoked the key
     return len(records)

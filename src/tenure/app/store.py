@@ -6,7 +6,6 @@ import datetime as dt
 import os
 import threading
 import time
-import weakref
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager, suppress
 from importlib import resources
@@ -141,49 +140,9 @@ def default_url() -> str:
 
 
 T = TypeVar("T")
-_EVERY_RECENT: weakref.WeakSet[Recent] = weakref.WeakSet()
-
-
-class Recent:
-    """Values remembered for a few seconds, shared by a server's threads: for a look-up that
-    every request repeats (its API key)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._values: dict[str, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-        _EVERY_RECENT.add(self)
-
-    @staticmethod
-    def forget_everywhere() -> None:
-        """Forget the values of every Recent of this process: after a change that any of them
-        may hold (a key revoked through another Store on the same database)."""
-        for recent in list(_EVERY_RECENT):
-            recent.clear()
-
-    def get(self, key: str) -> Any | None:
-        with self._lock:
-            found = self._values.get(key)
-        if found is None or found[0] < time.monotonic():
-            return None
-        return found[1]
-
-    def put(self, key: str, value: Any) -> None:
-        with self._lock:
-            if len(self._values) > 10_000:  # keys seen once long ago
-                self._values.clear()
-            self._values[key] = (time.monotonic() + self.seconds, value)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._values.clear()
-
-
-# An API key's record is looked up in the database at most once per this many seconds: a key
-# revoked by this process stops working at once, one revoked by another process within them.
-KEY_REUSE_SECONDS = 2.0
-# Answers read from the app store are reused while this process has written nothing to any
-# store, and for at most this many seconds (what another process writes shows within them).
+# What is read from the app store (an API key's record, the goals) is reused while this process
+# has written nothing to any store, and for at most this many seconds: what another process
+# writes (a key it revoked) shows within them.
 STORE_READ_SECONDS = 5.0
 _writes = [0]  # commits that wrote, by any Store of this process
 _writes_lock = threading.Lock()
@@ -214,7 +173,6 @@ class Store:
         event.listen(self._sessions, "do_orm_execute", _mark_dml)
         self.secrets = Secrets.for_store(self.url)
         self._move_secrets_out()
-        self.recent_keys = Recent(KEY_REUSE_SECONDS)
         self._reads: dict[Hashable, Any] = {}
         self._read_lock = threading.Lock()
 
@@ -233,8 +191,8 @@ class Store:
         return _writes[0], int(time.monotonic() // STORE_READ_SECONDS)
 
     def cached(self, key: Hashable, read: Callable[[], T]) -> T:
-        """`read()`, reused while the store's state is unchanged: for what every dashboard page
-        reads of the app store (the goals). The value is shared, so callers only read it."""
+        """`read()`, reused while the store's state is unchanged: for what every request reads
+        of the app store (its API key, the goals). The value is shared: callers only read it."""
         state = (key, self.state())
         with self._read_lock:
             if state in self._reads:
