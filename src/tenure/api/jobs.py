@@ -107,21 +107,23 @@ class _Loads:
 def sync_source(live: LiveWorkspace, store: Store, name: str, *, full: bool = False) -> SyncReport:
     """Sync one source through the live workspace's writer, taken page by page (reads and other
     writes go on between pages). Staging derives nothing readers see, so only a sync that
-    changed rows moves the data version, once at its end, and that refreshes the account
+    changed rows moves the data version: right after the write that loaded them, before the
+    sync records its status (whoever sees "ok" sees the rows), and that refreshes the account
     snapshot as any load does (`live.after_write`)."""
     changed: list[str] = []
 
     @contextmanager
     def writer() -> Iterator[_Loads]:
-        with live.writer(changes_data=False) as ws:
-            yield _Loads(ws, changed)
+        before = len(changed)
+        try:
+            with live.writer(changes_data=False) as ws:
+                yield _Loads(ws, changed)
+        finally:
+            if len(changed) > before:
+                with live.writer():
+                    pass
 
-    try:
-        return sources.sync(store, name, writer, full=full)
-    finally:
-        if changed:
-            with live.writer():
-                pass
+    return sources.sync(store, name, writer, full=full)
 
 
 def source_job(name: str) -> str:
