@@ -125,15 +125,18 @@ def value_at(query: Query, rows: ir.Table, name: str, instant: str, into: str) -
 
 
 def period_end(query: Query, day: ir.DateValue) -> ir.TimestampValue:
-    """The local instant at which the period of `day` (in the query's grain) ends: the end of
-    the as-of day for a quarter or year still running (as `Query.instants` reads it)."""
+    """The local instant at which the period of `day` (in the query's grain) is read, as
+    `Query.instants` reads each period of the calendar."""
     start = cal.truncate(day, query.grain)
-    end = cal.add_period(start, query.grain).cast("timestamp")
-    partial = query.partial
-    if partial is None:
-        return end
-    cut = ibis.literal(dt.datetime.combine(partial[1] + dt.timedelta(days=1), dt.time()))
-    return ibis.cases((start == partial[0], cut), else_=end)
+    return query.read_at(start, cal.add_period(start, query.grain))
+
+
+def with_period_end(query: Query, rows: ir.Table, into: str, before: int = 0) -> ir.Table:
+    """`rows` with `into`: the instant at which the period `before` periods before the row's
+    `period_index` is read (`Query.instants`; 0: the row's own period)."""
+    ends = query.instants.select(pit_index=query.instants.period_index + before, pit_at="instant")
+    rows = rows.left_join(ends, rows.period_index == ends.pit_index)
+    return rows.mutate(**{into: rows.pit_at}).drop("pit_index", "pit_at")
 
 
 def attach(
@@ -153,9 +156,7 @@ def attach(
     if day is not None:
         rows = rows.mutate(**{_INSTANT: period_end(query, rows[day])})
     elif "period_index" in rows.columns:
-        ends = query.instants.select(pit_index="period_index", pit_instant="instant")
-        rows = rows.left_join(ends, rows.period_index == ends.pit_index)
-        rows = rows.mutate(**{_INSTANT: rows.pit_instant}).drop("pit_index", "pit_instant")
+        rows = with_period_end(query, rows, _INSTANT)
     else:  # the current values
         return with_segments(rows, query.accounts, moving)
     for name in moving:

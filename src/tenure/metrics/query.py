@@ -193,16 +193,19 @@ class Query:
 
         def build() -> ir.Table:
             periods = self.calendar
-            end = periods.period_end.cast("timestamp")
-            partial = self.partial
-            if partial is None:
-                return periods.mutate(instant=end)
-            cut = ibis.literal(dt.datetime.combine(partial[1] + dt.timedelta(days=1), dt.time()))
-            return periods.mutate(
-                instant=ibis.cases((periods.period_start == partial[0], cut), else_=end)
-            )
+            return periods.mutate(instant=self.read_at(periods.period_start, periods.period_end))
 
         return self.memo("instants", build)
+
+    def read_at(self, start: ir.DateValue, end: ir.DateValue) -> ir.TimestampValue:
+        """The instant at which the period from `start` to `end` (exclusive) is read: its end,
+        or the end of `as_of` for the partial period."""
+        close = end.cast("timestamp")
+        partial = self.partial
+        if partial is None:
+            return close
+        cut = ibis.literal(dt.datetime.combine(partial[1] + dt.timedelta(days=1), dt.time()))
+        return ibis.cases((start == partial[0], cut), else_=close)
 
     @property
     def months_per_period(self) -> float:

@@ -141,11 +141,8 @@ def _segmented_mrr(query: Query) -> ir.Table:
         return with_attributes(rows.mutate(**zeros), query.accounts, static)
     r = rows
     if any(n not in SUBSCRIPTION_SEGMENTS for n in names):  # instants to read attributes at
-        at = query.instants.select("period_index", "instant")
-        end = at.select(e_index="period_index", e_instant="instant")
-        start = at.select(s_index=at.period_index + 1, s_instant="instant")
-        r = r.left_join(end, r.period_index == end.e_index)
-        r = r.left_join(start, r.period_index == start.s_index).drop("e_index", "s_index")
+        r = attributes_in_time.with_period_end(query, r, "e_instant")
+        r = attributes_in_time.with_period_end(query, r, "s_instant", before=1)
     for n in names:
         if n not in SUBSCRIPTION_SEGMENTS:
             r = attributes_in_time.value_at(query, r, n, "e_instant", f"e__{n}")
