@@ -30,6 +30,7 @@ import ibis.expr.types as ir
 import pandas as pd
 import sqlglot as sg
 
+from tenure.data.readers import quote
 from tenure.engine.calendar import floor_date, shift
 from tenure.engine.segments import SUBSCRIPTION_SEGMENTS
 from tenure.metrics import compiled, rollups
@@ -156,7 +157,7 @@ def apply_load(tables: Tables, touched: str) -> None:
             sg.column("account_id").isin(sg.select("only_account").from_(keys.get_name()))
         )
         con.execute(delete.sql("duckdb"))
-        con.execute(f"INSERT INTO {TABLE} BY NAME {rows}")
+        con.execute(f"INSERT INTO {quote(TABLE)} BY NAME {rows}")  # rows: SQL compiled by Ibis
     _record(tables, through, day)
 
 

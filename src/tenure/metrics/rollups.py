@@ -187,14 +187,15 @@ class Staged:
 
     def run(self, sql: str) -> ir.Table:
         name = f"{self.prefix}_{len(self.names)}"
-        self.tables.duckdb.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        # `sql` is compiled by Ibis from expressions (no user text is spliced into it)
+        self.tables.duckdb.execute(f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS {sql}")
         self.names.append(name)
         self.sql.append(sql)
         return self.tables.backend.table(name)
 
     def __exit__(self, *_: object) -> None:
         for name in self.names:
-            self.tables.duckdb.execute(f"DROP TABLE IF EXISTS {name}")
+            self.tables.duckdb.execute(f"DROP TABLE IF EXISTS {quote(name)}")
 
 
 def _rebuild(tables: Tables, rollups: tuple[Rollup, ...], touched: ir.Table | None = None) -> None:
