@@ -24,6 +24,7 @@ import json
 import math
 import os
 import random
+import resource
 import signal
 import socket
 import subprocess
@@ -392,6 +393,20 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def first_accounts_view(client: httpx.Client, recorder: Recorder, seconds: float) -> list[str]:
     """The cold Accounts page, retried while the server answers 503 (its snapshot is being
     built); recorded as one view lasting until the list came. The ids of the listed accounts."""
@@ -552,6 +567,13 @@ def measure(
         flush=True,
     )
     load_started = time.perf_counter()
+    # Where the machine's CPU went in the loaded phase: the server, these client threads, and
+    # the CLI loads (children of this process, counted once they exit).
+    cpu_before = (
+        cpu_seconds(server.pid),
+        own_cpu_seconds(resource.RUSAGE_SELF),
+        own_cpu_seconds(resource.RUSAGE_CHILDREN),
+    )
     threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(args.clients)]
     write_thread.start()
     for thread in threads:
@@ -560,11 +582,16 @@ def measure(
         thread.join()
     load_seconds = time.perf_counter() - load_started
     write_thread.join(timeout=900)
+    cpu = (
+        cpu_seconds(server.pid) - cpu_before[0],
+        own_cpu_seconds(resource.RUSAGE_SELF) - cpu_before[1],
+        own_cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_before[2],
+    )
 
     with client_for(base, key) as one:
         after = verify(one, today, new_page, new_owner)
     rss = peak_rss_mb(server.pid)
-    return report(args, cold, warm, loaded, writes, load_seconds, before, after, rss, updated)
+    return report(args, cold, warm, loaded, writes, load_seconds, before, after, rss, updated, cpu)
 
 
 def ensure_goals(client: httpx.Client, today: dt.date) -> list[int]:
@@ -621,6 +648,7 @@ def report(
     after: tuple[float, int],
     rss: float | None,
     updated: int,
+    cpu: tuple[float, float, float],
 ) -> int:
     def by_call(recorder: Recorder, cold: bool | None = None) -> dict[tuple[str, str], list[float]]:
         """Seconds of the successful calls, by page and call; only the cold (or only the warm)
@@ -694,6 +722,12 @@ def report(
         if wr.code:
             print("  " + wr.output[-1500:].replace("\n", "\n  "))
     print(f"server peak RSS (VmHWM): {rss:,.0f} MB" if rss else "server peak RSS: unknown")
+    server_cpu, client_cpu, loads_cpu = cpu
+    print(
+        f"CPU in the loaded phase ({os.cpu_count()} cores x {load_seconds:.0f} s): server "
+        f"{server_cpu:.0f} s, the {args.clients} client threads {client_cpu:.0f} s, the CLI "
+        f"loads {loads_cpu:.0f} s"
+    )
 
     accounts_list = [v for (p, _), v in lo.items() if p == "accounts"]  # warm and cold
     accounts_p95 = percentile(accounts_list[0], 0.95) * 1000 if accounts_list else float("inf")
