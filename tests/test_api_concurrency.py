@@ -4,6 +4,7 @@ another is answered (a lock around the engine would make the second wait for the
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 import tenure
 from tenure import demo
-from tenure.api.app import create_app
+from tenure.api.app import ROUTERS, create_app
 from tenure.app.keys import create_key
 from tenure.app.store import Store
 from tenure.workspace import Workspace
@@ -72,3 +73,33 @@ def test_a_slow_read_does_not_hold_up_another(
         release.set()
         waiting.join(timeout=60)
     assert slow["response"].status_code == 200 and slow["response"].json()["total"] > 0
+
+
+def test_every_route_dependency_runs_on_the_event_loop(tmp_path: Path) -> None:
+    """FastAPI runs a sync dependency on a pool thread: a trip per dependency per request, each
+    waiting for the interpreter lock under load. Every dependency of every route is a coroutine
+    (the key look-up goes to a pool thread itself, only when the app store must be read)."""
+    from fastapi.dependencies.models import Dependant
+    from fastapi.routing import APIRoute
+
+    def runs_on_the_loop(call: Any) -> bool:
+        # A function, or an instance with a __call__ method (FastAPI's security schemes).
+        method = None if inspect.isfunction(call) else type(call).__call__
+        return inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(method)
+
+    sync: set[str] = set()
+
+    def walk(dependant: Dependant) -> None:
+        for sub in dependant.dependencies:
+            if not runs_on_the_loop(sub.call):
+                sync.add(getattr(sub.call, "__qualname__", repr(sub.call)))
+            walk(sub)
+
+    with tenure.connect("duckdb://") as ws:
+        app = create_app(ws, Store(f"sqlite:///{tmp_path / 'app.db'}"))
+        routers = [app.router, *(module.router for module in ROUTERS)]  # included as they are
+        routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
+        for route in routes:
+            walk(route.dependant)
+    assert len(routes) > 60
+    assert not sync, f"sync dependencies: {sorted(sync)}"

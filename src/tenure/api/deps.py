@@ -2,6 +2,11 @@
 key with its role, cached and bounded reads (`CachedReads`), and a way to record what the caller
 did.
 
+The dependencies that only look at memory are `async`: FastAPI runs them on the event loop,
+where a sync one would take a trip through its thread pool per request (and under load each trip
+waits for the interpreter lock). The key is looked up on the loop when it is in memory, on a
+pool thread when the app store must be read.
+
 Routes read the analytical store through `CachedReads` or inside `with live.reader() as ws:`,
 and write inside `with live.writer() as ws:`, in the route body: FastAPI enters a sync dependency on a pool thread
 that need not be the one running the route, and a reader's cursor belongs to its thread."""
@@ -17,12 +22,13 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 import pandas as pd
 from fastapi import Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import TypeAdapter
 
@@ -173,17 +179,17 @@ def _positive(name: str, default: int) -> int:
 _limiter_lock = threading.Lock()
 
 
-def _live(request: Request) -> LiveWorkspace:
+async def _live(request: Request) -> LiveWorkspace:
     live: LiveWorkspace = request.app.state.live
     return live
 
 
-def _store(request: Request) -> Store:
+async def _store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def _base_url(request: Request) -> str:
+async def _base_url(request: Request) -> str:
     base: str = request.app.state.base_url
     return base
 
@@ -197,30 +203,38 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key")
 
 
-def api_key(
+async def api_key(
     request: Request,
     store: StoreDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
     x_api_key: Annotated[str | None, Depends(_header)] = None,
 ) -> ApiKey:
-    """The caller's key, from its API key or its dashboard session (401 without either)."""
-    try:
-        record = auth.authenticate(
-            store,
-            method=request.method,
-            token=x_api_key or (bearer.credentials if bearer else None),
-            cookies=dict(request.cookies),
-            csrf_header=request.headers.get(auth.CSRF_HEADER),
-        )
-    except auth.CsrfRefused as exc:
-        raise Problem(403, "Forbidden", str(exc)) from None
+    """The caller's key, from its API key or its dashboard session (401 without either). A key
+    already looked up while the app store is unchanged is answered on the event loop; reading
+    the store (a key's first use, a session) runs on a pool thread."""
+    token = x_api_key or (bearer.credentials if bearer else None)
+    known, record = key_rules.recalled_key(store, token) if token else (False, None)
+    if not known:
+        try:
+            record = await run_in_threadpool(
+                functools.partial(
+                    auth.authenticate,
+                    store,
+                    method=request.method,
+                    token=token,
+                    cookies=dict(request.cookies),
+                    csrf_header=request.headers.get(auth.CSRF_HEADER),
+                )
+            )
+        except auth.CsrfRefused as exc:
+            raise Problem(403, "Forbidden", str(exc)) from None
     if record is None:
         raise Problem(401, "Unauthorized", "send a valid API key as `Authorization: Bearer <key>`")
     return record
 
 
-def role(needed: str) -> Callable[..., ApiKey]:
-    def check(key: Annotated[ApiKey, Depends(api_key)]) -> ApiKey:
+def role(needed: str) -> Callable[..., Awaitable[ApiKey]]:
+    async def check(key: Annotated[ApiKey, Depends(api_key)]) -> ApiKey:
         if not key_rules.allows(key.role, needed):
             raise Problem(403, "Forbidden", f"this needs the {needed} role; the key is {key.role}")
         return key
@@ -255,7 +269,7 @@ def _charge(limiter: RateLimiter, key: ApiKey) -> None:
         )
 
 
-def throttled(request: Request, key: Viewer) -> ApiKey:
+async def throttled(request: Request, key: Viewer) -> ApiKey:
     """A viewer's key, spending one of its tokens for an expensive read that is never cached."""
     _charge(_limiter(request), key)
     return key
@@ -387,7 +401,7 @@ def renew(live: LiveWorkspace, cache: ResultCache, seconds: float = RENEW_RECENT
     return renewed
 
 
-def _reads(request: Request, key: Viewer) -> Reads:
+async def _reads(request: Request, key: Viewer) -> Reads:
     return Reads(request.app.state.live, request.app.state.cache, _limiter(request), key, request)
 
 

@@ -46,6 +46,13 @@ def check_key(store: Store, key: str | None) -> ApiKey | None:
     return store.cached(("api key", digest), lookup)
 
 
+def recalled_key(store: Store, key: str) -> tuple[bool, ApiKey | None]:
+    """What `check_key` would answer, when the answer is in memory: (True, the record or None);
+    (False, None) when the store must be read."""
+    known, record = store.recall(("api key", _hash(key)))
+    return known, record
+
+
 def allows(role: str, needed: str) -> bool:
     """Whether a key of `role` may do what needs `needed`: the ladder's roles include those below
     them; ingestion is open to the ingest role and to editors and admins, and is all an ingest

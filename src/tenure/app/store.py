@@ -204,6 +204,15 @@ class Store:
             self._reads[state] = value
         return value
 
+    def recall(self, key: Hashable) -> tuple[bool, Any]:
+        """(True, value) when `cached` holds `key`'s value for the store's current state, without
+        reading the store; else (False, None)."""
+        state = (key, self.state())
+        with self._read_lock:
+            if state in self._reads:
+                return True, self._reads[state]
+        return False, None
+
     def dispose(self) -> None:
         self.engine.dispose()
 
