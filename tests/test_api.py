@@ -18,6 +18,7 @@ with warnings.catch_warnings():
 import tenure
 from tenure import demo
 from tenure.api.app import create_app
+from tenure.app import store as store_module
 from tenure.app import surveys as survey_rules
 from tenure.app.keys import create_key
 from tenure.app.store import Invitation, Store
@@ -285,8 +286,10 @@ def test_survey_links_are_signed_single_use_and_expire(
 
 
 def test_response_rates_split_by_segment_and_keep_filtered_accounts(
-    client: TestClient, store: Store, workspace: Workspace
+    client: TestClient, store: Store, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Only this process's writes renew the cached answer here, not the clock's interval.
+    monkeypatch.setattr(store_module, "STORE_READ_SECONDS", 3600.0)
     editor = _key(store, "editor")
     survey = _survey(client, editor, "Onboarding CSAT", "csat")
     accounts = workspace.table("accounts").select("account_id", "plan").to_pandas()

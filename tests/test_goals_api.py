@@ -16,6 +16,7 @@ with warnings.catch_warnings():
 
 from tenure import demo
 from tenure.api.app import create_app
+from tenure.app import store as store_module
 from tenure.app.keys import create_key
 from tenure.app.store import Goal, GoalHistory, Store
 from tenure.workspace import Workspace
@@ -161,10 +162,11 @@ def test_a_viewer_reads_goals_but_cannot_change_them(client: TestClient, store: 
 
 
 def test_goals_read_from_the_cache_show_every_change_to_the_app_store(
-    client: TestClient, store: Store
+    client: TestClient, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The goal list and a goal's history are read from the app store again only after this
-    process wrote to it (through any Store on it): reads leave its state alone."""
+    """The goal list and a goal's history are answered from the cache until this process
+    writes to the app store (through any Store on it): reads leave its state alone."""
+    monkeypatch.setattr(store_module, "STORE_READ_SECONDS", 3600.0)  # not renewed by the clock
     editor = _key(store, "editor")
     tasks = [{"title": "Kick-off", "done": True}, {"title": "Go live"}]
     body = {"name": "Onboard Acme", "kind": "tasks", "tasks": tasks, **DATES}
@@ -172,7 +174,10 @@ def test_goals_read_from_the_cache_show_every_change_to_the_app_store(
     first = client.get("/api/goals", headers=editor).json()
     state = store.state()
     history = client.get(f"/api/goals/{goal['id']}/history", headers=editor).json()
-    assert client.get("/api/goals", headers=editor).json() == first
+    again = client.get("/api/goals", headers=editor)
+    assert again.json() == first and again.headers["X-Tenure-Cache"] == "hit"
+    repeated = client.get(f"/api/goals/{goal['id']}/history", headers=editor)
+    assert repeated.json() == history and repeated.headers["X-Tenure-Cache"] == "hit"
     assert store.state()[0] == state[0]  # reads wrote nothing
     other = Store(store.url)  # as a CLI command run by the server opens it
     try:

@@ -3,52 +3,47 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from tenure.api.deps import CachedReads, Editor, Live, StoreDep, Viewer, audit
 from tenure.api.problems import EXPENSIVE, Problem, errors
 from tenure.api.routers.metrics import PageOffset
 from tenure.api.schemas import GoalIn, GoalOut, GoalPage, GoalPatch, GoalRecord, Id
 from tenure.app import goals as goal_rules
-from tenure.app.store import Goal
 from tenure.workspace import Workspace
 
 router = APIRouter()
 
 
-@router.get("/api/goals", summary="Goals with progress and status", responses=errors(*EXPENSIVE))
+@router.get(
+    "/api/goals",
+    summary="Goals with progress and status",
+    response_model=GoalPage,
+    responses=errors(*EXPENSIVE),
+)
 def list_goals(
     read: CachedReads,
     store: StoreDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: PageOffset = 0,
-) -> GoalPage:
-    rows, total = store.cached(
-        ("goals", limit, offset), lambda: goal_rules.page(store, limit, offset)
-    )
+) -> Response:
+    """Cached while the data the goals' metrics read and the app store are unchanged (an edit is
+    seen at once), and for the day (a goal's expected progress moves with it)."""
     today = dt.date.today()
-    # Each goal's view is cached by all of its fields, so an edit is seen at once.
-    items = [GoalOut(**read(("goal", _fields(g), today), _viewer(g, today))) for g in rows]
-    currency = read(("reporting_currency",), _currency)
-    return GoalPage(
-        items=items, total=total, limit=limit, offset=offset, reporting_currency=currency
-    )
 
+    def build(ws: Workspace) -> GoalPage:
+        rows, total = goal_rules.page(store, limit, offset)
+        return GoalPage(
+            items=[GoalOut(**goal_rules.view(g, ws, today)) for g in rows],
+            total=total,
+            limit=limit,
+            offset=offset,
+            reporting_currency=ws.reporting_currency,
+        )
 
-def _currency(ws: Workspace) -> str:
-    return ws.reporting_currency
-
-
-def _viewer(goal: Goal, today: dt.date) -> Callable[[Workspace], dict[str, Any]]:
-    return lambda ws: goal_rules.view(goal, ws, today)
-
-
-def _fields(goal: Goal) -> str:
-    return json.dumps({c: getattr(goal, c) for c in goal_rules.FIELDS}, default=str, sort_keys=True)
+    return read.respond(build, GoalPage, store_state=(store.state(), today))
 
 
 @router.post("/api/goals", status_code=201, summary="Create a goal")
@@ -94,8 +89,15 @@ def delete_goal(key: Editor, store: StoreDep, goal_id: Id) -> None:
 
 
 @router.get(
-    "/api/goals/{goal_id}/history", summary="Progress recorded over time", responses=errors(404)
+    "/api/goals/{goal_id}/history",
+    summary="Progress recorded over time",
+    response_model=list[GoalRecord],
+    responses=errors(404, *EXPENSIVE),
 )
-def goal_history(_: Viewer, store: StoreDep, goal_id: Id) -> list[GoalRecord]:
-    found = store.cached(("goal history", goal_id), lambda: goal_rules.history(store, goal_id))
-    return [GoalRecord(**h) for h in found]
+def goal_history(read: CachedReads, store: StoreDep, goal_id: Id) -> Response:
+    """Cached while the app store is unchanged."""
+
+    def build(_: Workspace) -> list[GoalRecord]:
+        return [GoalRecord(**h) for h in goal_rules.history(store, goal_id)]
+
+    return read.respond(build, list[GoalRecord], store_state=store.state())
