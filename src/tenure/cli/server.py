@@ -16,6 +16,13 @@ from tenure.cli.common import (
     write,
 )
 
+# How long a thread running Python code keeps the interpreter lock while another waits for it
+# (CPython's default is 5 ms). A request answered from the cache needs the lock a few times, on
+# the event loop and on a pool thread; while a computation runs Python code (building a query,
+# converting its result) each of those waits could take the whole default interval, and under
+# load the cached answers' p95 went from a few ms to 300 ms and more (benchmarks/serve_load.py).
+SWITCH_INTERVAL_SECONDS = 0.001
+
 keys_app = typer.Typer(cls=Group, help="API keys for the REST API.", no_args_is_help=True)
 
 
@@ -39,6 +46,7 @@ def serve(
     """Serve the REST API (OpenAPI at /docs) and the public survey forms, and run the
     automations every minute."""
     import contextlib
+    import sys
 
     import uvicorn
 
@@ -67,6 +75,7 @@ def serve(
         def stop(_: BaseException) -> None:
             server.should_exit = True
 
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         warming = Warming(build, on_failure=stop)
         server = uvicorn.Server(uvicorn.Config(warming, host=host, port=port))
         server.run()
