@@ -189,7 +189,10 @@ def test_goals_read_from_the_cache_show_every_change_to_the_app_store(
     finally:
         other.dispose()
     assert store.state()[0] == state[0] + 1
+    kept = len(client.app.state.cache)  # type: ignore[attr-defined]
     names = [g["name"] for g in client.get("/api/goals", headers=editor).json()["items"]]
     assert names == ["Onboard Acme Corp"]
     later = client.get(f"/api/goals/{goal['id']}/history", headers=editor).json()
     assert len(later) == len(history) + 1 and later[-1]["status"] == "done"
+    # Each answer took the place of its earlier one: none is left behind per store state.
+    assert len(client.app.state.cache) == kept  # type: ignore[attr-defined]

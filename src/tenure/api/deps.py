@@ -55,6 +55,10 @@ class Cached:
     reads: frozenset[str]
     compute: Callable[[Workspace], Any]
     used: float = field(default_factory=time.monotonic)
+    # The versions of what the result read besides the tracked tables (the account snapshot's,
+    # the app store's state): valid only while they are the same. Not part of the key, so an
+    # answer keeps one entry as they move instead of leaving one behind per version.
+    beside: Hashable = None
 
 
 def size_of(value: Any) -> int:
@@ -330,33 +334,42 @@ class Reads:
             body: bytes = _adapter(shape).dump_json(build(ws))
             return body
 
-        body = self(("response", url.path, url.query, snapshot, store_state), render)
+        body = self(("response", url.path, url.query), render, beside=(snapshot, store_state))
         return Response(body, media_type="application/json", headers={CACHE_HEADER: self.served})
 
-    def __call__(self, what: tuple[Hashable, ...], compute: Callable[[Workspace], T]) -> T:
+    def __call__(
+        self,
+        what: tuple[Hashable, ...],
+        compute: Callable[[Workspace], T],
+        *,
+        beside: Hashable = None,
+    ) -> T:
         # Valid while the tables the computation read are unchanged, so nothing stale is served
         # after new data arrives, and a load of events keeps the revenue pages cached.
-        hit = current(self.live, self.cache, what)
+        hit = current(self.live, self.cache, what, beside)
         if hit is not None:
             self.served = "hit"
             hit.used = time.monotonic()
             return hit.value  # type: ignore[no-any-return]
         with self.cache.flight(what):
-            again = current(self.live, self.cache, what)
+            again = current(self.live, self.cache, what, beside)
             if again is not None:
                 self.served = "shared"
                 return again.value  # type: ignore[no-any-return]
             self.served = "miss"
             _charge(self.limiter, self.key)
             cached = _compute(self.live, compute)
+            cached.beside = beside
             self.cache.put(what, cached)
             return cached.value  # type: ignore[no-any-return]
 
 
-def current(live: LiveWorkspace, cache: ResultCache, what: Hashable) -> Cached | None:
-    """The cached result for `what` if it is still valid."""
+def current(
+    live: LiveWorkspace, cache: ResultCache, what: Hashable, beside: Hashable = None
+) -> Cached | None:
+    """The cached result for `what` if it is still valid (and was computed at `beside`)."""
     cached: Cached | None = cache.get(what)
-    if cached is not None and live.holds(cached.stamp, cached.reads):
+    if cached is not None and cached.beside == beside and live.holds(cached.stamp, cached.reads):
         return cached
     return None
 
@@ -383,19 +396,19 @@ def renew(live: LiveWorkspace, cache: ResultCache, seconds: float = RENEW_RECENT
     arriving meanwhile share these computations (or these theirs). Returns how many it renewed."""
     renewed = 0
     for what, cached in cache.recent(seconds):
-        # An answer read from the account snapshot is keyed by its version: the snapshot
-        # refresh after this write renews it under a new key.
+        # An answer read from the account snapshot holds for its version: after the snapshot
+        # refresh that follows this write, the next request for it computes it again.
         if EVERYTHING in cached.reads or live.holds(cached.stamp, cached.reads):
             continue
         with cache.flight(what):
-            if current(live, cache, what) is not None:
+            if current(live, cache, what, cached.beside) is not None:
                 continue  # a request renewed it meanwhile
             try:
                 fresh = _compute(live, cached.compute)
             except Exception:  # the request that asks next gets the error; renew the others
                 log.warning("could not renew a cached result", exc_info=True)
                 continue
-            fresh.used = cached.used
+            fresh.used, fresh.beside = cached.used, cached.beside
             cache.put(what, fresh)
             renewed += 1
     return renewed
