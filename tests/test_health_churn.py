@@ -4,6 +4,7 @@ the demo company's own history."""
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ import tenure
 from tenure import demo
 from tenure.cli import app
 from tenure.errors import TenureError
-from tenure.metrics.account_features import account_features
+from tenure.metrics.account_features import FEATURES, account_features
 from tenure.models.churn import ChurnModel, train
 from tenure.models.health import HealthConfigError, HealthModel, score_features
 from tenure.workspace import Workspace
@@ -214,10 +215,35 @@ def test_churn_model_beats_health_and_recency_on_the_held_out_window(company: Wo
     restored = ChurnModel.loads(model.dumps())
     scored = company.health(as_of=dt.date(2026, 10, 1))
     assert len(scored) > 100 and scored["health"].between(0, 100).all()
-    risk = pd.DataFrame(
-        {"p": restored.probability(account_features(company, [dt.date(2026, 10, 1)]))}
-    )
+    features = account_features(company, [dt.date(2026, 10, 1)])
+    risk = pd.DataFrame({"p": restored.probability(features)})
     assert risk["p"].between(0, 1).all()
+    # The snapshot explains every account after every load: a row of features explained before
+    # is not scored again, and what is remembered equals scoring it.
+    scored_rows: list[int] = []
+    score_them = restored._explain
+
+    def counting(frame: pd.DataFrame, top: int) -> tuple[np.ndarray, list[str]]:
+        scored_rows.append(len(frame))
+        return score_them(frame, top)
+
+    restored._explain = counting  # type: ignore[method-assign]
+    distinct = len(features.drop_duplicates(subset=list(FEATURES)))
+    probability, drivers = restored.explain(features)
+    assert scored_rows == [distinct] and distinct > 100
+    expected_p, expected_d = score_them(features, 3)
+    np.testing.assert_array_equal(probability, expected_p)
+    assert drivers == expected_d
+    assert restored.explain(features)[1] == drivers and scored_rows == [distinct]
+    changed = features.copy()
+    changed.loc[changed.index[0], "days_since_active"] = 4321
+    probability, drivers = restored.explain(changed)
+    assert scored_rows == [distinct, 1]
+    expected_p, expected_d = score_them(changed, 3)
+    np.testing.assert_array_equal(probability, expected_p)
+    assert drivers == expected_d
+    del restored._explain  # the counting stand-in, which cannot be pickled
+    assert "_explained" not in pickle.loads(restored.dumps()).__dict__
 
 
 def test_churn_and_health_commands(tmp_path: Path) -> None:

@@ -368,14 +368,13 @@ def mrr_history(ws: Any, *, as_of: dt.date | None = None) -> pd.DataFrame:
 def _churn_model(ws: Any) -> Any | None:
     """The stored churn model, or None when none has been trained."""
     from tenure.models import store
-    from tenure.models.churn import ChurnModel
+    from tenure.models.churn import stored
 
     ws.note_read(store.MODELS_TABLE)
     try:
-        blob, _ = store.load(ws.duckdb, "churn")
+        return stored(ws.duckdb)
     except TenureError:
         return None
-    return ChurnModel.loads(blob)
 
 
 # -- public ---------------------------------------------------------------------------------------
@@ -400,8 +399,9 @@ def build(ws: Any, *, as_of: dt.date | None = None) -> pd.DataFrame:
     churn = pd.DataFrame(index=pd.Index(features["account_id"], name="account_id"))
     fitted = _churn_model(ws)
     if fitted is not None and len(features):
-        churn["churn_probability"] = fitted.probability(features)
-        codes = pd.Series(fitted.drivers(features), index=churn.index)
+        probability, drivers = fitted.explain(features)
+        churn["churn_probability"] = probability
+        codes = pd.Series(drivers, index=churn.index)
         churn["churn_drivers"] = _in_words(codes, phrases, {})
     else:
         churn["churn_probability"] = np.nan

@@ -15,6 +15,7 @@ when each is set to its typical value).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import pickle
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,9 @@ class ChurnModel:
     def drivers(self, frame: pd.DataFrame, top: int = 3) -> list[str]:
         """The features whose value raises the account's risk most: the drop in probability
         when each is set to its training median, one at a time."""
+        return self._explain(frame, top)[1]
+
+    def _explain(self, frame: pd.DataFrame, top: int) -> tuple[np.ndarray, list[str]]:
         base = self.probability(frame)
         drops = []
         for name in FEATURES:
@@ -62,7 +66,34 @@ class ChurnModel:
         for row in matrix:
             order = np.argsort(-row, kind="stable")
             result.append(", ".join(FEATURES[j] for j in order[:top] if row[j] > 0.005))
-        return result
+        return base, result
+
+    def explain(self, frame: pd.DataFrame, top: int = 3) -> tuple[np.ndarray, list[str]]:
+        """Each row's probability and drivers. Rows whose features this model explained before
+        are not scored again: the account snapshot explains every account after every load,
+        and a load changes the features of the accounts it touches only."""
+        values = frame[list(FEATURES)].reset_index(drop=True)
+        rows = pd.util.hash_pandas_object(values, index=False).tolist()
+        known = self.__dict__.setdefault("_explained", {})
+        new, seen = [], set()
+        for i, row in enumerate(rows):
+            if (row, top) not in known and row not in seen:
+                seen.add(row)
+                new.append(i)
+        if new:
+            if len(known) + len(new) > EXPLAINED_KEPT:
+                known.clear()
+            fresh = values.iloc[new]
+            probabilities, drivers = self._explain(fresh, top)
+            for i, p, d in zip(new, probabilities, drivers, strict=True):
+                known[(rows[i], top)] = (float(p), d)
+        found = [known[(row, top)] for row in rows]
+        return np.array([p for p, _ in found], dtype=float), [d for _, d in found]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_explained", None)  # a memory of this process, not part of the model
+        return state
 
     def dumps(self) -> bytes:
         return pickle.dumps(self)
@@ -73,6 +104,25 @@ class ChurnModel:
         if not isinstance(model, ChurnModel):
             raise ModelError("the stored churn model is not a Tenure churn model; train it again")
         return model
+
+
+EXPLAINED_KEPT = 1_000_000  # rows of features a model remembers having explained
+_loaded: dict[bytes, ChurnModel] = {}  # the stored model by its blob's digest
+
+
+def stored(con: Any) -> ChurnModel:
+    """The workspace's stored churn model (ModelError when none was trained), the same object
+    while the stored model is unchanged, so that it remembers what it explained."""
+    from tenure.models import store
+
+    blob, _ = store.load(con, "churn")
+    digest = hashlib.sha256(blob).digest()
+    model = _loaded.get(digest)
+    if model is None:
+        model = ChurnModel.loads(blob)
+        _loaded.clear()
+        _loaded[digest] = model
+    return model
 
 
 def _fit(frame: pd.DataFrame, horizon_days: int) -> ChurnModel:
@@ -201,8 +251,9 @@ def score(tables: Tables, model: ChurnModel, *, as_of: dt.date | None = None) ->
     day = as_of or dt.date.today()
     features = account_features(tables, [day])
     result = features[["account_id"]].copy()
-    result["churn_probability"] = model.probability(features) if len(features) else []
-    result["drivers"] = model.drivers(features) if len(features) else []
+    probability, drivers = model.explain(features)
+    result["churn_probability"] = probability
+    result["drivers"] = drivers
     result["mrr"] = features["mrr"]
     return result.sort_values(
         ["churn_probability", "account_id"], ascending=[False, True]
