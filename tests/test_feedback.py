@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -11,9 +12,10 @@ from typer.testing import CliRunner
 import tenure
 from tenure.cli import app
 from tenure.demo import DemoResult
+from tenure.text import feedback
 from tenure.text.feedback import holdout, quality, theme_report
 from tenure.text.language import detect
-from tenure.text.sentiment import lexicon_score
+from tenure.text.sentiment import LearnedSentiment, lexicon_score
 from tenure.text.themes import contrast, key_phrases, themes_of
 from tenure.workspace import Workspace
 from tests.books import day
@@ -188,3 +190,25 @@ def test_feedback_commands_escape_nothing_and_search_by_value(tmp_path: Path) ->
     assert empty.exit_code == 2 and "search for some text" in empty.output
     with tenure.connect(url) as ws:
         assert ws.table("survey_responses").count().execute() == 3
+
+
+def test_the_sentiment_model_is_fitted_again_only_when_its_comments_change(
+    demo_ws: tuple[Workspace, DemoResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load clears the workspace's memo; one that brings no scored comment (events, accounts)
+    does not make the feedback pages fit the model again."""
+    ws, _ = demo_ws
+    fitted: list[int] = []
+    fit = LearnedSentiment.fit
+
+    def counting(texts: list[str], labels: list[int], languages: list[str | None]) -> Any:
+        fitted.append(len(texts))
+        return fit(texts, labels, languages)
+
+    monkeypatch.setattr(LearnedSentiment, "fit", counting)
+    monkeypatch.setattr(feedback, "_fitted", {})
+    ws.memo.clear()  # another test may have fitted it in this workspace
+    first = feedback._learned(ws)
+    ws.memo.clear()  # as a load does
+    assert feedback._learned(ws) is first is not None
+    assert len(fitted) == 1 and fitted[0] > 100

@@ -5,6 +5,7 @@ reports per period and segment; search; and the measured quality of the sentimen
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -157,9 +158,15 @@ def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["band"].isin(["promoter", "detractor"])]
 
 
+# Sentiment models fitted in this process, by the digest of the comments, languages and labels
+# they were fitted on: a load that adds no scored comment (events, accounts) fits none again.
+_fitted: dict[bytes, LearnedSentiment | None] = {}
+
+
 def _learned(tables: Tables) -> LearnedSentiment | None:
     """A sentiment model fitted on all of the workspace's scored comments, kept in the
-    workspace's memo until a load (data_version) or the counting definitions change it."""
+    workspace's memo until a load (data_version) or the counting definitions change it, and
+    fitted again only when the comments it learns from changed."""
     definitions = tables.definitions
     key = ("sentiment_model", tables.data_version, definitions)
     if key in tables.memo:
@@ -173,12 +180,27 @@ def _learned(tables: Tables) -> LearnedSentiment | None:
     model = None
     if not frame.empty:
         frame["band"] = bands(frame, definitions)
-        labelled = _labelled(frame)
-        model = LearnedSentiment.fit(
-            labelled["comment"].tolist(),
-            (labelled["band"] == "promoter").astype(int).tolist(),
-            _languages(labelled),
+        # In one order, so that the same comments give the same model and the same digest.
+        labelled = _labelled(frame).sort_values(["comment", "language", "band"], kind="stable")
+        learned_from = pd.DataFrame(
+            {
+                "comment": labelled["comment"].astype(str),
+                "language": _languages(labelled),
+                "label": (labelled["band"] == "promoter").astype(int),
+            }
         )
+        digest = hashlib.sha256(
+            pd.util.hash_pandas_object(learned_from, index=False).to_numpy().tobytes()
+        ).digest()
+        if digest not in _fitted:
+            if len(_fitted) >= 4:
+                _fitted.clear()
+            _fitted[digest] = LearnedSentiment.fit(
+                learned_from["comment"].tolist(),
+                learned_from["label"].tolist(),
+                learned_from["language"].tolist(),
+            )
+        model = _fitted[digest]
     tables.memo[key] = model
     return model
 
