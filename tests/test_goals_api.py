@@ -16,6 +16,7 @@ with warnings.catch_warnings():
 
 from tenure import demo
 from tenure.api.app import create_app
+from tenure.app import goals as goal_rules
 from tenure.app import store as store_module
 from tenure.app.keys import create_key
 from tenure.app.store import Goal, GoalHistory, Store
@@ -196,3 +197,35 @@ def test_goals_read_from_the_cache_show_every_change_to_the_app_store(
     assert len(later) == len(history) + 1 and later[-1]["status"] == "done"
     # Each answer took the place of its earlier one: none is left behind per store state.
     assert len(client.app.state.cache) == kept  # type: ignore[attr-defined]
+
+
+def test_a_metric_goals_progress_is_read_once_per_data_version(
+    client: TestClient, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list is answered again after any write to the app store, and at least every few
+    seconds; the progress of a goal it holds is computed again only when the goal or the data
+    changed."""
+    monkeypatch.setattr(store_module, "STORE_READ_SECONDS", 3600.0)
+    editor = _key(store, "editor")
+    body = {
+        "name": "NRR",
+        "kind": "metric",
+        "metric": "nrr",
+        "start_value": 90,
+        "target_value": 110,
+    }
+    assert client.post("/api/goals", headers=editor, json={**body, **DATES}).status_code == 201
+    viewed: list[int] = []
+    view = goal_rules.view
+    monkeypatch.setattr(goal_rules, "view", lambda *a, **k: viewed.append(1) or view(*a, **k))
+    first = client.get("/api/goals", headers=editor)
+    _key(store, "viewer")  # a write to the app store that no goal depends on
+    again = client.get("/api/goals", headers=editor)
+    assert first.headers["X-Tenure-Cache"] == again.headers["X-Tenure-Cache"] == "miss"
+    assert again.json() == first.json() and len(viewed) == 1
+    renamed = client.patch(
+        f"/api/goals/{first.json()['items'][0]['id']}", headers=editor, json={"name": "NRR 110"}
+    )
+    assert renamed.status_code == 200 and len(viewed) == 2  # the answer to the edit
+    listed = client.get("/api/goals", headers=editor).json()
+    assert listed["items"][0]["name"] == "NRR 110" and len(viewed) == 3

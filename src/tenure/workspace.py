@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import ibis.expr.types as ir
 import pandas as pd
@@ -24,6 +24,7 @@ from tenure.metrics.policy import RevenuePolicy, preset_settings, setting_defaul
 if TYPE_CHECKING:
     from tenure.app.tables import AppTables
 
+T = TypeVar("T")
 DEFAULT_SETTINGS = {
     "reporting_currency": "USD",
     "timezone": "UTC",
@@ -97,6 +98,23 @@ class Workspace:
         """Record that the computation being watched reads `name` (see `reads`)."""
         if self.reads is not None:
             self.reads.add(name)
+
+    def remembered(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """`compute()`, kept in the memo for this data version (a part of an answer that other
+        answers share), with the tables it read: each reuse notes them again, so the answer
+        that reuses it is renewed when they change."""
+        entry = ("remembered", self.data_version, key)
+        found: tuple[T, frozenset[str]] | None = self.memo.get(entry)
+        if found is None:
+            watching, self.reads = self.reads, set()
+            try:
+                value = compute()
+            finally:
+                read, self.reads = frozenset(self.reads or ()), watching
+            found = self.memo[entry] = (value, read)
+        for name in found[1]:
+            self.note_read(name)
+        return found[0]
 
     def table(self, name: str) -> ir.Table:
         """The Ibis table for a canonical table; an empty one of the right shape if not loaded."""

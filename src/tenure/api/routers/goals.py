@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
@@ -12,6 +13,7 @@ from tenure.api.problems import EXPENSIVE, Problem, errors
 from tenure.api.routers.metrics import PageOffset
 from tenure.api.schemas import GoalIn, GoalOut, GoalPage, GoalPatch, GoalRecord, Id
 from tenure.app import goals as goal_rules
+from tenure.app.store import Goal
 from tenure.workspace import Workspace
 
 router = APIRouter()
@@ -36,7 +38,7 @@ def list_goals(
     def build(ws: Workspace) -> GoalPage:
         rows, total = goal_rules.page(store, limit, offset)
         return GoalPage(
-            items=[GoalOut(**goal_rules.view(g, ws, today)) for g in rows],
+            items=[GoalOut(**_view(ws, goal, today)) for goal in rows],
             total=total,
             limit=limit,
             offset=offset,
@@ -44,6 +46,14 @@ def list_goals(
         )
 
     return read.respond(build, GoalPage, store_state=(store.state(), today))
+
+
+def _view(ws: Workspace, goal: Goal, today: dt.date) -> dict[str, Any]:
+    """A goal's progress, kept for the data version by all of its fields: the list is read
+    again whenever the app store changes (every few seconds while the server runs), its goals'
+    metrics only when the data or the goal did."""
+    fields = json.dumps({c: getattr(goal, c) for c in goal_rules.FIELDS}, default=str)
+    return ws.remembered(("goal", fields, today), lambda: goal_rules.view(goal, ws, today))
 
 
 @router.post("/api/goals", status_code=201, summary="Create a goal")
