@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import pickle
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,20 +75,20 @@ class ChurnModel:
         and a load changes the features of the accounts it touches only."""
         values = frame[list(FEATURES)].reset_index(drop=True)
         rows = pd.util.hash_pandas_object(values, index=False).tolist()
-        known = self.__dict__.setdefault("_explained", {})
-        new, seen = [], set()
-        for i, row in enumerate(rows):
-            if (row, top) not in known and row not in seen:
-                seen.add(row)
-                new.append(i)
-        if new:
-            if len(known) + len(new) > EXPLAINED_KEPT:
-                known.clear()
-            fresh = values.iloc[new]
-            probabilities, drivers = self._explain(fresh, top)
-            for i, p, d in zip(new, probabilities, drivers, strict=True):
-                known[(rows[i], top)] = (float(p), d)
-        found = [known[(row, top)] for row in rows]
+        with _explaining:  # the snapshot job and a request may explain at once
+            known = self.__dict__.setdefault("_explained", {})
+            new, seen = [], set()
+            for i, row in enumerate(rows):
+                if (row, top) not in known and row not in seen:
+                    seen.add(row)
+                    new.append(i)
+            if new:
+                if len(known) + len(new) > EXPLAINED_KEPT:
+                    known.clear()
+                probabilities, drivers = self._explain(values.iloc[new], top)
+                for i, p, d in zip(new, probabilities, drivers, strict=True):
+                    known[(rows[i], top)] = (float(p), d)
+            found = [known[(row, top)] for row in rows]
         return np.array([p for p, _ in found], dtype=float), [d for _, d in found]
 
     def __getstate__(self) -> dict[str, Any]:
@@ -107,6 +108,7 @@ class ChurnModel:
 
 
 EXPLAINED_KEPT = 1_000_000  # rows of features a model remembers having explained
+_explaining = threading.Lock()
 _loaded: dict[bytes, ChurnModel] = {}  # the stored model by its blob's digest
 
 
