@@ -64,7 +64,12 @@ LONGEST_FIRST = (
 # The modules that run Spark go to one test process (`make test` runs pytest-xdist with
 # `--dist loadfile`, a module per process otherwise): they share one JVM, warmed up once (a first
 # plan takes twice as long as the same plan again), and one demo store (`demo_ws`).
-SPARK_MODULES = ("test_spark_parity.py", "test_partitioned_export.py", "test_segments_in_time.py")
+SPARK_MODULES = (
+    "test_spark_parity.py",
+    "test_partitioned_export.py",
+    "test_segments_in_time.py",
+    "test_attributes_in_time.py",
+)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
