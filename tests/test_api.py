@@ -480,3 +480,24 @@ def test_dashboard_sessions_are_signed_expire_and_guard_writes(
         assert client.get("/api/goals").status_code == 401
     finally:
         client.cookies.clear()
+
+
+def test_saved_views_round_trip_per_key(client: TestClient, store: Store) -> None:
+    mine, theirs = (
+        {"Authorization": f"Bearer {create_key(store, name, 'viewer')}"}
+        for name in ("mine", "theirs")
+    )
+    view = {"page": "accounts", "name": "Red, cancelling", "params": {"band": "red", "sort": "arr"}}
+    saved = client.put("/api/views", headers=mine, json=view)
+    assert saved.status_code == 200, saved.text
+    again = client.put("/api/views", headers=mine, json={**view, "params": {"band": "yellow"}})
+    assert again.json()["id"] == saved.json()["id"]  # same page and name: replaced
+    listed = client.get("/api/views", headers=mine, params={"page": "accounts"}).json()
+    assert listed == [{**view, "id": saved.json()["id"], "params": {"band": "yellow"}}]
+    assert client.get("/api/views", headers=theirs, params={"page": "accounts"}).json() == []
+    view_id = saved.json()["id"]
+    assert client.delete(f"/api/views/{view_id}", headers=theirs).status_code == 404
+    assert client.delete(f"/api/views/{view_id}", headers=mine).status_code == 204
+    assert client.get("/api/views", headers=mine, params={"page": "accounts"}).json() == []
+    bad = client.put("/api/views", headers=mine, json={**view, "page": "nowhere"})
+    assert bad.status_code == 422

@@ -103,6 +103,10 @@ def _company(ws: Workspace) -> None:
     )
 
 
+# The worklist reads the account snapshot; the app store only holds the caller's key.
+pytestmark = pytest.mark.app_store_not_under_test
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     folder = tmp_path_factory.mktemp("accounts")
