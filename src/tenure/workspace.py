@@ -444,11 +444,9 @@ class Workspace:
 
     def churn_risk(self, *, as_of: dt.date | None = None) -> pd.DataFrame:
         """Churn probability and drivers of each paying account, from the stored model."""
-        from tenure.models import store
         from tenure.models.churn import score, stored
 
-        self.note_read(store.MODELS_TABLE)
-        return score(self, stored(self.duckdb), as_of=as_of)
+        return score(self, stored(self), as_of=as_of)
 
     # -- loading ------------------------------------------------------------------------------
     def load(

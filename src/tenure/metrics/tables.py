@@ -40,6 +40,10 @@ class Tables(Protocol):
         """The raw connection of the embedded store (rollups are written through it)."""
         ...
 
+    def note_read(self, name: str) -> None:
+        """Record that the computation being watched reads `name` (a live server's cache)."""
+        ...
+
     @property
     def read_only(self) -> bool: ...
 

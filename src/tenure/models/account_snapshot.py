@@ -367,12 +367,10 @@ def mrr_history(ws: Any, *, as_of: dt.date | None = None) -> pd.DataFrame:
 
 def _churn_model(ws: Any) -> Any | None:
     """The stored churn model, or None when none has been trained."""
-    from tenure.models import store
     from tenure.models.churn import stored
 
-    ws.note_read(store.MODELS_TABLE)
     try:
-        return stored(ws.duckdb)
+        return stored(ws)
     except TenureError:
         return None
 

@@ -112,12 +112,14 @@ _explaining = threading.Lock()
 _loaded: dict[bytes, ChurnModel] = {}  # the stored model by its blob's digest
 
 
-def stored(con: Any) -> ChurnModel:
+def stored(tables: Tables) -> ChurnModel:
     """The workspace's stored churn model (ModelError when none was trained), the same object
-    while the stored model is unchanged, so that it remembers what it explained."""
+    while the stored model is unchanged, so that it remembers what it explained. Noted as read,
+    so that a cached answer scored with it is renewed when the model is trained again."""
     from tenure.models import store
 
-    blob, _ = store.load(con, "churn")
+    tables.note_read(store.MODELS_TABLE)
+    blob, _ = store.load(tables.duckdb, "churn")
     digest = hashlib.sha256(blob).digest()
     model = _loaded.get(digest)
     if model is None:
