@@ -140,9 +140,10 @@ def default_url() -> str:
 
 
 T = TypeVar("T")
-# What is read from the app store (an API key's record, the goals) is reused while this process
-# has written nothing to any store, and for at most this many seconds: what another process
-# writes (a key it revoked) shows within them.
+# What is read from the app store (an API key's record; the goals and response rates in the
+# API's cache, through `state`) is reused while this process has written nothing to any store,
+# and for at most this many seconds: what another process writes (a key it revoked) shows
+# within them.
 STORE_READ_SECONDS = 5.0
 _writes = [0]  # commits that wrote, by any Store of this process
 _writes_lock = threading.Lock()
@@ -192,11 +193,11 @@ class Store:
 
     def cached(self, key: Hashable, read: Callable[[], T]) -> T:
         """`read()`, reused while the store's state is unchanged: for what every request reads
-        of the app store (its API key, the goals). The value is shared: callers only read it."""
-        state = (key, self.state())
-        with self._read_lock:
-            if state in self._reads:
-                return self._reads[state]  # type: ignore[no-any-return]
+        of the app store (its API key). The value is shared: callers only read it."""
+        state = (key, self.state())  # taken before reading: a write meanwhile makes it stale
+        known, value = self._held(state)
+        if known:
+            return value  # type: ignore[no-any-return]
         value = read()
         with self._read_lock:
             if len(self._reads) > 1_000:  # older states
@@ -207,7 +208,9 @@ class Store:
     def recall(self, key: Hashable) -> tuple[bool, Any]:
         """(True, value) when `cached` holds `key`'s value for the store's current state, without
         reading the store; else (False, None)."""
-        state = (key, self.state())
+        return self._held((key, self.state()))
+
+    def _held(self, state: Hashable) -> tuple[bool, Any]:
         with self._read_lock:
             if state in self._reads:
                 return True, self._reads[state]
