@@ -27,6 +27,7 @@ DATES = {
     "start_date": str(TODAY - dt.timedelta(days=30)),
     "due_date": str(TODAY + dt.timedelta(days=60)),
 }
+NRR_GOAL = {"kind": "metric", "metric": "nrr", "start_value": 90, "target_value": 110}
 
 
 @pytest.fixture
@@ -125,15 +126,7 @@ def test_a_goal_that_cannot_be_measured_is_not_stored(
     client: TestClient, store: Store, change: dict[str, Any], words: str
 ) -> None:
     editor = _key(store, "editor")
-    body = {
-        "name": "Bad",
-        "kind": "metric",
-        "metric": "nrr",
-        "start_value": 90,
-        "target_value": 110,
-        **DATES,
-        **change,
-    }
+    body = {"name": "Bad", **NRR_GOAL, **DATES, **change}
     refused = client.post("/api/goals", headers=editor, json=body)
     assert refused.status_code == 400 and words in refused.json()["detail"], refused.text
     assert client.get("/api/goals", headers=editor).json()["total"] == 0
@@ -207,13 +200,7 @@ def test_a_metric_goals_progress_is_read_once_per_data_version(
     changed."""
     monkeypatch.setattr(store_module, "STORE_READ_SECONDS", 3600.0)
     editor = _key(store, "editor")
-    body = {
-        "name": "NRR",
-        "kind": "metric",
-        "metric": "nrr",
-        "start_value": 90,
-        "target_value": 110,
-    }
+    body = {"name": "NRR", **NRR_GOAL}
     assert client.post("/api/goals", headers=editor, json={**body, **DATES}).status_code == 201
     viewed: list[int] = []
     view = goal_rules.view
